@@ -538,7 +538,9 @@ func (t *Tensor) L2Normalize() (*Tensor, error) { return t.unary("l2_normalize")
 func (t *Tensor) Softmax() (*Tensor, error) { return t.unary("softmax") }
 
 // Sum over dims (all elements when none are given).
-func (t *Tensor) Sum(keepdim bool, dims ...int64) (*Tensor, error) { return t.reduce("sum", keepdim, dims...) }
+func (t *Tensor) Sum(keepdim bool, dims ...int64) (*Tensor, error) {
+	return t.reduce("sum", keepdim, dims...)
+}
 
 // Mean over dims (all elements when none are given).
 func (t *Tensor) Mean(keepdim bool, dims ...int64) (*Tensor, error) {

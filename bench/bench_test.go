@@ -1,0 +1,268 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/torch"
+)
+
+var (
+	modelOnce sync.Once
+	model     *minilm.Model
+	modelErr  error
+)
+
+func loadModel(b testing.TB) *minilm.Model {
+	b.Helper()
+	dir := os.Getenv("EMBTUNE_MODEL")
+	if dir == "" {
+		dir = filepath.Join("..", "third_party", "models", "all-MiniLM-L6-v2")
+	}
+	modelOnce.Do(func() { model, modelErr = minilm.Load(context.Background(), dir, minilm.Options{}) })
+	require.NoError(b, modelErr)
+	return model
+}
+
+// corpus returns the golden corpus texts (Debian FAQ, Bedrock pairs, edge cases).
+func corpus(b testing.TB) []string {
+	b.Helper()
+	f, err := os.Open(filepath.Join("..", "testdata", "golden", "tokens.jsonl"))
+	require.NoError(b, err)
+	defer f.Close()
+	var texts []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var row struct {
+			Text string `json:"text"`
+		}
+		require.NoError(b, json.Unmarshal(sc.Bytes(), &row))
+		texts = append(texts, row.Text)
+	}
+	require.NoError(b, sc.Err())
+	return texts
+}
+
+// BenchmarkEncode reports sentences/s over the golden corpus at several batch sizes.
+func BenchmarkEncode(b *testing.B) {
+	m := loadModel(b)
+	texts := corpus(b)
+	ctx := context.Background()
+	for _, bs := range []int{1, 8, 32, 128} {
+		b.Run(fmt.Sprintf("batch=%d", bs), func(b *testing.B) {
+			if _, err := m.Encode(ctx, texts[:64], bs); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Encode(ctx, texts, bs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(texts)*b.N)/b.Elapsed().Seconds(), "sentences/s")
+		})
+	}
+}
+
+// BenchmarkEncoderVsGEMM reports the encoder's effective GFLOP/s at batch
+// 32 × seq 128 (no padding) and a 2048³ GEMM, measured in the same process
+// on the same worker thread, and their ratio.
+func BenchmarkEncoderVsGEMM(b *testing.B) {
+	m := loadModel(b)
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		gemm, err := GEMM(ctx, m.Worker(), 2048, 5)
+		require.NoError(b, err)
+		enc, tps, err := EncoderGFLOPs(ctx, m, 32, 128, 5)
+		require.NoError(b, err)
+		b.ReportMetric(gemm, "gemm-GFLOP/s")
+		b.ReportMetric(enc, "encoder-GFLOP/s")
+		b.ReportMetric(tps, "tokens/s")
+		b.ReportMetric(enc/gemm, "ratio")
+	}
+}
+
+// Pooling kernels over [32, 128, 384] token embeddings with ragged masks:
+// a Go loop over host memory, composed libtorch ops (one cgo call each),
+// and the fused shim call.
+const poolB, poolS, poolH = 32, 128, 384
+
+func poolingInputs() ([]float32, []int64) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, poolB*poolS*poolH)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	mask := make([]int64, poolB*poolS)
+	for i := 0; i < poolB; i++ {
+		n := 1 + r.IntN(poolS)
+		for j := 0; j < n; j++ {
+			mask[i*poolS+j] = 1
+		}
+	}
+	return x, mask
+}
+
+// MeanPoolGo is the host-side reference: mean over masked tokens, then L2 normalise.
+func MeanPoolGo(x []float32, mask []int64, b, s, h int) []float32 {
+	out := make([]float32, b*h)
+	for i := 0; i < b; i++ {
+		row := out[i*h : (i+1)*h]
+		var n float32
+		for j := 0; j < s; j++ {
+			if mask[i*s+j] == 0 {
+				continue
+			}
+			n++
+			tok := x[(i*s+j)*h : (i*s+j+1)*h]
+			for k := range row {
+				row[k] += tok[k]
+			}
+		}
+		n = max(n, 1e-9)
+		var norm float32
+		for k := range row {
+			row[k] /= n
+			norm += row[k] * row[k]
+		}
+		norm = max(float32(math.Sqrt(float64(norm))), 1e-12)
+		for k := range row {
+			row[k] /= norm
+		}
+	}
+	return out
+}
+
+// TestPoolingKernelsAgree checks that the three pooling implementations
+// benchmarked below compute the same thing.
+func TestPoolingKernelsAgree(t *testing.T) {
+	x, mask := poolingInputs()
+	want := MeanPoolGo(x, mask, poolB, poolS, poolH)
+	tx, err := torch.FromFloat32(x, poolB, poolS, poolH)
+	require.NoError(t, err)
+	defer tx.Close()
+	tm, err := torch.FromInt64(mask, poolB, poolS)
+	require.NoError(t, err)
+	defer tm.Close()
+	out, err := torch.MeanPool(tx, tm, true)
+	require.NoError(t, err)
+	defer out.Close()
+	got, err := out.Float32s()
+	require.NoError(t, err)
+	require.InDeltaSlice(t, want, got, 1e-5)
+}
+
+func BenchmarkMeanPool(b *testing.B) {
+	m := loadModel(b)
+	ctx := context.Background()
+	x, mask := poolingInputs()
+	b.Run("go-loop", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			_ = MeanPoolGo(x, mask, poolB, poolS, poolH)
+		}
+	})
+	run := func(b *testing.B, pool func(tx, tm, tmf *torch.Tensor) (*torch.Tensor, error)) {
+		require.NoError(b, m.Worker().Do(ctx, func() error {
+			return torch.InferenceMode(func() error {
+				tx, err := torch.FromFloat32(x, poolB, poolS, poolH)
+				if err != nil {
+					return err
+				}
+				defer tx.Close()
+				tm, err := torch.FromInt64(mask, poolB, poolS)
+				if err != nil {
+					return err
+				}
+				defer tm.Close()
+				mf := make([]float32, len(mask))
+				for i, v := range mask {
+					mf[i] = float32(v)
+				}
+				tmf, err := torch.FromFloat32(mf, poolB, poolS, 1)
+				if err != nil {
+					return err
+				}
+				defer tmf.Close()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					out, err := pool(tx, tm, tmf)
+					if err != nil {
+						return err
+					}
+					out.Close()
+				}
+				return nil
+			})
+		}))
+	}
+	b.Run("torch-ops", func(b *testing.B) {
+		run(b, func(tx, _, tmf *torch.Tensor) (*torch.Tensor, error) {
+			s := torch.NewScope()
+			defer s.Close()
+			masked := s.Keep(tx.Mul(tmf))
+			sum := s.Keep(masked.Sum(false, 1))
+			cnt := s.Keep(tmf.Sum(false, 1))
+			if err := s.Err(); err != nil {
+				return nil, err
+			}
+			mean := s.Keep(sum.Div(cnt))
+			if err := s.Err(); err != nil {
+				return nil, err
+			}
+			return mean.L2Normalize()
+		})
+	})
+	b.Run("fused-shim", func(b *testing.B) {
+		run(b, func(tx, tm, _ *torch.Tensor) (*torch.Tensor, error) {
+			return torch.MeanPool(tx, tm, true)
+		})
+	})
+}
+
+// BenchmarkEncodeRSS encodes the corpus 50 times in one process and reports
+// the resident set before and after (MiB); it should stay flat.
+func BenchmarkEncodeRSS(b *testing.B) {
+	m := loadModel(b)
+	texts := corpus(b)
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Encode(ctx, texts, 32); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		first := rss()
+		for r := 0; r < 49; r++ {
+			if _, err := m.Encode(ctx, texts, 32); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		last := rss()
+		b.ReportMetric(float64(first)/(1<<20), "rss-after-1-MiB")
+		b.ReportMetric(float64(last)/(1<<20), "rss-after-50-MiB")
+		b.ReportMetric(float64(torch.Leaked()), "leaked")
+	}
+}
+
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, res int64
+	fmt.Sscan(string(b), &size, &res) //nolint:errcheck
+	return res * int64(os.Getpagesize())
+}

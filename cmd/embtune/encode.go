@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/torch"
+)
+
+const defaultModelDir = "third_party/models/all-MiniLM-L6-v2"
+
+// modelFlags are the flags every model-loading command shares.
+type modelFlags struct {
+	dir          string
+	device       string
+	threads      int
+	maxSeqLength int
+}
+
+func (m *modelFlags) register(fs *flag.FlagSet) {
+	def := os.Getenv("EMBTUNE_MODEL")
+	if def == "" {
+		def = defaultModelDir
+	}
+	fs.StringVar(&m.dir, "model", def, "sentence-transformers model folder (env EMBTUNE_MODEL)")
+	fs.StringVar(&m.device, "device", "auto", "auto, cpu, cuda or cuda:N")
+	fs.IntVar(&m.threads, "threads", 0, "libtorch intra-op threads (0: all cores)")
+	fs.IntVar(&m.maxSeqLength, "max-seq-length", 0, "truncate at this many tokens (0: the model's max_seq_length)")
+}
+
+func (m *modelFlags) load(ctx context.Context) (*minilm.Model, error) {
+	dev, err := torch.ParseDevice(m.device)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength})
+}
+
+// maxLineBytes bounds one input line; sentence-transformers truncates at
+// max_seq_length tokens anyway, so 16 MiB is generous.
+const maxLineBytes = 16 << 20
+
+func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := newFlags("encode")
+	var mf modelFlags
+	mf.register(fs)
+	batch := fs.Int("batch-size", minilm.DefaultBatchSize, "texts per forward pass")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("encode reads texts from standard input, one per line")
+	}
+	texts, err := readLines(stdin)
+	if err != nil {
+		return err
+	}
+	if len(texts) == 0 {
+		return fmt.Errorf("no input: write one text per line to standard input")
+	}
+	m, err := mf.load(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	vecs, err := m.Encode(ctx, texts, *batch)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(stdout, 1<<16)
+	for _, v := range vecs {
+		writeVector(w, v)
+	}
+	return w.Flush()
+}
+
+// readLines splits input into lines, dropping the final newline and a
+// trailing \r; an empty line is an (empty) text.
+func readLines(r io.Reader) ([]string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
+	var out []string
+	for sc.Scan() {
+		line := sc.Text()
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading input line %d: %w", len(out)+1, err)
+	}
+	return out, nil
+}
+
+// writeVector writes a JSON array of float32s with the shortest decimal
+// form that reads back to the same float32.
+func writeVector(w *bufio.Writer, v []float32) {
+	buf := make([]byte, 0, 16)
+	w.WriteByte('[')
+	for i, x := range v {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		buf = strconv.AppendFloat(buf[:0], float64(x), 'g', -1, 32)
+		w.Write(buf)
+	}
+	w.WriteString("]\n")
+}
+
+func runSimilarity(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs := newFlags("similarity")
+	var mf modelFlags
+	mf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usageError("similarity takes exactly two texts")
+	}
+	m, err := mf.load(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	vecs, err := m.Encode(ctx, fs.Args(), 0)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%.4f\n", cosine(vecs[0], vecs[1]))
+	return err
+}
+
+func cosine(a, b []float32) float64 {
+	var dot, na, nb float64
+	for i := range a {
+		dot += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	if na == 0 || nb == 0 {
+		return 0
+	}
+	return dot / math.Sqrt(na*nb)
+}
+
+func runExport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs := newFlags("export")
+	var mf modelFlags
+	mf.register(fs)
+	ts := fs.String("torchscript", "", "write the TorchScript encoder to this file")
+	folder := fs.String("folder", "", "write a sentence-transformers folder here")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ts == "" && *folder == "" {
+		return usageError("give --torchscript FILE and/or --folder DIR")
+	}
+	m, err := mf.load(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if *ts != "" {
+		if err := os.MkdirAll(filepath.Dir(*ts), 0o755); err != nil {
+			return err
+		}
+		if err := m.SaveTorchScript(ctx, *ts); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", *ts)
+	}
+	if *folder != "" {
+		if err := m.SaveFolder(ctx, *folder); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", *folder)
+	}
+	return nil
+}
+
+func runInfo(_ context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs := newFlags("info")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	v, err := torch.Version()
+	if err != nil {
+		return err
+	}
+	cfg, err := torch.ShowConfig()
+	if err != nil {
+		return err
+	}
+	threads, _ := torch.NumThreads()
+	out := map[string]any{"libtorch": v, "cuda_devices": torch.CUDADeviceCount(), "threads": threads}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintf(stdout, "%s\n%s", b, cfg)
+	return nil
+}

@@ -1,0 +1,106 @@
+// Command embtune fine-tunes and serves sentence-embedding models over libtorch.
+//
+//	embtune encode     --model DIR [--batch-size N] < texts.txt > vectors.jsonl
+//	embtune similarity --model DIR "text a" "text b"
+//	embtune export     --model DIR [--torchscript FILE] [--folder DIR]
+//	embtune info
+//
+// Flags parse here; the work happens in the packages they call.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"encode", "embed one text per input line; one JSON array per output line", runEncode},
+		{"similarity", "print the cosine similarity of two texts", runSimilarity},
+		{"export", "write the model as TorchScript and/or a sentence-transformers folder", runExport},
+		{"info", "print the libtorch build this binary uses", runInfo},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: embtune COMMAND [flags]")
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "Run 'embtune COMMAND --help' for a command's flags.")
+}
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdin, stdout)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(stderr, "embtune %s: %v\n", c.name, err)
+			return 2
+		default:
+			fmt.Fprintf(stderr, "embtune %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "embtune: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+var errUsage = errors.New("usage")
+
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("embtune "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError("%v", err)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package minilm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Config is the subset of a Hugging Face BertConfig (config.json) that the
+// encoder uses.
+type Config struct {
+	ModelType                 string  `json:"model_type"`
+	VocabSize                 int     `json:"vocab_size"`
+	HiddenSize                int     `json:"hidden_size"`
+	NumHiddenLayers           int     `json:"num_hidden_layers"`
+	NumAttentionHeads         int     `json:"num_attention_heads"`
+	IntermediateSize          int     `json:"intermediate_size"`
+	HiddenAct                 string  `json:"hidden_act"`
+	HiddenDropoutProb         float64 `json:"hidden_dropout_prob"`
+	AttentionProbsDropoutProb float64 `json:"attention_probs_dropout_prob"`
+	MaxPositionEmbeddings     int     `json:"max_position_embeddings"`
+	TypeVocabSize             int     `json:"type_vocab_size"`
+	LayerNormEps              float64 `json:"layer_norm_eps"`
+	PositionEmbeddingType     string  `json:"position_embedding_type"`
+}
+
+// Validate checks that the config describes an encoder we can build.
+func (c Config) Validate() error {
+	switch {
+	case c.ModelType != "" && c.ModelType != "bert":
+		return fmt.Errorf("model_type %q is not supported (want bert)", c.ModelType)
+	case c.HiddenAct != "gelu":
+		return fmt.Errorf("hidden_act %q is not supported (want gelu)", c.HiddenAct)
+	case c.PositionEmbeddingType != "" && c.PositionEmbeddingType != "absolute":
+		return fmt.Errorf("position_embedding_type %q is not supported (want absolute)", c.PositionEmbeddingType)
+	case c.VocabSize <= 0, c.HiddenSize <= 0, c.NumHiddenLayers <= 0, c.NumAttentionHeads <= 0,
+		c.IntermediateSize <= 0, c.MaxPositionEmbeddings <= 0, c.TypeVocabSize <= 0:
+		return errors.New("vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings and type_vocab_size must be positive")
+	case c.HiddenSize%c.NumAttentionHeads != 0:
+		return fmt.Errorf("hidden_size %d is not a multiple of num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
+	case c.LayerNormEps <= 0:
+		return fmt.Errorf("layer_norm_eps %g must be positive", c.LayerNormEps)
+	case c.HiddenDropoutProb < 0 || c.HiddenDropoutProb >= 1 || c.AttentionProbsDropoutProb < 0 || c.AttentionProbsDropoutProb >= 1:
+		return errors.New("dropout probabilities must be in [0, 1)")
+	}
+	return nil
+}
+
+// Pooling mirrors sentence-transformers' 1_Pooling/config.json.
+type Pooling struct {
+	WordEmbeddingDimension int  `json:"word_embedding_dimension"`
+	ModeCLSToken           bool `json:"pooling_mode_cls_token"`
+	ModeMeanTokens         bool `json:"pooling_mode_mean_tokens"`
+	ModeMaxTokens          bool `json:"pooling_mode_max_tokens"`
+	ModeMeanSqrtLenTokens  bool `json:"pooling_mode_mean_sqrt_len_tokens"`
+}
+
+// stModule is one entry of modules.json.
+type stModule struct {
+	Idx  int    `json:"idx"`
+	Name string `json:"name"`
+	Path string `json:"path"`
+	Type string `json:"type"`
+}
+
+// Folder describes a sentence-transformers model folder as read from disk.
+type Folder struct {
+	Dir          string
+	Config       Config
+	Pooling      Pooling
+	Normalize    bool // modules.json has a Normalize module
+	MaxSeqLength int  // sentence_bert_config.json
+	DoLowerCase  bool // sentence_bert_config.json: ST lowercases before tokenizing
+}
+
+// ReadFolder reads and validates the configuration files of a
+// sentence-transformers folder (config.json, modules.json, 1_Pooling/,
+// sentence_bert_config.json). Weights and tokenizer are read by Load.
+func ReadFolder(dir string) (Folder, error) {
+	f := Folder{Dir: dir}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return f, fmt.Errorf("model folder: %w", err)
+	}
+	if !st.IsDir() {
+		return f, fmt.Errorf("model folder %s is not a directory", dir)
+	}
+	if err := readJSON(filepath.Join(dir, "config.json"), &f.Config); err != nil {
+		return f, err
+	}
+	if err := f.Config.Validate(); err != nil {
+		return f, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+
+	var modules []stModule
+	if err := readJSON(filepath.Join(dir, "modules.json"), &modules); err != nil {
+		return f, err
+	}
+	poolingPath := ""
+	sawTransformer := false
+	for _, m := range modules {
+		switch m.Type {
+		case "sentence_transformers.models.Transformer":
+			if m.Path != "" {
+				return f, fmt.Errorf("modules.json: Transformer in subfolder %q is not supported", m.Path)
+			}
+			sawTransformer = true
+		case "sentence_transformers.models.Pooling":
+			poolingPath = m.Path
+		case "sentence_transformers.models.Normalize":
+			f.Normalize = true
+		default:
+			return f, fmt.Errorf("modules.json: module type %q is not supported", m.Type)
+		}
+	}
+	if !sawTransformer || poolingPath == "" {
+		return f, errors.New("modules.json: need a Transformer and a Pooling module")
+	}
+	if err := readJSON(filepath.Join(dir, poolingPath, "config.json"), &f.Pooling); err != nil {
+		return f, err
+	}
+	p := f.Pooling
+	if !p.ModeMeanTokens || p.ModeCLSToken || p.ModeMaxTokens || p.ModeMeanSqrtLenTokens {
+		return f, fmt.Errorf("%s: only mean pooling is supported", filepath.Join(dir, poolingPath, "config.json"))
+	}
+	if p.WordEmbeddingDimension != f.Config.HiddenSize {
+		return f, fmt.Errorf("pooling word_embedding_dimension %d does not match hidden_size %d",
+			p.WordEmbeddingDimension, f.Config.HiddenSize)
+	}
+
+	var sb struct {
+		MaxSeqLength int  `json:"max_seq_length"`
+		DoLowerCase  bool `json:"do_lower_case"`
+	}
+	sbPath := filepath.Join(dir, "sentence_bert_config.json")
+	if _, err := os.Stat(sbPath); err == nil {
+		if err := readJSON(sbPath, &sb); err != nil {
+			return f, err
+		}
+	}
+	f.MaxSeqLength = sb.MaxSeqLength
+	f.DoLowerCase = sb.DoLowerCase
+	if f.MaxSeqLength <= 0 || f.MaxSeqLength > f.Config.MaxPositionEmbeddings {
+		f.MaxSeqLength = f.Config.MaxPositionEmbeddings
+	}
+	return f, nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("model folder: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: malformed JSON: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package minilm
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The encoder is TorchScript source compiled by libtorch (Module.Define), with
+// the safetensors weights registered as parameters. Parameter names are the
+// Hugging Face names with "." replaced by "__" (TorchScript attribute names
+// cannot contain dots); HF names never contain "__", so the mapping is
+// reversible and exports keep the original names.
+
+// jitName maps a Hugging Face parameter name to its TorchScript attribute.
+func jitName(hf string) string { return strings.ReplaceAll(hf, ".", "__") }
+
+// hfName maps a TorchScript attribute back to the Hugging Face name.
+func hfName(jit string) string { return strings.ReplaceAll(jit, "__", ".") }
+
+// layerParams are the per-layer weights, in the order the layer method takes them.
+var layerParams = []string{
+	"attention.self.query.weight", "attention.self.query.bias",
+	"attention.self.key.weight", "attention.self.key.bias",
+	"attention.self.value.weight", "attention.self.value.bias",
+	"attention.output.dense.weight", "attention.output.dense.bias",
+	"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
+	"intermediate.dense.weight", "intermediate.dense.bias",
+	"output.dense.weight", "output.dense.bias",
+	"output.LayerNorm.weight", "output.LayerNorm.bias",
+}
+
+// paramShapes lists every trainable encoder weight with its expected shape.
+func paramShapes(c Config) map[string][]int64 {
+	h, i := int64(c.HiddenSize), int64(c.IntermediateSize)
+	shapes := map[string][]int64{
+		"embeddings.word_embeddings.weight":       {int64(c.VocabSize), h},
+		"embeddings.position_embeddings.weight":   {int64(c.MaxPositionEmbeddings), h},
+		"embeddings.token_type_embeddings.weight": {int64(c.TypeVocabSize), h},
+		"embeddings.LayerNorm.weight":             {h},
+		"embeddings.LayerNorm.bias":               {h},
+	}
+	per := map[string][]int64{
+		"attention.self.query.weight": {h, h}, "attention.self.query.bias": {h},
+		"attention.self.key.weight": {h, h}, "attention.self.key.bias": {h},
+		"attention.self.value.weight": {h, h}, "attention.self.value.bias": {h},
+		"attention.output.dense.weight": {h, h}, "attention.output.dense.bias": {h},
+		"attention.output.LayerNorm.weight": {h}, "attention.output.LayerNorm.bias": {h},
+		"intermediate.dense.weight": {i, h}, "intermediate.dense.bias": {i},
+		"output.dense.weight": {h, i}, "output.dense.bias": {h},
+		"output.LayerNorm.weight": {h}, "output.LayerNorm.bias": {h},
+	}
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		for k, s := range per {
+			shapes[fmt.Sprintf("encoder.layer.%d.%s", l, k)] = s
+		}
+	}
+	return shapes
+}
+
+// paramOrder is the registration order: embeddings, then layer by layer.
+func paramOrder(c Config) []string {
+	names := []string{
+		"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias",
+	}
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		for _, p := range layerParams {
+			names = append(names, fmt.Sprintf("encoder.layer.%d.%s", l, p))
+		}
+	}
+	return names
+}
+
+func pyFloat(f float64) string {
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	return s
+}
+
+// encoderSource returns the TorchScript methods of the BERT encoder:
+//
+//	token_embeddings(input_ids, attention_mask) -> [B, S, H]  (BertModel's last_hidden_state)
+//	forward(input_ids, attention_mask)          -> [B, H]     (mean pooling, then L2 normalisation if normalize)
+//
+// Batch and sequence length are dynamic. Dropout follows self.training, so
+// Module.Train switches it on for fine-tuning. Constants are baked in from
+// the config because TorchScript's define() resolver has no math module and
+// no dtype constants.
+func encoderSource(c Config, normalize bool) string {
+	h := c.HiddenSize
+	heads := c.NumAttentionHeads
+	hd := h / heads
+	eps := pyFloat(c.LayerNormEps)
+	hdrop := pyFloat(c.HiddenDropoutProb)
+	adrop := pyFloat(c.AttentionProbsDropoutProb)
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+
+	w("def embed(self, input_ids: Tensor) -> Tensor:")
+	w("    positions = torch.arange(input_ids.size(1), device=input_ids.device)")
+	w("    x = torch.embedding(self.%s, input_ids)", jitName("embeddings.word_embeddings.weight"))
+	w("    x = x + torch.embedding(self.%s, positions).unsqueeze(0)", jitName("embeddings.position_embeddings.weight"))
+	w("    x = x + self.%s[0]", jitName("embeddings.token_type_embeddings.weight"))
+	w("    x = torch.layer_norm(x, [%d], self.%s, self.%s, %s)", h,
+		jitName("embeddings.LayerNorm.weight"), jitName("embeddings.LayerNorm.bias"), eps)
+	w("    return torch.dropout(x, %s, self.training)", hdrop)
+	w("")
+
+	args := make([]string, len(layerParams))
+	for i := range layerParams {
+		args[i] = fmt.Sprintf("w%d: Tensor", i)
+	}
+	w("def layer(self, x: Tensor, mask: Tensor, %s) -> Tensor:", strings.Join(args, ", "))
+	w("    b = x.size(0)")
+	w("    s = x.size(1)")
+	w("    q = torch.linear(x, w0, w1).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
+	w("    k = torch.linear(x, w2, w3).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
+	w("    v = torch.linear(x, w4, w5).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
+	w("    p = 0.0")
+	w("    if self.training:")
+	w("        p = %s", adrop)
+	w("    a = torch.scaled_dot_product_attention(q, k, v, mask, p)")
+	w("    a = a.transpose(1, 2).reshape(b, s, %d)", h)
+	w("    a = torch.dropout(torch.linear(a, w6, w7), %s, self.training)", hdrop)
+	w("    x = torch.layer_norm(a + x, [%d], w8, w9, %s)", h, eps)
+	w("    f = torch.gelu(torch.linear(x, w10, w11))")
+	w("    f = torch.dropout(torch.linear(f, w12, w13), %s, self.training)", hdrop)
+	w("    return torch.layer_norm(f + x, [%d], w14, w15, %s)", h, eps)
+	w("")
+
+	w("def token_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+	w("    mask = (attention_mask > 0).unsqueeze(1).unsqueeze(2)")
+	w("    x = self.embed(input_ids)")
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		refs := make([]string, len(layerParams))
+		for i, p := range layerParams {
+			refs[i] = "self." + jitName(fmt.Sprintf("encoder.layer.%d.%s", l, p))
+		}
+		w("    x = self.layer(x, mask, %s)", strings.Join(refs, ", "))
+	}
+	w("    return x")
+	w("")
+
+	// Pooling runs in float32 even under autocast, as sentence-transformers does.
+	w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+	w("    x = self.token_embeddings(input_ids, attention_mask).float()")
+	w("    m = attention_mask.unsqueeze(-1).float()")
+	w("    pooled = (x * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)")
+	if normalize {
+		w("    norm = torch.clamp(pooled.pow(2).sum(-1, keepdim=True).sqrt(), min=1e-12)")
+		w("    pooled = pooled / norm")
+	}
+	w("    return pooled")
+	return b.String()
+}

@@ -1,0 +1,120 @@
+package minilm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/torch"
+)
+
+// SaveTorchScript writes the encoder as a TorchScript archive, atomically.
+// Python runs it as torch.jit.load(path)(input_ids, attention_mask) and gets
+// the sentence embeddings; its parameters keep their Hugging Face names with
+// "." spelled "__".
+func (m *Model) SaveTorchScript(ctx context.Context, path string) error {
+	return m.worker.Do(ctx, func() error {
+		return atomicfile.WriteVia(path, func(tmp string) error {
+			if m.device == torch.CPU {
+				return m.module.Save(tmp)
+			}
+			// Archives are loaded on any device; store CPU tensors.
+			if err := m.module.To(torch.CPU); err != nil {
+				return err
+			}
+			defer m.module.To(m.device) //nolint:errcheck // moving back; a failure shows on next use
+			return m.module.Save(tmp)
+		})
+	})
+}
+
+// Weights returns every tensor of the model under its Hugging Face name: the
+// encoder's current parameters (float32, on the CPU) and the stored tensors
+// the encoder does not use.
+func (m *Model) Weights(ctx context.Context) (map[string]RawTensor, error) {
+	out := make(map[string]RawTensor, len(m.passthrough)+64)
+	for k, v := range m.passthrough {
+		out[k] = v
+	}
+	err := m.worker.Do(ctx, func() error {
+		params, err := m.module.NamedParameters()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, p := range params {
+				p.Tensor.Close()
+			}
+		}()
+		for _, p := range params {
+			shape, err := p.Tensor.Shape()
+			if err != nil {
+				return err
+			}
+			cpu, err := p.Tensor.To(torch.CPU, torch.Float32)
+			if err != nil {
+				return err
+			}
+			data, err := cpu.Bytes()
+			cpu.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.Name, err)
+			}
+			out[hfName(p.Name)] = RawTensor{DType: torch.Float32, Shape: shape, Data: data}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// folderFiles are copied verbatim from the source folder by SaveFolder.
+var folderFiles = []string{
+	"config.json", "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+	"README.md", "1_Pooling/config.json",
+}
+
+// SaveFolder writes a complete sentence-transformers folder to dir: the
+// current weights as model.safetensors plus the configuration and tokenizer
+// files of the folder the model was loaded from. sentence-transformers loads
+// it as SentenceTransformer(dir).
+func (m *Model) SaveFolder(ctx context.Context, dir string) error {
+	weights, err := m.Weights(ctx)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("save folder: %w", err)
+	}
+	if err := WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
+		return err
+	}
+	for _, name := range folderFiles {
+		src := filepath.Join(m.Folder.Dir, name)
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		if err := copyFile(src, filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.Write(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
