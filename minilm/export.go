@@ -118,3 +118,36 @@ func copyFile(src, dst string) error {
 		return err
 	})
 }
+
+// SetWeights copies tensors, by Hugging Face name, into the encoder's
+// parameters (a checkpoint restore). Every encoder parameter must be present
+// with its exact shape; names the encoder does not use are ignored.
+func (m *Model) SetWeights(ctx context.Context, weights map[string]RawTensor) error {
+	return m.worker.Do(ctx, func() error {
+		params, err := m.module.NamedParameters()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, p := range params {
+				p.Tensor.Close()
+			}
+		}()
+		for _, p := range params {
+			raw, ok := weights[hfName(p.Name)]
+			if !ok {
+				return fmt.Errorf("set weights: missing %s", hfName(p.Name))
+			}
+			t, err := torch.FromBytes(raw.Data, raw.DType, raw.Shape...)
+			if err != nil {
+				return fmt.Errorf("set weights: %s: %w", hfName(p.Name), err)
+			}
+			err = p.Tensor.CopyFrom(t)
+			t.Close()
+			if err != nil {
+				return fmt.Errorf("set weights: %s: %w", hfName(p.Name), err)
+			}
+		}
+		return nil
+	})
+}

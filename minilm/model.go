@@ -78,7 +78,17 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, worker: worker}
-	err = worker.Do(ctx, func() error { return m.build(weights) })
+	err = worker.Do(ctx, func() error {
+		// TorchScript's optimizing executor re-specialises graphs after the
+		// first runs, which makes the first steps numerically different from
+		// later ones (a resumed run would then diverge from an uninterrupted
+		// one) and makes it ignore autocast after the first run. Measured: no
+		// fp32 speed difference on this encoder. The setting is process-wide.
+		if _, err := torch.SetGraphExecutorOptimize(false); err != nil {
+			return err
+		}
+		return m.build(weights)
+	})
 	if err != nil {
 		worker.Close()
 		return nil, err

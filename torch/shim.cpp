@@ -446,6 +446,40 @@ char* et_mean_pool(et_tensor token_embeddings, et_tensor mask, int normalize, et
   })
 }
 
+char* et_tensor_narrow(et_tensor t, int64_t dim, int64_t start, int64_t length, et_tensor* out) {
+  ET_GUARD({
+    need(t, "tensor");
+    need(out, "out");
+    *out = wrap(t->t.narrow(dim, start, length));
+  })
+}
+
+char* et_tensor_arange(int64_t n, int device_type, int device_index, et_tensor* out) {
+  ET_GUARD({
+    need(out, "out");
+    auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device_of(device_type, device_index));
+    *out = wrap(torch::arange(n, opts));
+  })
+}
+
+char* et_rng_get_state(et_tensor* out) {
+  ET_GUARD({
+    need(out, "out");
+    auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CPU);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    *out = wrap(gen.get_state());
+  })
+}
+
+char* et_rng_set_state(et_tensor state) {
+  ET_GUARD({
+    need(state, "state");
+    auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CPU);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state->t);
+  })
+}
+
 char* et_clip_grad_norm(et_tensor* params, int n, double max_norm, double* total_norm) {
   ET_GUARD({
     if (n < 0 || (n > 0 && params == nullptr)) throw std::invalid_argument("bad parameter list");

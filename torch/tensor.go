@@ -617,3 +617,19 @@ func handles(ts []*Tensor) ([]C.et_tensor, error) {
 	}
 	return hs, nil
 }
+
+// Narrow returns length elements of t along dim starting at start (a view).
+func (t *Tensor) Narrow(dim, start, length int64) (*Tensor, error) {
+	return t.unaryCall("narrow", func(h C.et_tensor, out *C.et_tensor) *C.char {
+		return C.et_tensor_narrow(h, C.int64_t(dim), C.int64_t(start), C.int64_t(length), out)
+	})
+}
+
+// Arange returns the int64 tensor [0, 1, …, n-1] on device.
+func Arange(n int64, device Device) (*Tensor, error) {
+	var h C.et_tensor
+	if err := check(C.et_tensor_arange(C.int64_t(n), C.int(device.Type), C.int(device.Index), &h), "arange"); err != nil {
+		return nil, err
+	}
+	return newTensor(h), nil
+}

@@ -161,3 +161,25 @@ func cbool(b bool) C.int {
 	}
 	return 0
 }
+
+// RNGState returns a copy of the CPU generator's state (dropout, randn), so
+// that a resumed training run draws the same random numbers.
+func RNGState() ([]byte, error) {
+	var h C.et_tensor
+	if err := check(C.et_rng_get_state(&h), "rng state"); err != nil {
+		return nil, err
+	}
+	t := newTensor(h)
+	defer t.Close()
+	return t.Bytes()
+}
+
+// SetRNGState restores a state returned by RNGState.
+func SetRNGState(state []byte) error {
+	t, err := FromBytes(state, Uint8, int64(len(state)))
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return check(C.et_rng_set_state(t.h), "set rng state")
+}

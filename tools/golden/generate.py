@@ -6,6 +6,8 @@ compare against what this writes to testdata/golden/; they never run Python.
 
   generate.py corpus MODEL_DIR      token ids (HF tokenizers and ST's tokenize)
                                     and sentence-transformers embeddings
+  generate.py loss MODEL_DIR         first-step MultipleNegativesRankingLoss and
+                                    gradient norm on fixed batches
   generate.py torchscript MODEL_PT MODEL_DIR
                                     loads embtune's TorchScript export with
                                     torch.jit.load and compares it with ST
@@ -128,10 +130,50 @@ def check_torchscript(model_pt, model_dir):
         sys.exit(1)
 
 
+def write_loss(model_dir):
+    """First-step loss and gradient norm of sentence-transformers' MNRL on fixed
+    batches of the Bedrock pairs. Dropout is off (model.eval()) so that the
+    numbers do not depend on the random generator."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import (
+        MultipleNegativesRankingLoss,
+        MultipleNegativesSymmetricRankingLoss,
+    )
+
+    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+        pairs = json.load(f)
+    anchors = [p["sentence1"] for p in pairs[:8]]
+    positives = [p["sentence2"] for p in pairs[:8]]
+    negatives = [p["sentence2"] for p in pairs[8:16]]
+    cases = {
+        "mnrl": (MultipleNegativesRankingLoss, [anchors, positives]),
+        "mnrl_hard_negative": (MultipleNegativesRankingLoss, [anchors, positives, negatives]),
+        "symmetric": (MultipleNegativesSymmetricRankingLoss, [anchors, positives]),
+    }
+    out = {"versions": versions(), "batch": {"anchors": anchors, "positives": positives, "negatives": negatives},
+           "scale": 20.0, "max_seq_length": None, "cases": {}}
+    for name, (cls, columns) in cases.items():
+        model = SentenceTransformer(str(model_dir), device="cpu")
+        model.eval()
+        out["max_seq_length"] = model.max_seq_length
+        loss_fn = cls(model, scale=20.0)
+        features = [model.tokenize(col) for col in columns]
+        loss = loss_fn(features, None)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+        out["cases"][name] = {"loss": loss.item(), "grad_norm": norm}
+        print(f"loss {name}: {loss.item():.6f} grad norm {norm:.6f}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "loss.json", "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+
+
 def main():
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     if len(sys.argv) >= 3 and sys.argv[1] == "corpus":
         write_corpus(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "loss":
+        write_loss(sys.argv[2])
     elif len(sys.argv) >= 4 and sys.argv[1] == "torchscript":
         check_torchscript(sys.argv[2], sys.argv[3])
     else:

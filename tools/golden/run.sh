@@ -3,6 +3,7 @@
 # sentence-transformers, torch), installed from PyPI into
 # third_party/golden-venv. Usage:
 #   tools/golden/run.sh corpus                 token ids and embeddings
+#   tools/golden/run.sh loss                   first-step MNRL loss and gradient norm
 #   tools/golden/run.sh torchscript MODEL_PT   check embtune's TorchScript export
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,7 +17,7 @@ fi
 model="${MODEL:-$root/third_party/models/all-MiniLM-L6-v2}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 case "${1:-}" in
-  corpus) exec "$venv/bin/python" "$root/tools/golden/generate.py" corpus "$model" ;;
+  corpus|loss) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
-  *) echo "usage: $0 corpus | torchscript MODEL_PT" >&2; exit 2 ;;
+  *) echo "usage: $0 corpus | loss | torchscript MODEL_PT" >&2; exit 2 ;;
 esac
