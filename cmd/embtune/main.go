@@ -30,6 +30,9 @@ func commands() []command {
 	return []command{
 		{"encode", "embed one text per input line; one JSON array per output line", runEncode},
 		{"similarity", "print the cosine similarity of two texts", runSimilarity},
+		{"train", "fine-tune on question/answer pairs; evaluate base vs tuned; export", runTrain},
+		{"eval", "retrieval metrics of a model on pairs (InformationRetrievalEvaluator)", runEval},
+		{"data", "build training pairs: 'data faq FILE' imports an FAQ document", runData},
 		{"export", "write the model as TorchScript and/or a sentence-transformers folder", runExport},
 		{"info", "print the libtorch build this binary uses", runInfo},
 	}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/torch"
+	"github.com/embtune/embtune/trainer"
+)
+
+// pairFlag collects repeated --pair "query<TAB>answer" values.
+type pairFlag [][2]string
+
+func (p *pairFlag) String() string { return fmt.Sprint(len(*p)) }
+
+func (p *pairFlag) Set(s string) error {
+	q, a, ok := strings.Cut(s, "\t")
+	if !ok {
+		q, a, ok = strings.Cut(s, "|||")
+	}
+	if !ok || strings.TrimSpace(q) == "" || strings.TrimSpace(a) == "" {
+		return fmt.Errorf("want \"query<TAB>answer\" or \"query|||answer\"")
+	}
+	*p = append(*p, [2]string{q, a})
+	return nil
+}
+
+func runTrain(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs := newFlags("train")
+	var mf modelFlags
+	mf.register(fs)
+	data := fs.String("data", "", "training pairs: AWS JSON (sentence1/sentence2), JSONL (anchor/positive[/negative…] or question/answer) or CSV")
+	output := fs.String("output", "out", "output folder for the tuned model, model.pt, eval.json and the loss curve")
+	evalSplit := fs.Float64("eval-split", 0, "hold out this fraction of the pairs to evaluate base vs tuned")
+	folds := fs.Int("folds", 0, "run k-fold evaluation (k > 1), then train the exported model on all pairs")
+	preset := fs.String("preset", "default", "hyperparameter preset: default (ST's recommendations for small data) or blog (the AWS sample)")
+	seed := fs.Uint64("seed", 0, "random seed for splits, shuffling and dropout (0: the preset's, 42)")
+	epochs := fs.Int("epochs", 0, "epochs (0: the preset's)")
+	batch := fs.Int("batch-size", 0, "pairs per batch (0: the preset's)")
+	lr := fs.Float64("lr", 0, "peak learning rate (0: the preset's)")
+	warmupRatio := fs.Float64("warmup-ratio", -1, "warmup as a fraction of all steps (-1: the preset's)")
+	warmupSteps := fs.Int("warmup-steps", -1, "warmup steps, overrides --warmup-ratio (-1: the preset's)")
+	weightDecay := fs.Float64("weight-decay", -1, "AdamW weight decay, not applied to biases and LayerNorm (-1: the preset's)")
+	maxGradNorm := fs.Float64("max-grad-norm", -1, "gradient clipping norm, 0 disables (-1: the preset's)")
+	scale := fs.Float64("scale", 0, "MultipleNegativesRankingLoss scale (0: the preset's, 20)")
+	symmetric := fs.Bool("symmetric", false, "use MultipleNegativesSymmetricRankingLoss")
+	noDup := fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
+	bf16 := fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
+	ckptDir := fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
+	ckptEvery := fs.Int("checkpoint-every", 0, "also checkpoint every N steps (0: at epoch ends only)")
+	resume := fs.Bool("resume", false, "continue from the newest checkpoint")
+	var pairs pairFlag
+	fs.Var(&pairs, "pair", "a \"query<TAB>answer\" pair whose cosine is reported before and after (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return usageError("--data is required")
+	}
+	hp, err := trainer.Preset(*preset)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	setIf := func(cond bool, f func()) {
+		if cond {
+			f()
+		}
+	}
+	setIf(*seed != 0, func() { hp.Seed = *seed })
+	setIf(*epochs != 0, func() { hp.Epochs = *epochs })
+	setIf(*batch != 0, func() { hp.BatchSize = *batch })
+	setIf(*lr != 0, func() { hp.LR = *lr })
+	setIf(*warmupRatio >= 0, func() { hp.WarmupRatio, hp.WarmupSteps = *warmupRatio, -1 })
+	setIf(*warmupSteps >= 0, func() { hp.WarmupSteps = *warmupSteps })
+	setIf(*weightDecay >= 0, func() { hp.WeightDecay = *weightDecay })
+	setIf(*maxGradNorm >= 0, func() { hp.MaxGradNorm = *maxGradNorm })
+	setIf(*scale != 0, func() { hp.Scale = *scale })
+	setIf(*symmetric, func() { hp.Symmetric = true })
+	setIf(*bf16, func() { hp.BF16 = true })
+	setIf(mf.maxSeqLength != 0, func() { hp.MaxSeqLength = mf.maxSeqLength })
+	switch *noDup {
+	case "":
+	case "true":
+		hp.NoDuplicates = true
+	case "false":
+		hp.NoDuplicates = false
+	default:
+		return usageError("--no-duplicates takes true or false")
+	}
+	if err := hp.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	dev, err := torch.ParseDevice(mf.device)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if *ckptDir == "" {
+		*ckptDir = *output + "/checkpoints"
+	}
+	job := &trainer.Job{
+		ModelDir: mf.dir, DataPath: *data, OutputDir: *output, EvalSplit: *evalSplit, Folds: *folds,
+		Hyper: hp, Device: dev, Threads: mf.threads, Pairs: pairs,
+		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, Resume: *resume,
+		Logger: slog.Default(), Progress: os.Stderr,
+	}
+	rep, err := job.Run(ctx)
+	if err != nil {
+		return err
+	}
+	trainer.PrintReport(stdout, rep)
+	return nil
+}
+
+func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs := newFlags("eval")
+	var mf modelFlags
+	mf.register(fs)
+	data := fs.String("data", "", "pairs to evaluate on: queries are the anchors, the corpus all positives")
+	evalSplit := fs.Float64("eval-split", 0, "evaluate only this held-out fraction (same split as train with the same --seed)")
+	seed := fs.Uint64("seed", 42, "split seed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return usageError("--data is required")
+	}
+	pairs, err := dataset.Load(*data)
+	if err != nil {
+		return err
+	}
+	test := pairs
+	if *evalSplit > 0 {
+		split, err := dataset.TrainTestSplit(pairs, *evalSplit, *seed)
+		if err != nil {
+			return err
+		}
+		test = split.Test
+	}
+	m, err := mf.load(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	metrics, err := trainer.Evaluate(ctx, m, dataset.NewIRTask(pairs, test))
+	if err != nil {
+		return err
+	}
+	trainer.FormatTable(stdout, []string{"model"}, map[string]trainer.IRMetrics{"model": metrics})
+	return nil
+}
+
+func runData(_ context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "faq" {
+		return usageError("usage: embtune data faq [--format auto|debian-text|markdown|rst] [--id-prefix P] FILE[.gz] > pairs.jsonl")
+	}
+	fs := newFlags("data faq")
+	format := fs.String("format", "auto", "auto, debian-text, markdown or rst")
+	prefix := fs.String("id-prefix", "", "prefix for entry ids (default: from the format)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("data faq takes one FAQ document")
+	}
+	entries, err := dataset.LoadFAQ(fs.Arg(0), dataset.FAQOptions{Format: *format, IDPrefix: *prefix})
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return fmt.Errorf("%s: no headings ending in \"?\" found", fs.Arg(0))
+	}
+	return dataset.WriteJSONL(stdout, entries)
+}

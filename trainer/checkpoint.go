@@ -1,0 +1,144 @@
+package trainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/embtune/embtune/atomicfile"
+)
+
+// A checkpoint is a folder checkpoint-NNNNNNNN holding
+//
+//	model.safetensors  the encoder weights (Hugging Face names)
+//	optimizer.pt       AdamW state (moments and step counts)
+//	rng.bin            libtorch's CPU generator state (dropout)
+//	state.json         step, data position, hyperparameters, loss history
+//
+// It is written in a temporary folder and renamed into place, so a folder
+// with that name is always complete: a run killed mid-write leaves only a
+// temporary folder, which the next save removes.
+
+const checkpointPrefix = "checkpoint-"
+
+// checkpointState is state.json.
+type checkpointState struct {
+	Step int `json:"step"`
+	// Epoch and Batch locate the next batch to run.
+	Epoch    int             `json:"epoch"`
+	Batch    int             `json:"batch"`
+	Hyper    HyperParameters `json:"hyperparameters"`
+	DataHash string          `json:"data_hash"`
+	History  []StepLog       `json:"history"`
+}
+
+func checkpointName(step int) string { return fmt.Sprintf("%s%08d", checkpointPrefix, step) }
+
+// latestCheckpoint returns the newest complete checkpoint folder in dir, or
+// "" when there is none.
+func latestCheckpoint(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("checkpoints: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), checkpointPrefix) {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), "state.json")); err == nil {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	sort.Strings(names)
+	return filepath.Join(dir, names[len(names)-1]), nil
+}
+
+// writeCheckpoint assembles a checkpoint in a temporary folder via fill,
+// renames it into place and keeps only the newest keep checkpoints.
+func writeCheckpoint(dir string, state checkpointState, keep int, fill func(tmp string) error) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	removeStaleTemps(dir)
+	tmp, err := os.MkdirTemp(dir, ".tmp-"+checkpointPrefix)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := fill(tmp); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	b, err := json.MarshalIndent(state, "", " ")
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	// state.json marks the folder complete, so it is written last.
+	if err := atomicfile.Write(filepath.Join(tmp, "state.json"), func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	final := filepath.Join(dir, checkpointName(state.Step))
+	if err := os.RemoveAll(final); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	ok = true
+	pruneCheckpoints(dir, keep)
+	return final, nil
+}
+
+func removeStaleTemps(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp-"+checkpointPrefix) {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func pruneCheckpoints(dir string, keep int) {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), checkpointPrefix) {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for len(names) > keep {
+		os.RemoveAll(filepath.Join(dir, names[0]))
+		names = names[1:]
+	}
+}
+
+func readCheckpointState(path string) (checkpointState, error) {
+	var st checkpointState
+	b, err := os.ReadFile(filepath.Join(path, "state.json"))
+	if err != nil {
+		return st, fmt.Errorf("resume: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("resume: %s: %w", path, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,364 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/torch"
+)
+
+// Job is one `embtune train`: load data, optionally hold out a split or run
+// k folds and evaluate base against tuned, fine-tune, and export.
+type Job struct {
+	ModelDir  string
+	DataPath  string
+	OutputDir string
+	// EvalSplit holds out this fraction for evaluation (0: none).
+	EvalSplit float64
+	// Folds > 1 runs k-fold evaluation, then trains the exported model on all data.
+	Folds  int
+	Hyper  HyperParameters
+	Device torch.Device
+	// Threads is libtorch's intra-op thread count (0: all cores).
+	Threads int
+	// Pairs are (query, answer) pairs whose cosine is reported before and
+	// after, as in the AWS write-up. Empty: the first three held-out pairs.
+	Pairs [][2]string
+	// CheckpointDir, CheckpointEvery and Resume are passed to Train.
+	CheckpointDir   string
+	CheckpointEvery int
+	Resume          bool
+	Logger          *slog.Logger
+	Progress        io.Writer
+}
+
+// PairCosine is a chosen pair's cosine similarity before and after.
+type PairCosine struct {
+	Query  string  `json:"query"`
+	Answer string  `json:"answer"`
+	Base   float64 `json:"base"`
+	Tuned  float64 `json:"tuned"`
+}
+
+// Report is what a job writes to OUTPUT/eval.json.
+type Report struct {
+	Base     IRMetrics         `json:"base,omitempty"`
+	Tuned    IRMetrics         `json:"tuned,omitempty"`
+	BaseStd  IRMetrics         `json:"base_std,omitempty"`
+	TunedStd IRMetrics         `json:"tuned_std,omitempty"`
+	Split    map[string]any    `json:"split"`
+	Folds    []FoldReport      `json:"folds,omitempty"`
+	Pairs    []PairCosine      `json:"pairs,omitempty"`
+	Training TrainingReport    `json:"training"`
+	Hyper    HyperParameters   `json:"hyperparameters"`
+	Output   map[string]string `json:"output"`
+}
+
+// FoldReport is one fold's base and tuned metrics.
+type FoldReport struct {
+	Fold  int       `json:"fold"`
+	Train int       `json:"train"`
+	Test  int       `json:"test"`
+	Base  IRMetrics `json:"base"`
+	Tuned IRMetrics `json:"tuned"`
+}
+
+// TrainingReport summarises the run that produced the exported model.
+type TrainingReport struct {
+	Pairs       int     `json:"pairs"`
+	Steps       int     `json:"steps"`
+	Seconds     float64 `json:"seconds"`
+	PairsPerSec float64 `json:"pairs_per_sec"`
+	FinalLoss   float64 `json:"final_loss"`
+}
+
+func (j *Job) log() *slog.Logger {
+	if j.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return j.Logger
+}
+
+func (j *Job) load(ctx context.Context) (*minilm.Model, error) {
+	return minilm.Load(ctx, j.ModelDir, minilm.Options{Device: j.Device, Threads: j.Threads, MaxSeqLength: j.Hyper.MaxSeqLength})
+}
+
+// Run executes the job and writes the output folder.
+func (j *Job) Run(ctx context.Context) (Report, error) {
+	log := j.log()
+	pairs, err := dataset.Load(j.DataPath)
+	if err != nil {
+		return Report{}, err
+	}
+	if j.EvalSplit > 0 && j.Folds > 1 {
+		return Report{}, fmt.Errorf("use either an eval split or folds, not both")
+	}
+	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
+		return Report{}, fmt.Errorf("output: %w", err)
+	}
+	rep := Report{Hyper: j.Hyper, Output: map[string]string{}}
+	train := pairs
+	switch {
+	case j.Folds > 1:
+		if err := j.runFolds(ctx, pairs, &rep); err != nil {
+			return rep, err
+		}
+	case j.EvalSplit > 0:
+		split, err := dataset.TrainTestSplit(pairs, j.EvalSplit, j.Hyper.Seed)
+		if err != nil {
+			return rep, err
+		}
+		train = split.Train
+		rep.Split = map[string]any{"mode": "holdout", "test_fraction": j.EvalSplit, "seed": j.Hyper.Seed,
+			"train": len(split.Train), "test": len(split.Test)}
+		if len(j.Pairs) == 0 {
+			for _, p := range split.Test[:min(3, len(split.Test))] {
+				j.Pairs = append(j.Pairs, [2]string{p.Anchor, p.Positive})
+			}
+		}
+		task := dataset.NewIRTask(pairs, split.Test)
+		m, err := j.load(ctx)
+		if err != nil {
+			return rep, err
+		}
+		defer m.Close()
+		if rep.Base, err = evaluateTask(ctx, m, task); err != nil {
+			return rep, err
+		}
+		if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, nil); err != nil {
+			return rep, err
+		}
+		log.Info("base model", "ndcg@10", rep.Base["ndcg@10"], "mrr@10", rep.Base["mrr@10"], "accuracy@1", rep.Base["accuracy@1"])
+		res, err := Train(ctx, m, split.Train, j.Hyper, j.trainOptions())
+		if err != nil {
+			return rep, err
+		}
+		rep.Training = trainingReport(res)
+		if rep.Tuned, err = evaluateTask(ctx, m, task); err != nil {
+			return rep, err
+		}
+		if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
+			return rep, err
+		}
+		log.Info("tuned model", "ndcg@10", rep.Tuned["ndcg@10"], "mrr@10", rep.Tuned["mrr@10"], "accuracy@1", rep.Tuned["accuracy@1"])
+		return rep, j.export(ctx, m, res, &rep)
+	default:
+		rep.Split = map[string]any{"mode": "none", "train": len(pairs)}
+	}
+
+	m, err := j.load(ctx)
+	if err != nil {
+		return rep, err
+	}
+	defer m.Close()
+	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, nil); err != nil {
+		return rep, err
+	}
+	res, err := Train(ctx, m, train, j.Hyper, j.trainOptions())
+	if err != nil {
+		return rep, err
+	}
+	rep.Training = trainingReport(res)
+	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
+		return rep, err
+	}
+	return rep, j.export(ctx, m, res, &rep)
+}
+
+func (j *Job) trainOptions() Options {
+	return Options{CheckpointDir: j.CheckpointDir, CheckpointEvery: j.CheckpointEvery, Resume: j.Resume,
+		Logger: j.log(), Progress: j.Progress}
+}
+
+func trainingReport(r Result) TrainingReport {
+	t := TrainingReport{Pairs: r.Pairs, Steps: r.Steps, Seconds: r.Seconds, PairsPerSec: r.PairsPerSec}
+	if n := len(r.History); n > 0 {
+		t.FinalLoss = r.History[n-1].Loss
+	}
+	return t
+}
+
+// runFolds evaluates base and tuned on each of k folds, each fold starting
+// from the base weights, and fills the means and standard deviations.
+func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) error {
+	folds, err := dataset.KFold(pairs, j.Folds, j.Hyper.Seed)
+	if err != nil {
+		return err
+	}
+	rep.Split = map[string]any{"mode": "kfold", "folds": j.Folds, "seed": j.Hyper.Seed, "pairs": len(pairs)}
+	for i, f := range folds {
+		m, err := j.load(ctx)
+		if err != nil {
+			return err
+		}
+		task := dataset.NewIRTask(pairs, f.Test)
+		fr := FoldReport{Fold: i + 1, Train: len(f.Train), Test: len(f.Test)}
+		if fr.Base, err = evaluateTask(ctx, m, task); err == nil {
+			// Fold runs never checkpoint or resume: each is short and starts from the base model.
+			_, err = Train(ctx, m, f.Train, j.Hyper, Options{Logger: j.log(), Progress: j.Progress})
+		}
+		if err == nil {
+			fr.Tuned, err = evaluateTask(ctx, m, task)
+		}
+		m.Close()
+		if err != nil {
+			return fmt.Errorf("fold %d: %w", i+1, err)
+		}
+		j.log().Info("fold", "fold", i+1, "base_ndcg@10", fr.Base["ndcg@10"], "tuned_ndcg@10", fr.Tuned["ndcg@10"])
+		rep.Folds = append(rep.Folds, fr)
+	}
+	rep.Base, rep.BaseStd = meanStd(rep.Folds, func(f FoldReport) IRMetrics { return f.Base })
+	rep.Tuned, rep.TunedStd = meanStd(rep.Folds, func(f FoldReport) IRMetrics { return f.Tuned })
+	return nil
+}
+
+func meanStd(folds []FoldReport, get func(FoldReport) IRMetrics) (IRMetrics, IRMetrics) {
+	mean, std := IRMetrics{}, IRMetrics{}
+	for k := range get(folds[0]) {
+		var s, ss float64
+		for _, f := range folds {
+			v := get(f)[k]
+			s += v
+			ss += v * v
+		}
+		n := float64(len(folds))
+		mean[k] = s / n
+		// Sample standard deviation (n-1), as one reports across folds.
+		if len(folds) > 1 {
+			std[k] = math.Sqrt(max(0, (ss-s*s/n)/(n-1)))
+		}
+	}
+	return mean, std
+}
+
+// Evaluate embeds an IR task's queries and corpus with m and computes
+// InformationRetrievalEvaluator's metrics.
+func Evaluate(ctx context.Context, m *minilm.Model, task dataset.IRTask) (IRMetrics, error) {
+	return evaluateTask(ctx, m, task)
+}
+
+// evaluateTask embeds queries and corpus and computes the IR metrics.
+func evaluateTask(ctx context.Context, m *minilm.Model, task dataset.IRTask) (IRMetrics, error) {
+	q, err := m.Encode(ctx, task.Queries, 0)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: queries: %w", err)
+	}
+	c, err := m.Encode(ctx, task.Corpus, 0)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: corpus: %w", err)
+	}
+	return EvaluateIR(q, c, task.Relevant, DefaultIRConfig())
+}
+
+// pairCosines computes the chosen pairs' cosines; with before set it fills
+// the tuned values next to the base ones.
+func pairCosines(ctx context.Context, m *minilm.Model, pairs [][2]string, before []PairCosine) ([]PairCosine, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	texts := make([]string, 0, 2*len(pairs))
+	for _, p := range pairs {
+		texts = append(texts, p[0], p[1])
+	}
+	v, err := m.Encode(ctx, texts, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pair cosine: %w", err)
+	}
+	out := make([]PairCosine, len(pairs))
+	for i, p := range pairs {
+		c := dot(v[2*i], v[2*i+1])
+		out[i] = PairCosine{Query: p[0], Answer: p[1], Base: c}
+		if before != nil {
+			out[i].Base = before[i].Base
+			out[i].Tuned = c
+		}
+	}
+	return out, nil
+}
+
+// dot of two L2-normalised vectors is their cosine.
+func dot(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// export writes the tuned model as a sentence-transformers folder and a
+// TorchScript model.pt at the root of OutputDir, the loss history, and eval.json.
+func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Report) error {
+	if err := m.SaveFolder(ctx, j.OutputDir); err != nil {
+		return err
+	}
+	pt := filepath.Join(j.OutputDir, "model.pt")
+	if err := m.SaveTorchScript(ctx, pt); err != nil {
+		return err
+	}
+	rep.Output["folder"] = j.OutputDir
+	rep.Output["torchscript"] = pt
+	if err := writeLossCurve(j.OutputDir, res.History); err != nil {
+		return err
+	}
+	rep.Output["loss_curve"] = filepath.Join(j.OutputDir, "loss.svg")
+	return WriteReport(filepath.Join(j.OutputDir, "eval.json"), *rep)
+}
+
+// WriteReport writes eval.json atomically.
+func WriteReport(path string, rep Report) error {
+	b, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// PrintReport prints the before/after table and the chosen pairs.
+func PrintReport(w io.Writer, rep Report) {
+	if rep.Base != nil && rep.Tuned != nil {
+		delta := IRMetrics{}
+		for k, v := range rep.Tuned {
+			delta[k] = v - rep.Base[k]
+		}
+		rows := map[string]IRMetrics{"base": rep.Base, "tuned": rep.Tuned, "delta": delta}
+		cols := []string{"base", "tuned", "delta"}
+		if rep.BaseStd != nil {
+			rows["base±"] = rep.BaseStd
+			rows["tuned±"] = rep.TunedStd
+			cols = []string{"base", "base±", "tuned", "tuned±", "delta"}
+		}
+		FormatTable(w, cols, rows)
+	}
+	for _, p := range rep.Pairs {
+		fmt.Fprintf(w, "cosine %.4f -> %.4f  %q\n", p.Base, p.Tuned, truncate(p.Query, 70))
+	}
+	keys := make([]string, 0, len(rep.Output))
+	for k := range rep.Output {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "%-12s %s\n", k, rep.Output[k])
+	}
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

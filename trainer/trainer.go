@@ -1,0 +1,454 @@
+package trainer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/torch"
+)
+
+// Options control a run apart from its hyperparameters.
+type Options struct {
+	// CheckpointDir receives checkpoints; empty disables them.
+	CheckpointDir string
+	// CheckpointEvery saves every N optimizer steps (0: only at epoch ends).
+	CheckpointEvery int
+	// KeepCheckpoints is how many checkpoints to keep (default 2).
+	KeepCheckpoints int
+	// Resume continues from the newest checkpoint in CheckpointDir, if any.
+	Resume bool
+	// LogEvery writes a step line every N steps (default 10); the last step
+	// of each epoch is always logged.
+	LogEvery int
+	Logger   *slog.Logger
+	// Progress receives a progress bar (nil: none).
+	Progress io.Writer
+	// OnStep, if set, is called after every optimizer step.
+	OnStep func(StepLog)
+}
+
+// StepLog is one optimizer step, as logged.
+type StepLog struct {
+	Step     int     `json:"step"`
+	Epoch    float64 `json:"epoch"`
+	Loss     float64 `json:"loss"`
+	LR       float64 `json:"lr"`
+	GradNorm float64 `json:"grad_norm"`
+}
+
+// Result summarises a finished run.
+type Result struct {
+	Steps       int
+	Pairs       int
+	Seconds     float64
+	PairsPerSec float64
+	History     []StepLog
+	ResumedFrom string
+}
+
+// ErrInterrupted wraps the context error when a run stops early after
+// saving a checkpoint.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Train fine-tunes m in place on pairs. The model's MaxSeqLength truncates
+// every text. When ctx ends, Train saves a checkpoint (if CheckpointDir is
+// set) and returns an error wrapping ErrInterrupted.
+func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperParameters, opts Options) (Result, error) {
+	if err := hp.Validate(); err != nil {
+		return Result{}, err
+	}
+	if len(pairs) < 2 {
+		return Result{}, fmt.Errorf("training needs at least 2 pairs, got %d", len(pairs))
+	}
+	if err := checkRectangular(pairs); err != nil {
+		return Result{}, err
+	}
+	if opts.LogEvery <= 0 {
+		opts.LogEvery = 10
+	}
+	if opts.KeepCheckpoints <= 0 {
+		opts.KeepCheckpoints = 2
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r, err := newRun(ctx, m, pairs, hp)
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.close()
+
+	st := checkpointState{Hyper: hp, DataHash: hashPairs(pairs)}
+	resumedFrom := ""
+	if opts.Resume && opts.CheckpointDir != "" {
+		path, err := latestCheckpoint(opts.CheckpointDir)
+		if err != nil {
+			return Result{}, err
+		}
+		if path != "" {
+			if st, err = r.restore(ctx, path, st); err != nil {
+				return Result{}, err
+			}
+			resumedFrom = path
+			log.Info("resumed", "checkpoint", path, "step", st.Step, "epoch", st.Epoch, "batch", st.Batch)
+		}
+	}
+
+	// Every epoch has the same number of batches only without the
+	// no-duplicates sampler; count them all up front for the schedule.
+	epochs := make([][][]int, hp.Epochs)
+	total := 0
+	for e := range epochs {
+		epochs[e] = Batches(pairs, epochOrder(len(pairs), hp.Seed, e), hp.BatchSize, hp.NoDuplicates)
+		total += len(epochs[e])
+	}
+	if total == 0 {
+		return Result{}, errors.New("no batch has two pairs: every pair shares a text with another")
+	}
+	sched := LinearSchedule{Base: hp.LR, Warmup: hp.warmup(total), Total: total}
+	log.Info("training", "pairs", len(pairs), "epochs", hp.Epochs, "batch_size", hp.BatchSize,
+		"steps", total, "warmup_steps", sched.Warmup, "lr", hp.LR, "max_seq_length", m.MaxSeqLength,
+		"device", m.Device().String(), "bf16", hp.BF16, "no_duplicates", hp.NoDuplicates)
+
+	bar := newProgressBar(opts.Progress, total, st.Step)
+	start := time.Now()
+	pairsDone := 0
+	save := func(reason string) error {
+		if opts.CheckpointDir == "" {
+			return nil
+		}
+		// An interrupted run still saves: the checkpoint must not see the cancellation.
+		path, err := r.checkpoint(context.WithoutCancel(ctx), opts.CheckpointDir, st, opts.KeepCheckpoints)
+		if err != nil {
+			return err
+		}
+		log.Info("checkpoint", "path", path, "step", st.Step, "reason", reason)
+		return nil
+	}
+	for st.Epoch < hp.Epochs {
+		batches := epochs[st.Epoch]
+		for st.Batch < len(batches) {
+			if ctx.Err() != nil {
+				bar.finish()
+				if err := save("interrupted"); err != nil {
+					return Result{}, errors.Join(fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err()), err)
+				}
+				return Result{}, fmt.Errorf("%w at step %d: %w", ErrInterrupted, st.Step, ctx.Err())
+			}
+			batch := batches[st.Batch]
+			lr := sched.LR(st.Step)
+			loss, norm, err := r.step(batch, lr)
+			if err != nil {
+				bar.finish()
+				return Result{}, fmt.Errorf("step %d: %w", st.Step, err)
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				bar.finish()
+				return Result{}, fmt.Errorf("step %d: loss is %v (lower --lr, or check the data)", st.Step, loss)
+			}
+			st.Step++
+			st.Batch++
+			pairsDone += len(batch)
+			rec := StepLog{Step: st.Step, Epoch: float64(st.Epoch) + float64(st.Batch)/float64(len(batches)),
+				Loss: loss, LR: lr, GradNorm: norm}
+			st.History = append(st.History, rec)
+			rate := float64(pairsDone) / time.Since(start).Seconds()
+			bar.update(st.Step, loss, lr, rate)
+			if st.Step%opts.LogEvery == 0 || st.Batch == len(batches) {
+				log.Info("step", "step", st.Step, "epoch", fmt.Sprintf("%.2f", rec.Epoch),
+					"loss", fmt.Sprintf("%.6f", loss), "lr", fmt.Sprintf("%.4g", lr),
+					"grad_norm", fmt.Sprintf("%.4f", norm), "pairs_per_sec", fmt.Sprintf("%.2f", rate))
+			}
+			if opts.OnStep != nil {
+				opts.OnStep(rec)
+			}
+			if opts.CheckpointEvery > 0 && st.Step%opts.CheckpointEvery == 0 && st.Batch < len(batches) {
+				if err := save("every"); err != nil {
+					return Result{}, err
+				}
+			}
+		}
+		st.Epoch++
+		st.Batch = 0
+		if err := save("epoch"); err != nil {
+			return Result{}, err
+		}
+	}
+	bar.finish()
+	if err := r.finish(ctx); err != nil {
+		return Result{}, err
+	}
+	secs := time.Since(start).Seconds()
+	return Result{Steps: st.Step, Pairs: pairsDone, Seconds: secs, PairsPerSec: float64(pairsDone) / secs,
+		History: st.History, ResumedFrom: resumedFrom}, nil
+}
+
+func checkRectangular(pairs []dataset.Pair) error {
+	n := len(pairs[0].Negatives)
+	for i, p := range pairs {
+		if len(p.Negatives) != n {
+			return fmt.Errorf("pair %d has %d hard negatives, pair 0 has %d: every pair needs the same number", i, len(p.Negatives), n)
+		}
+	}
+	return nil
+}
+
+func hashPairs(pairs []dataset.Pair) string {
+	h := sha256.New()
+	for _, p := range pairs {
+		for _, t := range texts(p) {
+			io.WriteString(h, t)
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// run is the state of one training run that lives on the model's worker.
+type run struct {
+	m      *minilm.Model
+	hp     HyperParameters
+	loss   MultipleNegativesRankingLoss
+	params []*torch.Tensor
+	opt    *torch.AdamW
+	// anchorIDs[i], docIDs[c][i]: token ids of pair i's anchor and column c
+	// (0 the positive, then each hard negative), tokenized once.
+	anchorIDs [][]int64
+	docIDs    [][][]int64
+}
+
+func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperParameters) (*run, error) {
+	r := &run{m: m, hp: hp, loss: MultipleNegativesRankingLoss{Scale: hp.Scale, Symmetric: hp.Symmetric}}
+	tok := func(s string, what string, i int) ([]int64, error) {
+		ids, _, err := m.Tokenizer.Encode(s, m.MaxSeqLength)
+		if err != nil {
+			return nil, fmt.Errorf("pair %d %s: %w", i, what, err)
+		}
+		return ids, nil
+	}
+	cols := 1 + len(pairs[0].Negatives)
+	r.docIDs = make([][][]int64, cols)
+	for i, p := range pairs {
+		a, err := tok(p.Anchor, "anchor", i)
+		if err != nil {
+			return nil, err
+		}
+		r.anchorIDs = append(r.anchorIDs, a)
+		for c, t := range append([]string{p.Positive}, p.Negatives...) {
+			d, err := tok(t, "document", i)
+			if err != nil {
+				return nil, err
+			}
+			r.docIDs[c] = append(r.docIDs[c], d)
+		}
+	}
+	err := m.Worker().Do(ctx, func() error {
+		if hp.Seed != 0 {
+			if err := torch.ManualSeed(hp.Seed); err != nil {
+				return err
+			}
+		}
+		mod := m.Module()
+		if err := mod.SetRequiresGrad(true); err != nil {
+			return err
+		}
+		if err := mod.Train(true); err != nil {
+			return err
+		}
+		named, err := mod.NamedParameters()
+		if err != nil {
+			return err
+		}
+		// transformers' Trainer: no weight decay on biases and LayerNorm weights.
+		var decay, noDecay []*torch.Tensor
+		for _, p := range named {
+			r.params = append(r.params, p.Tensor)
+			name := strings.ReplaceAll(p.Name, "__", ".")
+			if strings.HasSuffix(name, "bias") || strings.Contains(name, "LayerNorm.") {
+				noDecay = append(noDecay, p.Tensor)
+			} else {
+				decay = append(decay, p.Tensor)
+			}
+		}
+		o := torch.DefaultAdamWOptions()
+		o.LR = hp.LR
+		if r.opt, err = torch.NewAdamW(o); err != nil {
+			return err
+		}
+		if _, err := r.opt.AddGroup(decay, hp.LR, hp.WeightDecay); err != nil {
+			return err
+		}
+		_, err = r.opt.AddGroup(noDecay, hp.LR, 0)
+		return err
+	})
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// close frees the optimizer and parameter references and puts the model
+// back in evaluation mode.
+func (r *run) close() {
+	r.m.Worker().Do(context.Background(), func() error { //nolint:errcheck // best-effort cleanup
+		r.opt.Close()
+		for _, p := range r.params {
+			p.Close()
+		}
+		r.m.Module().Train(false) //nolint:errcheck
+		return r.m.Module().SetRequiresGrad(false)
+	})
+}
+
+func (r *run) finish(ctx context.Context) error {
+	return r.m.Worker().Do(ctx, func() error { return r.m.Module().Train(false) })
+}
+
+// embed runs the encoder on sequences with autograd on.
+func (r *run) embed(s *torch.Scope, seqs [][]int64) *torch.Tensor {
+	b := minilm.PadBatch(seqs, r.m.Tokenizer.PadID())
+	ids, mask, err := b.Tensors(r.m.Device())
+	if err != nil {
+		s.Keep(nil, err)
+		return nil
+	}
+	s.Add(ids, mask)
+	return s.Keep(r.m.Module().Forward(ids, mask))
+}
+
+// step runs one optimizer update on the batch and returns the loss and the
+// gradient norm before clipping.
+func (r *run) step(batch []int, lr float64) (loss, norm float64, err error) {
+	anchors := make([][]int64, len(batch))
+	docs := make([][]int64, 0, len(batch)*len(r.docIDs))
+	for i, idx := range batch {
+		anchors[i] = r.anchorIDs[idx]
+	}
+	for _, col := range r.docIDs {
+		for _, idx := range batch {
+			docs = append(docs, col[idx])
+		}
+	}
+	err = r.m.Worker().Do(context.Background(), func() error {
+		s := torch.NewScope()
+		defer s.Close()
+		if r.hp.BF16 {
+			prev, err := torch.SetAutocast(r.m.Device(), true, torch.BFloat16)
+			if err != nil {
+				return err
+			}
+			defer torch.SetAutocast(r.m.Device(), prev, torch.BFloat16) //nolint:errcheck
+		}
+		a := r.embed(s, anchors)
+		d := r.embed(s, docs)
+		if err := s.Err(); err != nil {
+			return err
+		}
+		l, err := r.loss.Loss(s, a, d)
+		if err != nil {
+			return err
+		}
+		if loss, err = l.Item(); err != nil {
+			return err
+		}
+		if err := l.Backward(); err != nil {
+			return err
+		}
+		maxNorm := r.hp.MaxGradNorm
+		if maxNorm == 0 {
+			maxNorm = math.Inf(1)
+		}
+		if norm, err = torch.ClipGradNorm(r.params, maxNorm); err != nil {
+			return err
+		}
+		if err := r.opt.SetLR(lr); err != nil {
+			return err
+		}
+		if err := r.opt.Step(); err != nil {
+			return err
+		}
+		if err := r.opt.ZeroGrad(); err != nil {
+			return err
+		}
+		if r.hp.BF16 {
+			// Cached bf16 weight copies would otherwise go stale after the step.
+			return torch.ClearAutocastCache()
+		}
+		return nil
+	})
+	return loss, norm, err
+}
+
+// checkpoint saves weights, optimizer, RNG and position.
+func (r *run) checkpoint(ctx context.Context, dir string, st checkpointState, keep int) (string, error) {
+	weights, err := r.m.Weights(ctx)
+	if err != nil {
+		return "", err
+	}
+	return writeCheckpoint(dir, st, keep, func(tmp string) error {
+		if err := minilm.WriteSafetensors(filepath.Join(tmp, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
+			return err
+		}
+		return r.m.Worker().Do(ctx, func() error {
+			if err := r.opt.Save(filepath.Join(tmp, "optimizer.pt")); err != nil {
+				return err
+			}
+			rng, err := torch.RNGState()
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(tmp, "rng.bin"), rng, 0o644)
+		})
+	})
+}
+
+// restore loads a checkpoint written by checkpoint for the same data and
+// hyperparameters.
+func (r *run) restore(ctx context.Context, path string, want checkpointState) (checkpointState, error) {
+	st, err := readCheckpointState(path)
+	if err != nil {
+		return st, err
+	}
+	if st.DataHash != want.DataHash {
+		return st, fmt.Errorf("resume: %s was written for different training data", path)
+	}
+	if st.Hyper != want.Hyper {
+		return st, fmt.Errorf("resume: %s was written with other hyperparameters (%+v)", path, st.Hyper)
+	}
+	weights, _, err := minilm.ReadSafetensors(filepath.Join(path, "model.safetensors"))
+	if err != nil {
+		return st, fmt.Errorf("resume: %w", err)
+	}
+	if err := r.m.SetWeights(ctx, weights); err != nil {
+		return st, fmt.Errorf("resume: %w", err)
+	}
+	rng, err := os.ReadFile(filepath.Join(path, "rng.bin"))
+	if err != nil {
+		return st, fmt.Errorf("resume: %w", err)
+	}
+	err = r.m.Worker().Do(ctx, func() error {
+		if err := r.opt.Load(filepath.Join(path, "optimizer.pt")); err != nil {
+			return err
+		}
+		return torch.SetRNGState(rng)
+	})
+	if err != nil {
+		return st, fmt.Errorf("resume: %w", err)
+	}
+	return st, nil
+}
