@@ -1,7 +1,8 @@
 # embtune: fine-tune sentence-embedding models from Go over libtorch.
 #
-#   make deps        fetch libtorch, the model and Go modules (safe to re-run)
+#   make deps        fetch libtorch, the model, the Debian FAQ and Go modules (safe to re-run)
 #   make train       the main job: fine-tune on the Debian FAQ, print before/after
+#                    (FOLDS=5 for 5-fold evaluation; PRESET=blog DATA=… for the AWS sample)
 #   make test        vet and run the test suite (what CI runs)
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
@@ -18,9 +19,9 @@ export PYTHON
 -include third_party/libtorch.mk
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: deps libtorch model gomod build test vet train bench bench-peer golden clean
+.PHONY: deps libtorch model faq gomod build test vet train bench bench-peer peer-folds peer-blog golden clean
 
-deps: libtorch model gomod
+deps: libtorch model faq gomod
 
 # Fetch the PyPI wheel only when neither LIBTORCH nor a Python torch is there.
 libtorch:
@@ -32,6 +33,16 @@ libtorch:
 
 model:
 	@tools/fetch-model.sh
+
+# The Debian FAQ (package debian-faq, unpacked with dpkg -x) and the pairs
+# built from it by embtune's own importer.
+faq:
+	@tools/fetch-debian-faq.sh
+
+third_party/data/debian-faq.jsonl: bin/embtune
+	@mkdir -p third_party/data
+	bin/embtune data faq --id-prefix debian- third_party/debian-faq/usr/share/doc/debian/FAQ/debian-faq.en.txt.gz > $@.tmp
+	@mv $@.tmp $@
 
 gomod:
 	@$(GO) mod download
@@ -59,8 +70,28 @@ test: vet
 gotest:
 	$(GO) test $(GO_BUILD_FLAGS) -count=1 -timeout 30m ./...
 
+# The main job. Defaults: the Debian FAQ, the default preset on CPU, 20% held
+# out. FOLDS=5 runs 5-fold evaluation instead. PRESET=blog DATA=FILE trains
+# like the AWS sample on all pairs and reports the sample's chosen pair.
+PRESET ?= default
+DATA ?= third_party/data/debian-faq.jsonl
+OUTPUT ?= out/$(PRESET)
+FOLDS ?=
+DEVICE ?= auto
+SEED_QUERY := What are Agents, and how can they be used?
+SEED_ANSWER := Agents for Amazon Bedrock are fully managed capabilities that automatically break down tasks, create an orchestration plan, securely connect to company data through APIs, and generate accurate responses for complex tasks like automating inventory management or processing insurance claims.
+ifeq ($(PRESET),blog)
+EVAL_FLAGS ?= --pair '$(SEED_QUERY)|||$(SEED_ANSWER)'
+else ifneq ($(FOLDS),)
+EVAL_FLAGS ?= --folds $(FOLDS)
+else
+EVAL_FLAGS ?= --eval-split 0.2
+endif
+
 train: build
-	@echo "make train arrives with the trainer (issue: fine-tuning). For now: bin/embtune similarity --model $(MODEL) \"a\" \"b\""
+	@$(MAKE) --no-print-directory $(DATA)
+	bin/embtune train --model $(MODEL) --data $(DATA) --output $(OUTPUT) --preset $(PRESET) \
+		--device $(DEVICE) $(EVAL_FLAGS) $(TRAIN_FLAGS)
 
 bench: deps
 	$(MAKE) --no-print-directory gobench
@@ -69,12 +100,21 @@ gobench:
 	cd bench && $(GO) test $(GO_BUILD_FLAGS) -run '^$$' -bench . -benchtime 3x -count 3 .
 
 bench-peer: build
-	tools/golden/run.sh bench
+	tools/golden/run.sh bench $(CURDIR)/bin/embtune
+
+# sentence-transformers fine-tuning on the folds of a `make train FOLDS=5` run.
+peer-folds:
+	tools/golden/run.sh peer-folds $(OUTPUT)
+
+peer-blog:
+	tools/golden/run.sh peer-blog $(DATA)
 
 golden: build
 	tools/golden/run.sh corpus
+	tools/golden/run.sh loss
+	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt
 
 clean:
-	rm -rf bin third_party/libtorch.mk
+	rm -rf bin out third_party/libtorch.mk

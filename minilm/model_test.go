@@ -241,8 +241,11 @@ func TestLoadBadFolders(t *testing.T) {
 		}, "header is not a JSON object"},
 		{"tiny file", func(t *testing.T, dir string) { replaceWeights(t, dir, []byte{1, 2, 3}) }, "too short"},
 		{"config with wrong shapes", func(t *testing.T, dir string) {
-			editJSON(t, filepath.Join(dir, "config.json"), func(c map[string]any) { c["hidden_size"] = 768; c["intermediate_size"] = 3072 })
+			editJSON(t, filepath.Join(dir, "config.json"), func(c map[string]any) { c["intermediate_size"] = 3072 })
 		}, "does not match config.json"},
+		{"hidden size differs from pooling", func(t *testing.T, dir string) {
+			editJSON(t, filepath.Join(dir, "config.json"), func(c map[string]any) { c["hidden_size"] = 768 })
+		}, "word_embedding_dimension"},
 		{"heads do not divide hidden", func(t *testing.T, dir string) {
 			editJSON(t, filepath.Join(dir, "config.json"), func(c map[string]any) { c["num_attention_heads"] = 5 })
 		}, "multiple of num_attention_heads"},

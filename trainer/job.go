@@ -119,6 +119,9 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 			return rep, err
 		}
 		train = split.Train
+		if err := writeSplit(filepath.Join(j.OutputDir, "split"), split); err != nil {
+			return rep, err
+		}
 		rep.Split = map[string]any{"mode": "holdout", "test_fraction": j.EvalSplit, "seed": j.Hyper.Seed,
 			"train": len(split.Train), "test": len(split.Test)}
 		if len(j.Pairs) == 0 {
@@ -199,6 +202,10 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 	for i, f := range folds {
 		m, err := j.load(ctx)
 		if err != nil {
+			return err
+		}
+		if err := writeSplit(filepath.Join(j.OutputDir, "folds", fmt.Sprintf("fold-%d", i+1)), f); err != nil {
+			m.Close()
 			return err
 		}
 		task := dataset.NewIRTask(pairs, f.Test)
@@ -312,6 +319,23 @@ func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Repo
 	}
 	rep.Output["loss_curve"] = filepath.Join(j.OutputDir, "loss.svg")
 	return WriteReport(filepath.Join(j.OutputDir, "eval.json"), *rep)
+}
+
+// writeSplit records a split as train.jsonl and test.jsonl (anchor/positive
+// columns), so that the exact evaluation can be rerun, also by the peer.
+func writeSplit(dir string, s dataset.Split) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, pairs := range map[string][]dataset.Pair{"train.jsonl": s.Train, "test.jsonl": s.Test} {
+		err := atomicfile.Write(filepath.Join(dir, name), func(w io.Writer) error {
+			return dataset.Write(w, pairs, dataset.FormatJSONL)
+		})
+		if err != nil {
+			return fmt.Errorf("write split: %w", err)
+		}
+	}
+	return nil
 }
 
 // WriteReport writes eval.json atomically.

@@ -34,6 +34,7 @@ func commands() []command {
 		{"eval", "retrieval metrics of a model on pairs (InformationRetrievalEvaluator)", runEval},
 		{"data", "build training pairs: 'data faq FILE' imports an FAQ document", runData},
 		{"export", "write the model as TorchScript and/or a sentence-transformers folder", runExport},
+		{"bench", "time encoding a text file; encoder GFLOP/s against GEMM", runBench},
 		{"info", "print the libtorch build this binary uses", runInfo},
 	}
 }

@@ -1,0 +1,167 @@
+"""Fine-tunes with sentence-transformers itself, for comparison with embtune.
+
+Run through tools/golden/run.sh (the golden venv). Not used by tests.
+
+  peer_train.py folds OUT_DIR MODEL_DIR
+      For every OUT_DIR/folds/fold-N/{train,test}.jsonl written by
+      `embtune train --folds K`, fine-tune the base model with the same
+      hyperparameters (read from OUT_DIR/eval.json) and evaluate base and
+      tuned with InformationRetrievalEvaluator on the same task embtune
+      uses (queries: held-out anchors; corpus: every distinct positive).
+      Prints means and pairs/s, and writes OUT_DIR/peer.json.
+  peer_train.py blog DATA_JSON MODEL_DIR
+      The AWS sample: fit() with its defaults, batch 8, 100 epochs, on the
+      sentence1/sentence2 pairs; prints the seed pair's cosine before/after.
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+SEED_QUERY = "What are Agents, and how can they be used?"
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def ir_task(all_pairs, test_pairs):
+    corpus, index = [], {}
+    for p in all_pairs:
+        if p["positive"] not in index:
+            index[p["positive"]] = len(corpus)
+            corpus.append(p["positive"])
+    queries, relevant = [], []
+    for p in test_pairs:
+        queries.append(p["anchor"])
+        relevant.append({index[p["positive"]]})
+    return queries, corpus, relevant
+
+
+def evaluate(model, queries, corpus, relevant):
+    from sentence_transformers.evaluation import InformationRetrievalEvaluator
+
+    ev = InformationRetrievalEvaluator(
+        {f"q{i:04d}": q for i, q in enumerate(queries)},
+        {f"d{i:04d}": d for i, d in enumerate(corpus)},
+        {f"q{i:04d}": {f"d{j:04d}" for j in rel} for i, rel in enumerate(relevant)},
+        name="eval",
+        show_progress_bar=False,
+    )
+    res = ev(model)
+    return {
+        "ndcg@10": res["eval_cosine_ndcg@10"],
+        "mrr@10": res["eval_cosine_mrr@10"],
+        "accuracy@1": res["eval_cosine_accuracy@1"],
+        "map@100": res["eval_cosine_map@100"],
+    }
+
+
+def folds(out_dir, model_dir):
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.training_args import BatchSamplers
+
+    out_dir = Path(out_dir)
+    hp = json.load(open(out_dir / "eval.json"))["hyperparameters"]
+    fold_dirs = sorted((out_dir / "folds").glob("fold-*"), key=lambda p: int(p.name.split("-")[1]))
+    all_pairs = []
+    for d in fold_dirs:
+        all_pairs += read_jsonl(d / "test.jsonl")
+    # The corpus order (here: fold order) matters only for exact score ties.
+    results = []
+    for d in fold_dirs:
+        train, test = read_jsonl(d / "train.jsonl"), read_jsonl(d / "test.jsonl")
+        queries, corpus, relevant = ir_task(all_pairs, test)
+        model = SentenceTransformer(model_dir, device="cpu")
+        model.max_seq_length = hp["max_seq_length"]
+        base = evaluate(model, queries, corpus, relevant)
+        args = SentenceTransformerTrainingArguments(
+            output_dir=str(out_dir / "peer-tmp"),
+            num_train_epochs=hp["epochs"],
+            per_device_train_batch_size=hp["batch_size"],
+            learning_rate=hp["lr"],
+            warmup_ratio=hp["warmup_ratio"],
+            weight_decay=hp["weight_decay"],
+            max_grad_norm=hp["max_grad_norm"],
+            lr_scheduler_type="linear",
+            batch_sampler=BatchSamplers.NO_DUPLICATES if hp["no_duplicates"] else BatchSamplers.BATCH_SAMPLER,
+            seed=hp["seed"],
+            save_strategy="no",
+            report_to="none",
+            logging_steps=1000000,
+            use_cpu=True,
+            dataloader_drop_last=False,
+        )
+        ds = Dataset.from_dict({"anchor": [p["anchor"] for p in train], "positive": [p["positive"] for p in train]})
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, scale=hp["scale"])
+        )
+        start = time.time()
+        trainer.train()
+        secs = time.time() - start
+        tuned = evaluate(model, queries, corpus, relevant)
+        pairs = len(train) * hp["epochs"]
+        results.append({"fold": d.name, "base": base, "tuned": tuned, "seconds": secs, "pairs_per_sec": pairs / secs})
+        print(f"{d.name}: ndcg@10 {base['ndcg@10']:.4f} -> {tuned['ndcg@10']:.4f}  {pairs / secs:.2f} pairs/s", flush=True)
+    summary = {}
+    for key in ("ndcg@10", "mrr@10", "accuracy@1", "map@100"):
+        for side in ("base", "tuned"):
+            vals = [r[side][key] for r in results]
+            summary[f"{side} {key}"] = (statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
+    summary["pairs_per_sec"] = (statistics.median(r["pairs_per_sec"] for r in results), 0.0)
+    for k, (m, s) in summary.items():
+        print(f"{k:18s} {m:.4f} ± {s:.4f}")
+    with open(out_dir / "peer.json", "w") as f:
+        json.dump({"folds": results, "summary": summary}, f, indent=1)
+
+
+def blog(data_json, model_dir):
+    from sentence_transformers import InputExample, SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from torch.utils.data import DataLoader
+
+    pairs = json.load(open(data_json, encoding="utf-8"))
+    answer = next(p["sentence2"] for p in pairs if p["sentence1"].startswith("What are Agents for Amazon Bedrock"))
+    torch.manual_seed(42)
+    model = SentenceTransformer(model_dir, device="cpu")
+
+    def cosine():
+        e = model.encode([SEED_QUERY, answer], convert_to_tensor=True)
+        return torch.nn.functional.cosine_similarity(e[0:1], e[1:2]).item()
+
+    before = cosine()
+    examples = [InputExample(texts=[p["sentence1"], p["sentence2"]]) for p in pairs]
+    loader = DataLoader(examples, shuffle=True, batch_size=8)
+    loss = MultipleNegativesRankingLoss(model)
+    start = time.time()
+    model.fit(train_objectives=[(loader, loss)], epochs=100, show_progress_bar=False)
+    secs = time.time() - start
+    after = cosine()
+    print(f"blog preset (sentence-transformers fit): cosine {before:.4f} -> {after:.4f}, "
+          f"{len(pairs) * 100 / secs:.2f} pairs/s over {secs:.0f}s")
+
+
+def main():
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if len(sys.argv) == 4 and sys.argv[1] == "folds":
+        folds(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "blog":
+        blog(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
