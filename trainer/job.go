@@ -25,6 +25,9 @@ type Job struct {
 	OutputDir string
 	// EvalSplit holds out this fraction for evaluation (0: none).
 	EvalSplit float64
+	// TestPath, if set, names separate held-out pairs: all of DataPath trains,
+	// and TestPath's anchors are the evaluation queries.
+	TestPath string
 	// Folds > 1 runs k-fold evaluation, then trains the exported model on all data.
 	Folds  int
 	Hyper  HyperParameters
@@ -95,13 +98,26 @@ func (j *Job) load(ctx context.Context) (*minilm.Model, error) {
 
 // Run executes the job and writes the output folder.
 func (j *Job) Run(ctx context.Context) (Report, error) {
-	log := j.log()
 	pairs, err := dataset.Load(j.DataPath)
 	if err != nil {
 		return Report{}, err
 	}
-	if j.EvalSplit > 0 && j.Folds > 1 {
-		return Report{}, fmt.Errorf("use either an eval split or folds, not both")
+	modes := 0
+	for _, on := range []bool{j.EvalSplit > 0, j.Folds > 1, j.TestPath != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return Report{}, fmt.Errorf("use one of an eval split, folds or test data")
+	}
+	if j.TestPath != "" {
+		test, err := dataset.Load(j.TestPath)
+		if err != nil {
+			return Report{}, fmt.Errorf("test data: %w", err)
+		}
+		return j.runHoldout(ctx, append(append([]dataset.Pair(nil), pairs...), test...), dataset.Split{Train: pairs, Test: test},
+			map[string]any{"mode": "test-data", "test_path": j.TestPath, "train": len(pairs), "test": len(test)})
 	}
 	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
 		return Report{}, fmt.Errorf("output: %w", err)
@@ -118,43 +134,11 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		if err != nil {
 			return rep, err
 		}
-		train = split.Train
 		if err := writeSplit(filepath.Join(j.OutputDir, "split"), split); err != nil {
 			return rep, err
 		}
-		rep.Split = map[string]any{"mode": "holdout", "test_fraction": j.EvalSplit, "seed": j.Hyper.Seed,
-			"train": len(split.Train), "test": len(split.Test)}
-		if len(j.Pairs) == 0 {
-			for _, p := range split.Test[:min(3, len(split.Test))] {
-				j.Pairs = append(j.Pairs, [2]string{p.Anchor, p.Positive})
-			}
-		}
-		task := dataset.NewIRTask(pairs, split.Test)
-		m, err := j.load(ctx)
-		if err != nil {
-			return rep, err
-		}
-		defer m.Close()
-		if rep.Base, err = evaluateTask(ctx, m, task); err != nil {
-			return rep, err
-		}
-		if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, nil); err != nil {
-			return rep, err
-		}
-		log.Info("base model", "ndcg@10", rep.Base["ndcg@10"], "mrr@10", rep.Base["mrr@10"], "accuracy@1", rep.Base["accuracy@1"])
-		res, err := Train(ctx, m, split.Train, j.Hyper, j.trainOptions())
-		if err != nil {
-			return rep, err
-		}
-		rep.Training = trainingReport(res)
-		if rep.Tuned, err = evaluateTask(ctx, m, task); err != nil {
-			return rep, err
-		}
-		if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
-			return rep, err
-		}
-		log.Info("tuned model", "ndcg@10", rep.Tuned["ndcg@10"], "mrr@10", rep.Tuned["mrr@10"], "accuracy@1", rep.Tuned["accuracy@1"])
-		return rep, j.export(ctx, m, res, &rep)
+		return j.runHoldout(ctx, pairs, split, map[string]any{"mode": "holdout", "test_fraction": j.EvalSplit,
+			"seed": j.Hyper.Seed, "train": len(split.Train), "test": len(split.Test)})
 	default:
 		rep.Split = map[string]any{"mode": "none", "train": len(pairs)}
 	}
@@ -175,6 +159,49 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
 		return rep, err
 	}
+	return rep, j.export(ctx, m, res, &rep)
+}
+
+// runHoldout evaluates base, trains on split.Train, evaluates tuned on the
+// IR task of split.Test against every positive in all, and exports.
+func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.Split, info map[string]any) (Report, error) {
+	log := j.log()
+	rep := Report{Hyper: j.Hyper, Output: map[string]string{}, Split: info}
+	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
+		return rep, fmt.Errorf("output: %w", err)
+	}
+	if len(j.Pairs) == 0 {
+		for _, p := range split.Test[:min(3, len(split.Test))] {
+			j.Pairs = append(j.Pairs, [2]string{p.Anchor, p.Positive})
+		}
+	}
+	task := dataset.NewIRTask(all, split.Test)
+	m, err := j.load(ctx)
+	if err != nil {
+		return rep, err
+	}
+	defer m.Close()
+	if rep.Base, err = evaluateTask(ctx, m, task); err != nil {
+		return rep, err
+	}
+	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, nil); err != nil {
+		return rep, err
+	}
+	log.Info("base model", "ndcg@10", fmt.Sprintf("%.4f", rep.Base["ndcg@10"]), "mrr@10", fmt.Sprintf("%.4f", rep.Base["mrr@10"]),
+		"accuracy@1", fmt.Sprintf("%.4f", rep.Base["accuracy@1"]))
+	res, err := Train(ctx, m, split.Train, j.Hyper, j.trainOptions())
+	if err != nil {
+		return rep, err
+	}
+	rep.Training = trainingReport(res)
+	if rep.Tuned, err = evaluateTask(ctx, m, task); err != nil {
+		return rep, err
+	}
+	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
+		return rep, err
+	}
+	log.Info("tuned model", "ndcg@10", fmt.Sprintf("%.4f", rep.Tuned["ndcg@10"]), "mrr@10", fmt.Sprintf("%.4f", rep.Tuned["mrr@10"]),
+		"accuracy@1", fmt.Sprintf("%.4f", rep.Tuned["accuracy@1"]))
 	return rep, j.export(ctx, m, res, &rep)
 }
 

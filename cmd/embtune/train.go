@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/sagemaker"
 	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/trainer"
 )
@@ -30,13 +31,17 @@ func (p *pairFlag) Set(s string) error {
 	return nil
 }
 
-func runTrain(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 && sagemaker.InContainer() {
+		return runTrainingContainer(ctx, stdin, stdout)
+	}
 	fs := newFlags("train")
 	var mf modelFlags
 	mf.register(fs)
 	data := fs.String("data", "", "training pairs: AWS JSON (sentence1/sentence2), JSONL (anchor/positive[/negative…] or question/answer) or CSV")
 	output := fs.String("output", "out", "output folder for the tuned model, model.pt, eval.json and the loss curve")
 	evalSplit := fs.Float64("eval-split", 0, "hold out this fraction of the pairs to evaluate base vs tuned")
+	testData := fs.String("test-data", "", "separate held-out pairs to evaluate base vs tuned (all of --data trains)")
 	folds := fs.Int("folds", 0, "run k-fold evaluation (k > 1), then train the exported model on all pairs")
 	preset := fs.String("preset", "default", "hyperparameter preset: default (ST's recommendations for small data) or blog (the AWS sample)")
 	seed := fs.Uint64("seed", 0, "random seed for splits, shuffling and dropout (0: the preset's, 42)")
@@ -103,7 +108,7 @@ func runTrain(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		*ckptDir = *output + "/checkpoints"
 	}
 	job := &trainer.Job{
-		ModelDir: mf.dir, DataPath: *data, OutputDir: *output, EvalSplit: *evalSplit, Folds: *folds,
+		ModelDir: mf.dir, DataPath: *data, OutputDir: *output, EvalSplit: *evalSplit, Folds: *folds, TestPath: *testData,
 		Hyper: hp, Device: dev, Threads: mf.threads, Pairs: pairs,
 		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, Resume: *resume,
 		Logger: slog.Default(), Progress: os.Stderr,
@@ -114,6 +119,28 @@ func runTrain(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	}
 	trainer.PrintReport(stdout, rep)
 	return nil
+}
+
+// runTrainingContainer is `docker run IMAGE train` under SageMaker: the
+// flags come from /opt/ml (see sagemaker.PlanTraining); a failure is also
+// written to /opt/ml/output/failure.
+func runTrainingContainer(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	layout := sagemaker.DefaultLayout()
+	slog.Info("sagemaker training container", "base", layout.Base)
+	plan, err := sagemaker.PlanTraining(layout)
+	if err == nil {
+		slog.Info("training", "args", strings.Join(plan.Args, " "))
+		err = runTrain(ctx, plan.Args, stdin, stdout)
+	}
+	if err == nil {
+		err = plan.Finish()
+	}
+	if err != nil {
+		if werr := layout.WriteFailure(err); werr != nil {
+			slog.Error("writing the failure file", "err", werr)
+		}
+	}
+	return err
 }
 
 func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {

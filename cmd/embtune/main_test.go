@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func modelDir(t *testing.T) string {
+	dir := os.Getenv("EMBTUNE_MODEL")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "third_party", "models", "all-MiniLM-L6-v2")
+	}
+	abs, err := filepath.Abs(dir)
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(abs, "model.safetensors"))
+	require.NoError(t, err, "run `make deps`")
+	return abs
+}
+
+func runCLI(ctx context.Context, args []string, stdin string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(ctx, args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestEncodeAndSimilarity(t *testing.T) {
+	ctx := context.Background()
+	m := modelDir(t)
+	code, out, stderr := runCLI(ctx, []string{"encode", "--model", m}, "first text\n\nnaïve résumé\r\n")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3, "an empty line still gets a vector")
+	var v []float32
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &v))
+	assert.Len(t, v, 384)
+
+	code, _, stderr = runCLI(ctx, []string{"encode", "--model", m}, "ok\nbad \xff\n")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "text 1")
+
+	code, _, stderr = runCLI(ctx, []string{"encode", "--model", m}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no input")
+
+	code, out, stderr = runCLI(ctx, []string{"similarity", "--model", m, "a cat", "a cat"}, "")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "1.0000\n", out)
+
+	code, _, stderr = runCLI(ctx, []string{"encode", "--model", filepath.Join(t.TempDir(), "missing")}, "x\n")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no such file")
+
+	code, _, _ = runCLI(ctx, []string{"similarity", "--model", m, "only one"}, "")
+	assert.Equal(t, 2, code)
+	code, _, _ = runCLI(ctx, []string{"nope"}, "")
+	assert.Equal(t, 2, code)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+}
+
+// sagemakerTree lays out a temp /opt/ml with a training channel.
+func sagemakerTree(t *testing.T, hyper map[string]string, hosts []string) string {
+	base := t.TempDir()
+	b, _ := json.Marshal(hyper)
+	writeFile(t, filepath.Join(base, "input/config/hyperparameters.json"), string(b))
+	rc, _ := json.Marshal(map[string]any{"current_host": hosts[0], "hosts": hosts})
+	writeFile(t, filepath.Join(base, "input/config/resourceconfig.json"), string(rc))
+	writeFile(t, filepath.Join(base, "input/config/inputdataconfig.json"), `{"training": {"TrainingInputMode": "File"}}`)
+	var data strings.Builder
+	for i := 0; i < 12; i++ {
+		fmt.Fprintf(&data, `{"question": "How do I set up service %d?", "answer": "Service %d is set up by editing its file under /etc."}`+"\n", i, i)
+	}
+	writeFile(t, filepath.Join(base, "input/data/training/pairs.jsonl"), data.String())
+	return base
+}
+
+// TestTrainingContainer runs `embtune train` with no arguments against a
+// temp /opt/ml tree, as SageMaker's `docker run IMAGE train` does.
+func TestTrainingContainer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	base := sagemakerTree(t, map[string]string{
+		"model": `"` + modelDir(t) + `"`, "epochs": "1", "batch-size": "4", "max-seq-length": "32", "eval-split": "0.25",
+	}, []string{"algo-1"})
+	t.Setenv("SAGEMAKER_BASE_DIR", base)
+	code, out, stderr := runCLI(context.Background(), []string{"train"}, "")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "ndcg@10")
+	for _, f := range []string{"model/model.safetensors", "model/config.json", "model/tokenizer.json", "model/model.pt",
+		"model/1_Pooling/config.json", "model/eval.json", "output/data/eval.json", "output/data/loss.csv"} {
+		assert.FileExists(t, filepath.Join(base, f))
+	}
+	entries, err := os.ReadDir(filepath.Join(base, "checkpoints"))
+	require.NoError(t, err)
+	assert.NotEmpty(t, entries)
+	assert.NoFileExists(t, filepath.Join(base, "output/failure"))
+}
+
+func TestTrainingContainerFailures(t *testing.T) {
+	base := sagemakerTree(t, map[string]string{"epochs": "1"}, []string{"algo-1", "algo-2"})
+	t.Setenv("SAGEMAKER_BASE_DIR", base)
+	code, _, stderr := runCLI(context.Background(), []string{"train"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "multi-host")
+	b, err := os.ReadFile(filepath.Join(base, "output/failure"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "multi-host training is not supported")
+
+	base = sagemakerTree(t, map[string]string{"epochs": "1", "model": `"` + filepath.Join(t.TempDir(), "none") + `"`}, []string{"algo-1"})
+	t.Setenv("SAGEMAKER_BASE_DIR", base)
+	code, _, _ = runCLI(context.Background(), []string{"train"}, "")
+	assert.Equal(t, 1, code)
+	b, err = os.ReadFile(filepath.Join(base, "output/failure"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "no such file")
+}
+
+// TestTrainingContainerStopsOnSignal cancels the run as SIGTERM does (main
+// wires SIGTERM to the context): it must checkpoint, record the failure and
+// return well within SageMaker's 120 s.
+func TestTrainingContainerStopsOnSignal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	base := sagemakerTree(t, map[string]string{
+		"model": `"` + modelDir(t) + `"`, "epochs": "50", "batch-size": "4", "max-seq-length": "32",
+	}, []string{"algo-1"})
+	t.Setenv("SAGEMAKER_BASE_DIR", base)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Wait for the first checkpoint-able progress: an epoch is 3 steps.
+		for i := 0; i < 600; i++ {
+			if e, _ := os.ReadDir(filepath.Join(base, "checkpoints")); len(e) > 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+	}()
+	start := time.Now()
+	code, _, stderr := runCLI(ctx, []string{"train"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "interrupted")
+	assert.Less(t, time.Since(start), 5*time.Minute)
+	b, err := os.ReadFile(filepath.Join(base, "output/failure"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "interrupted")
+	e, err := os.ReadDir(filepath.Join(base, "checkpoints"))
+	require.NoError(t, err)
+	assert.NotEmpty(t, e)
+
+	// A restart (a Spot job coming back) resumes from the checkpoint.
+	hp := map[string]string{"model": `"` + modelDir(t) + `"`, "epochs": "2", "batch-size": "4", "max-seq-length": "32"}
+	b, _ = json.Marshal(hp)
+	writeFile(t, filepath.Join(base, "input/config/hyperparameters.json"), string(b))
+	code, _, stderr = runCLI(context.Background(), []string{"train"}, "")
+	// Other hyperparameters than the checkpoint's are refused, not mixed.
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "other hyperparameters")
+}
