@@ -16,21 +16,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/internal/testmodel"
+
 	"github.com/embtune/embtune/torch"
 )
 
-// modelDir is the all-MiniLM-L6-v2 folder fetched by `make deps`.
-func modelDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("EMBTUNE_MODEL")
-	if dir == "" {
-		dir = filepath.Join("..", "third_party", "models", "all-MiniLM-L6-v2")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		t.Fatalf("model folder missing (run `make deps`): %v", err)
-	}
-	return dir
-}
+func modelDir(t testing.TB) string { return testmodel.Dir(t) }
 
 var (
 	sharedOnce  sync.Once

@@ -12,22 +12,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/internal/testmodel"
+
 	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
 )
 
-func modelDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("EMBTUNE_MODEL")
-	if dir == "" {
-		dir = filepath.Join("..", "third_party", "models", "all-MiniLM-L6-v2")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		t.Fatalf("model folder missing (run `make deps`): %v", err)
-	}
-	return dir
-}
+func modelDir(t testing.TB) string { return testmodel.Dir(t) }
 
 func loadModel(t testing.TB, maxSeq int) *minilm.Model {
 	t.Helper()

@@ -13,19 +13,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/embtune/embtune/internal/testmodel"
 )
 
-func modelDir(t *testing.T) string {
-	dir := os.Getenv("EMBTUNE_MODEL")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "third_party", "models", "all-MiniLM-L6-v2")
-	}
-	abs, err := filepath.Abs(dir)
-	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(abs, "model.safetensors"))
-	require.NoError(t, err, "run `make deps`")
-	return abs
-}
+func modelDir(t testing.TB) string { return testmodel.Dir(t) }
 
 func runCLI(ctx context.Context, args []string, stdin string) (int, string, string) {
 	var out, errb bytes.Buffer
