@@ -33,6 +33,7 @@ func commands() []command {
 		{"train", "fine-tune on question/answer pairs; evaluate base vs tuned; export", runTrain},
 		{"eval", "retrieval metrics of a model on pairs (InformationRetrievalEvaluator)", runEval},
 		{"data", "build training pairs: 'data faq FILE' imports an FAQ document", runData},
+		{"serve", "serve embeddings over HTTP (SageMaker /ping, /invocations; /embed; /v1/embeddings; /metrics)", runServe},
 		{"export", "write the model as TorchScript and/or a sentence-transformers folder", runExport},
 		{"bench", "time encoding a text file; encoder GFLOP/s against GEMM", runBench},
 		{"info", "print the libtorch build this binary uses", runInfo},

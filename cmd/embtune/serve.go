@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/embtune/embtune/serve"
+	"github.com/embtune/embtune/torch"
+)
+
+// sagemakerModelDir is where SageMaker unpacks model.tar.gz.
+const sagemakerModelDir = "/opt/ml/model"
+
+// runServe is `embtune serve`, also the SageMaker inference container's
+// `serve` command: HTTP on /ping, /invocations, /embed, /v1/embeddings and
+// /metrics until ctx ends (SIGTERM), then a graceful shutdown.
+func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) error {
+	fs := newFlags("serve")
+	var mf modelFlags
+	mf.register(fs)
+	addr := fs.String("addr", "", "listen address (default "+serve.DefaultAddr+"; in a SageMaker container 0.0.0.0:$SAGEMAKER_BIND_TO_PORT or 0.0.0.0:8080)")
+	name := fs.String("model-name", "", "model name /v1/embeddings reports (default: the model folder's name)")
+	maxBatchTokens := fs.Int("max-batch-tokens", serve.DefaultMaxBatchTokens, "padded tokens (rows × longest) per forward batch")
+	maxBatchSize := fs.Int("max-batch-size", serve.DefaultMaxBatchSize, "inputs per forward batch")
+	maxQueue := fs.Int("max-queue", serve.DefaultMaxQueue, "queued inputs before requests get 429")
+	maxInputs := fs.Int("max-inputs", serve.DefaultMaxInputs, "inputs per request before 413")
+	batchWait := fs.Duration("batch-wait", serve.DefaultBatchWait, "how long an input may wait for its batch to fill (0: no wait)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("serve takes no arguments")
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max-batch-tokens", *maxBatchTokens}, {"max-batch-size", *maxBatchSize}, {"max-queue", *maxQueue}, {"max-inputs", *maxInputs}} {
+		if f.v <= 0 {
+			return usageError("--%s must be positive", f.name)
+		}
+	}
+	if *batchWait < 0 {
+		return usageError("--batch-wait must not be negative")
+	}
+	// A bad device is the operator's mistake: fail now, not on /ping.
+	if _, err := torch.ParseDevice(mf.device); err != nil {
+		return usageError("%v", err)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	container, modelDir, containerAddr := sagemakerMode(os.Getenv, dirExists, given["model"])
+	if container && !given["model"] {
+		mf.dir = modelDir
+	}
+	if !given["addr"] {
+		*addr = serve.DefaultAddr
+		if container {
+			*addr = containerAddr
+		}
+	}
+	if *name == "" {
+		*name = filepath.Base(filepath.Clean(mf.dir))
+	}
+	wait := *batchWait
+	if wait == 0 {
+		wait = -1 // serve.Config: negative is no wait, zero is the default
+	}
+	slog.Info("starting server", "model", mf.dir, "addr", *addr, "sagemaker", container)
+	srv := serve.New(serve.Config{
+		Addr:           *addr,
+		ModelName:      *name,
+		MaxInputs:      *maxInputs,
+		MaxBatchTokens: *maxBatchTokens,
+		MaxBatchSize:   *maxBatchSize,
+		MaxQueue:       *maxQueue,
+		BatchWait:      wait,
+		Logger:         slog.Default(),
+	}, mf.load)
+	return srv.ListenAndServe(ctx)
+}
+
+// sagemakerMode reports whether this runs as a SageMaker inference
+// container: SAGEMAKER_BASE_DIR is set, or /opt/ml/model exists and no
+// --model was given. It returns the model folder and listen address
+// SageMaker expects.
+func sagemakerMode(getenv func(string) string, isDir func(string) bool, modelGiven bool) (container bool, modelDir, addr string) {
+	port := getenv("SAGEMAKER_BIND_TO_PORT")
+	if port == "" {
+		port = "8080"
+	}
+	addr = "0.0.0.0:" + port
+	if base := getenv("SAGEMAKER_BASE_DIR"); base != "" {
+		return true, filepath.Join(base, "model"), addr
+	}
+	if !modelGiven && isDir(sagemakerModelDir) {
+		return true, sagemakerModelDir, addr
+	}
+	return false, "", ""
+}
+
+func dirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}

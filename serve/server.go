@@ -1,0 +1,271 @@
+// Package serve is embtune's HTTP embedding server and the SageMaker
+// inference container's server, with dynamic batching of inputs across
+// concurrent requests:
+//
+//	GET  /ping            200 once the model is loaded, else 503 and why
+//	POST /invocations     {"inputs": "text" | ["a", "b"]}, or a bare string or array
+//	                      -> {"embeddings": [[...], ...]}
+//	POST /embed           TEI: {"inputs": ..., "normalize": true, "truncate": true} -> [[...], ...]
+//	POST /v1/embeddings   OpenAI: {"input": ..., "model": ..., "encoding_format": "float" | "base64"}
+//	GET  /metrics         Prometheus text format
+//
+// Vectors are L2-normalised, one per input, in input order. Errors are
+// {"error": {"message": ..., "type": ...}}. Inputs longer than
+// max_seq_length are truncated (except /embed with "truncate": false, 413)
+// and counted in the X-Embtune-Truncated header.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/embtune/embtune/minilm"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultMaxPayloadBytes = 6 << 20 // SageMaker's invocation payload limit
+	DefaultMaxInputs       = 1024
+	DefaultMaxBatchTokens  = 16384
+	DefaultMaxBatchSize    = 128
+	DefaultMaxQueue        = 4096
+	DefaultBatchWait       = 2 * time.Millisecond
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// TruncatedHeader carries the number of inputs cut at max_seq_length.
+const TruncatedHeader = "X-Embtune-Truncated"
+
+// Config tunes the server; zero values take the defaults above.
+type Config struct {
+	// Addr is where ListenAndServe listens; Run takes its own listener.
+	Addr string
+	// ModelName is reported by /v1/embeddings; empty echoes the request's model.
+	ModelName string
+	// MaxPayloadBytes bounds a request body.
+	MaxPayloadBytes int64
+	// MaxInputs bounds the texts of one request.
+	MaxInputs int
+	// MaxBatchTokens bounds one forward batch as rows × longest row, padding
+	// included; a single input longer than it still runs alone.
+	MaxBatchTokens int
+	// MaxBatchSize bounds the rows of one forward batch.
+	MaxBatchSize int
+	// MaxQueue bounds the inputs admitted and not yet embedded; a request
+	// that would pass it gets 429. A request into an empty queue is always
+	// admitted, so MaxQueue below MaxInputs cannot lock big requests out.
+	MaxQueue int
+	// BatchWait is how long the oldest queued input may wait for a batch to
+	// fill; negative means no wait.
+	BatchWait time.Duration
+	// ShutdownTimeout bounds the wait for in-flight requests on shutdown;
+	// connections still open after it are closed.
+	ShutdownTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.MaxPayloadBytes <= 0 {
+		c.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if c.MaxInputs <= 0 {
+		c.MaxInputs = DefaultMaxInputs
+	}
+	if c.MaxBatchTokens <= 0 {
+		c.MaxBatchTokens = DefaultMaxBatchTokens
+	}
+	if c.MaxBatchSize <= 0 {
+		c.MaxBatchSize = DefaultMaxBatchSize
+	}
+	if c.MaxQueue <= 0 {
+		c.MaxQueue = DefaultMaxQueue
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = DefaultBatchWait
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server serves one model. Create it with New and start it with Run.
+type Server struct {
+	cfg     Config
+	load    func(context.Context) (*minilm.Model, error)
+	log     *slog.Logger
+	metrics *metrics
+	batcher *batcher
+	handler http.Handler
+	// release frees the model after shutdown; tests sharing one model swap it.
+	release func(*minilm.Model)
+
+	model   atomic.Pointer[minilm.Model]
+	mu      sync.Mutex
+	loadErr error
+	started atomic.Bool
+}
+
+// New prepares a server; load runs in the background once Run starts, so
+// /ping answers (503) while the model loads.
+func New(cfg Config, load func(context.Context) (*minilm.Model, error)) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:     cfg,
+		load:    load,
+		log:     cfg.Logger,
+		metrics: newMetrics(),
+		release: (*minilm.Model).Close,
+	}
+	s.batcher = newBatcher(cfg, s.metrics, s.encodeIDs)
+	s.handler = s.routes()
+	return s
+}
+
+// LoadErr is why the model failed to load, or nil (loaded or still loading).
+func (s *Server) LoadErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadErr
+}
+
+// Ready reports whether the model is loaded.
+func (s *Server) Ready() bool { return s.model.Load() != nil }
+
+// ListenAndServe listens on Config.Addr and calls Run.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx, ln)
+}
+
+// Run serves on ln until ctx ends, then stops accepting, lets in-flight
+// requests finish (up to ShutdownTimeout) and closes the model. A model that
+// fails to load does not stop Run: /ping reports the failure instead, so a
+// container is not restarted in a loop. Run returns nil after a shutdown
+// caused by ctx, else the error that stopped serving.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if !s.started.CompareAndSwap(false, true) {
+		ln.Close()
+		return errors.New("serve: Run called twice")
+	}
+	loadCtx, cancelLoad := context.WithCancel(ctx)
+	defer cancelLoad()
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		s.loadModel(loadCtx)
+	}()
+	batchDone := make(chan struct{})
+	go func() {
+		defer close(batchDone)
+		s.batcher.run()
+	}()
+
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		// Longer than the idle timeouts of the proxies in front (SageMaker,
+		// load balancers), so they never reuse a connection we just closed.
+		IdleTimeout: 5 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("serving", "addr", ln.Addr().String())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down: finishing in-flight requests", "timeout", s.cfg.ShutdownTimeout)
+		<-s.shutdown(srv)
+		<-serveErr // http.ErrServerClosed
+	case err = <-serveErr:
+		<-s.shutdown(srv)
+	}
+	cancelLoad()
+	// The batcher outlives the HTTP server so that drained requests get
+	// their vectors; the model outlives the batcher.
+	s.batcher.stop()
+	<-batchDone
+	<-loadDone
+	if m := s.model.Swap(nil); m != nil {
+		s.metrics.loaded.Store(false)
+		s.release(m)
+	}
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *Server) shutdown(srv *http.Server) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			s.log.Warn("shutdown timed out; closing connections", "err", err)
+			srv.Close()
+		}
+	}()
+	return done
+}
+
+func (s *Server) loadModel(ctx context.Context) {
+	start := time.Now()
+	m, err := s.safeLoad(ctx)
+	if err != nil {
+		s.mu.Lock()
+		s.loadErr = err
+		s.mu.Unlock()
+		s.log.Error("model failed to load; /ping answers 503", "err", err)
+		return
+	}
+	s.model.Store(m)
+	s.metrics.loaded.Store(true)
+	s.log.Info("model loaded", "dim", m.Dim(), "max_seq_length", m.MaxSeqLength,
+		"seconds", fmt.Sprintf("%.2f", time.Since(start).Seconds()))
+}
+
+// safeLoad turns a panic or a nil model into an error, so /ping can say why.
+func (s *Server) safeLoad(ctx context.Context) (m *minilm.Model, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("model loader panicked: %v", r)
+		}
+	}()
+	if s.load == nil {
+		return nil, errors.New("no model loader configured")
+	}
+	m, err = s.load(ctx)
+	if err == nil && m == nil {
+		err = errors.New("model loader returned no model")
+	}
+	return m, err
+}
+
+func (s *Server) encodeIDs(ctx context.Context, seqs [][]int64) ([][]float32, error) {
+	m := s.model.Load()
+	if m == nil {
+		return nil, errShuttingDown
+	}
+	return m.EncodeIDs(ctx, seqs)
+}
