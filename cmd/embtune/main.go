@@ -34,6 +34,8 @@ func commands() []command {
 		{"eval", "retrieval metrics of a model on pairs (InformationRetrievalEvaluator)", runEval},
 		{"data", "build training pairs: 'data faq FILE' imports an FAQ document", runData},
 		{"serve", "serve embeddings over HTTP (SageMaker /ping, /invocations; /embed; /v1/embeddings; /metrics)", runServe},
+		{"package", "build model.tar.gz for SageMaker from a training output folder", runPackage},
+		{"sagemaker", "push to S3, create training jobs and endpoints, invoke (aws-sdk-go-v2)", runSageMaker},
 		{"export", "write the model as TorchScript and/or a sentence-transformers folder", runExport},
 		{"bench", "time encoding a text file; encoder GFLOP/s against GEMM", runBench},
 		{"info", "print the libtorch build this binary uses", runInfo},
