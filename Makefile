@@ -31,7 +31,7 @@ deps-aws:
 
 # Fetch the PyPI wheel only when neither LIBTORCH nor a Python torch is there.
 libtorch:
-	@if [ -z "$${LIBTORCH:-}$${LIBTORCH_LIB:-}" ] && ! $(PYTHON) -c 'import torch' >/dev/null 2>&1; then \
+	@if [ -z "$${LIBTORCH:-}$${LIBTORCH_LIB:-}" ] && ! $(PYTHON) -I -c 'import torch._C' >/dev/null 2>&1; then \
 		tools/fetch-libtorch.sh; fi
 	@mkdir -p third_party
 	@tools/libtorch-env.sh > third_party/libtorch.mk.tmp && mv third_party/libtorch.mk.tmp third_party/libtorch.mk

@@ -6,7 +6,9 @@
 #   1. LIBTORCH_INCLUDE and LIBTORCH_LIB, or LIBTORCH (a libtorch folder with
 #      include/ and lib/);
 #   2. the Python torch installation of $PYTHON (default python3), if it
-#      imports: this is how GPU boxes work (their image has torch+cu130);
+#      imports: this is how GPU boxes work (their image has torch+cu130).
+#      Python runs isolated (-I): this repository's own torch/ folder would
+#      otherwise import as a namespace package;
 #   3. third_party/libtorch, fetched from the PyPI wheel by
 #      tools/fetch-libtorch.sh (make deps).
 # The C++ ABI is read from torch._C._GLIBCXX_USE_CXX11_ABI when Python is the
@@ -23,7 +25,7 @@ if [ -n "${LIBTORCH_INCLUDE:-}" ] && [ -n "${LIBTORCH_LIB:-}" ]; then
 elif [ -n "${LIBTORCH:-}" ]; then
   inc=$LIBTORCH/include; lib=$LIBTORCH/lib; source="LIBTORCH"
 elif [ "${EMBTUNE_USE_PYTHON_TORCH:-auto}" != "0" ] && \
-     info=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__)); print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null); then
+     info=$("$py" -I -c 'import os, torch, torch._C; print(os.path.dirname(torch.__file__)); print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null); then
   dir=$(echo "$info" | sed -n 1p); abi=$(echo "$info" | sed -n 2p)
   inc=$dir/include; lib=$dir/lib; source="python torch ($py)"
 else
