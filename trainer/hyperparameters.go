@@ -36,10 +36,11 @@ type HyperParameters struct {
 }
 
 // DefaultHyperParameters are what sentence-transformers recommends today
-// for small data: SentenceTransformerTrainer's learning rate 5e-5 (from
-// transformers' TrainingArguments), warmup ratio 0.1 and the no-duplicates
-// sampler as in its training examples, fit()'s weight decay 0.01 and
-// clipping at 1.0. Epochs and batch size are chosen
+// for small data: lr 2e-5 (fit()'s, and its training examples'), warmup
+// ratio 0.1 and the no-duplicates sampler as in those examples, weight decay
+// 0.01 and clipping at 1.0. Measured on the Debian FAQ, 5e-5 overfits 96
+// pairs within a few epochs (training loss 0.003, held-out NDCG@10 +0.001
+// against +0.037 at 2e-5 on the same split). Epochs and batch size are chosen
 // for a few hundred pairs: batch 16 keeps 15 in-batch negatives per query
 // while giving several steps per epoch, and 10 epochs at 2e-5 are enough for
 // the warmup and decay to matter. max_seq_length 128 keeps `make train` on a
@@ -47,7 +48,7 @@ type HyperParameters struct {
 // tokens, so their first 128 carry the topic.
 func DefaultHyperParameters() HyperParameters {
 	return HyperParameters{
-		Epochs: 10, BatchSize: 16, LR: 5e-5, WarmupSteps: -1, WarmupRatio: 0.1,
+		Epochs: 10, BatchSize: 16, LR: 2e-5, WarmupSteps: -1, WarmupRatio: 0.1,
 		WeightDecay: 0.01, MaxGradNorm: 1.0, Scale: 20, NoDuplicates: true, Seed: 42,
 		MaxSeqLength: 128,
 	}

@@ -18,7 +18,7 @@ type progressBar struct {
 	started bool
 }
 
-func newProgressBar(w io.Writer, total, done int) *progressBar {
+func newProgressBar(w io.Writer, total int) *progressBar {
 	if w == nil || !isTerminal(w) {
 		return &progressBar{}
 	}

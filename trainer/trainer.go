@@ -123,7 +123,7 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		"steps", total, "warmup_steps", sched.Warmup, "lr", hp.LR, "max_seq_length", m.MaxSeqLength,
 		"device", m.Device().String(), "bf16", hp.BF16, "no_duplicates", hp.NoDuplicates)
 
-	bar := newProgressBar(opts.Progress, total, st.Step)
+	bar := newProgressBar(opts.Progress, total)
 	start := time.Now()
 	pairsDone := 0
 	save := func(reason string) error {
