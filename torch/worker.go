@@ -79,6 +79,11 @@ func runJob(fn func() error) (err error) {
 // job starts, Do returns ctx.Err() and fn never runs; a job that has started
 // runs to completion (fn can watch ctx itself).
 func (w *Worker) Do(ctx context.Context, fn func() error) error {
+	// select picks at random among ready cases: check first, so that an
+	// already-cancelled context never runs fn.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	reply := make(chan error, 1)
 	select {
 	case w.jobs <- job{fn: fn, reply: reply}:
