@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/embtune/embtune/atomicfile"
 	"github.com/embtune/embtune/dataset"
@@ -40,9 +41,11 @@ type Job struct {
 	// CheckpointDir, CheckpointEvery and Resume are passed to Train.
 	CheckpointDir   string
 	CheckpointEvery int
-	Resume          bool
-	Logger          *slog.Logger
-	Progress        io.Writer
+	// MinCheckpointInterval is passed to Train (0: its default).
+	MinCheckpointInterval time.Duration
+	Resume                bool
+	Logger                *slog.Logger
+	Progress              io.Writer
 }
 
 // PairCosine is a chosen pair's cosine similarity before and after.
@@ -207,7 +210,8 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 
 func (j *Job) trainOptions() Options {
 	return Options{CheckpointDir: j.CheckpointDir, CheckpointEvery: j.CheckpointEvery, Resume: j.Resume,
-		Logger: j.log(), Progress: j.Progress}
+		MinCheckpointInterval: j.MinCheckpointInterval,
+		Logger:                j.log(), Progress: j.Progress}
 }
 
 func trainingReport(r Result) TrainingReport {

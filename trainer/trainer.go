@@ -27,6 +27,11 @@ type Options struct {
 	CheckpointEvery int
 	// KeepCheckpoints is how many checkpoints to keep (default 2).
 	KeepCheckpoints int
+	// MinCheckpointInterval skips an epoch-end checkpoint when the last one
+	// is more recent (default 1 minute; negative: never skip). A checkpoint
+	// holds about three copies of the weights, so short epochs would
+	// otherwise spend their time writing them. Interruptions always save.
+	MinCheckpointInterval time.Duration
 	// Resume continues from the newest checkpoint in CheckpointDir, if any.
 	Resume bool
 	// LogEvery writes a step line every N steps (default 10); the last step
@@ -123,13 +128,21 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		"steps", total, "warmup_steps", sched.Warmup, "lr", hp.LR, "max_seq_length", m.MaxSeqLength,
 		"device", m.Device().String(), "bf16", hp.BF16, "no_duplicates", hp.NoDuplicates)
 
+	if opts.MinCheckpointInterval == 0 {
+		opts.MinCheckpointInterval = time.Minute
+	}
 	bar := newProgressBar(opts.Progress, total)
 	start := time.Now()
 	pairsDone := 0
+	var lastSave time.Time
 	save := func(reason string) error {
 		if opts.CheckpointDir == "" {
 			return nil
 		}
+		if reason == "epoch" && st.Epoch < hp.Epochs && time.Since(lastSave) < opts.MinCheckpointInterval {
+			return nil
+		}
+		lastSave = time.Now()
 		// An interrupted run still saves: the checkpoint must not see the cancellation.
 		path, err := r.checkpoint(context.WithoutCancel(ctx), opts.CheckpointDir, st, opts.KeepCheckpoints)
 		if err != nil {

@@ -58,6 +58,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	bf16 := fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
 	ckptDir := fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
 	ckptEvery := fs.Int("checkpoint-every", 0, "also checkpoint every N steps (0: at epoch ends only)")
+	ckptMin := fs.Duration("checkpoint-min-interval", 0, "skip epoch-end checkpoints closer together than this (0: 1m; negative: never skip)")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint")
 	var pairs pairFlag
 	fs.Var(&pairs, "pair", "a \"query<TAB>answer\" pair whose cosine is reported before and after (repeatable)")
@@ -110,7 +111,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	job := &trainer.Job{
 		ModelDir: mf.dir, DataPath: *data, OutputDir: *output, EvalSplit: *evalSplit, Folds: *folds, TestPath: *testData,
 		Hyper: hp, Device: dev, Threads: mf.threads, Pairs: pairs,
-		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, Resume: *resume,
+		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, Resume: *resume,
 		Logger: slog.Default(), Progress: os.Stderr,
 	}
 	rep, err := job.Run(ctx)
