@@ -9,7 +9,7 @@ Run through tools/golden/run.sh (the golden venv). Not used by tests.
       tuned with InformationRetrievalEvaluator on the same task embtune
       uses (queries: held-out anchors; corpus: every distinct positive).
       Prints means and pairs/s, and writes OUT_DIR/peer.json.
-  peer_train.py blog DATA_JSON MODEL_DIR
+  peer_train.py blog DATA_JSON MODEL_DIR [EPOCHS]
       The AWS sample: fit() with its defaults, batch 8, 100 epochs, on the
       sentence1/sentence2 pairs; prints the seed pair's cosine before/after.
 """
@@ -127,7 +127,7 @@ def folds(out_dir, model_dir):
         json.dump({"folds": results, "summary": summary}, f, indent=1)
 
 
-def blog(data_json, model_dir):
+def blog(data_json, model_dir, epochs=100):
     from sentence_transformers import InputExample, SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from torch.utils.data import DataLoader
@@ -146,19 +146,19 @@ def blog(data_json, model_dir):
     loader = DataLoader(examples, shuffle=True, batch_size=8)
     loss = MultipleNegativesRankingLoss(model)
     start = time.time()
-    model.fit(train_objectives=[(loader, loss)], epochs=100, show_progress_bar=False)
+    model.fit(train_objectives=[(loader, loss)], epochs=epochs, show_progress_bar=False)
     secs = time.time() - start
     after = cosine()
     print(f"blog preset (sentence-transformers fit): cosine {before:.4f} -> {after:.4f}, "
-          f"{len(pairs) * 100 / secs:.2f} pairs/s over {secs:.0f}s")
+          f"{len(pairs) * epochs / secs:.2f} pairs/s over {secs:.0f}s ({epochs} epochs)")
 
 
 def main():
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     if len(sys.argv) == 4 and sys.argv[1] == "folds":
         folds(sys.argv[2], sys.argv[3])
-    elif len(sys.argv) == 4 and sys.argv[1] == "blog":
-        blog(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "blog":
+        blog(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) == 5 else 100)
     else:
         sys.exit(__doc__)
 

@@ -22,7 +22,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 case "${1:-}" in
   corpus|loss) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   peer-folds) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" folds "$2" "$model" ;;
-  peer-blog) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" blog "$2" "$model" ;;
+  peer-blog) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" blog "$2" "$model" ${3:+"$3"} ;;
   bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ;;
   torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
   *) echo "usage: $0 corpus | loss | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench" >&2; exit 2 ;;
