@@ -154,7 +154,7 @@ def blog(data_json, model_dir, epochs=100):
 
 
 def main():
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(int(os.environ.get("PEER_THREADS", "0")) or max(1, os.cpu_count() or 1))
     if len(sys.argv) == 4 and sys.argv[1] == "folds":
         folds(sys.argv[2], sys.argv[3])
     elif len(sys.argv) in (4, 5) and sys.argv[1] == "blog":
