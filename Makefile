@@ -33,6 +33,7 @@ deps-aws:
 libtorch:
 	@if [ -z "$${LIBTORCH:-}$${LIBTORCH_LIB:-}" ] && ! $(PYTHON) -I -c 'import torch._C' >/dev/null 2>&1; then \
 		tools/fetch-libtorch.sh; fi
+	@tools/fetch-tcmalloc.sh
 	@mkdir -p third_party
 	@tools/libtorch-env.sh > third_party/libtorch.mk.tmp && mv third_party/libtorch.mk.tmp third_party/libtorch.mk
 	@sed -n 1p third_party/libtorch.mk
@@ -118,6 +119,7 @@ peer-blog:
 golden: build
 	tools/golden/run.sh corpus
 	tools/golden/run.sh loss
+	tools/golden/run.sh adamw
 	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt

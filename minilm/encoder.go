@@ -2,6 +2,7 @@ package minilm
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -89,7 +90,13 @@ func pyFloat(f float64) string {
 // Module.Train switches it on for fine-tuning. Constants are baked in from
 // the config because TorchScript's define() resolver has no math module and
 // no dtype constants.
-func encoderSource(c Config, normalize bool) string {
+//
+// fastDropout draws dropout masks with embtune.dropout_mask (see
+// torch/ops.cpp) and, in training, computes attention explicitly so its
+// probabilities can take that mask; it is for CPU training. Without it the
+// source uses only stock operators (torch.dropout and SDPA's dropout_p), so a
+// saved archive loads in any libtorch or PyTorch.
+func encoderSource(c Config, normalize, fastDropout bool) string {
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads
@@ -106,7 +113,17 @@ func encoderSource(c Config, normalize bool) string {
 	w("    x = x + self.%s[0]", jitName("embeddings.token_type_embeddings.weight"))
 	w("    x = torch.layer_norm(x, [%d], self.%s, self.%s, %s)", h,
 		jitName("embeddings.LayerNorm.weight"), jitName("embeddings.LayerNorm.bias"), eps)
-	w("    return torch.dropout(x, %s, self.training)", hdrop)
+	w("    return self.dropout(x, %s)", hdrop)
+	w("")
+
+	w("def dropout(self, x: Tensor, p: float) -> Tensor:")
+	if fastDropout {
+		w("    if self.training and p > 0.0:")
+		w("        return x * embtune.dropout_mask(x, p)")
+		w("    return x")
+	} else {
+		w("    return torch.dropout(x, p, self.training)")
+	}
 	w("")
 
 	args := make([]string, len(layerParams))
@@ -119,15 +136,25 @@ func encoderSource(c Config, normalize bool) string {
 	w("    q = torch.linear(x, w0, w1).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
 	w("    k = torch.linear(x, w2, w3).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
 	w("    v = torch.linear(x, w4, w5).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
-	w("    p = 0.0")
-	w("    if self.training:")
-	w("        p = %s", adrop)
-	w("    a = torch.scaled_dot_product_attention(q, k, v, mask, p)")
+	if fastDropout && c.AttentionProbsDropoutProb > 0 {
+		// What SDPA's math backend does with dropout_p, with our mask.
+		w("    if self.training:")
+		w("        scores = torch.matmul(q, k.transpose(-1, -2)) * %s", pyFloat(1/math.Sqrt(float64(hd))))
+		w("        scores = scores.masked_fill(mask.logical_not(), float(\"-inf\"))")
+		w("        a = torch.matmul(self.dropout(torch.softmax(scores, -1), %s), v)", adrop)
+		w("    else:")
+		w("        a = torch.scaled_dot_product_attention(q, k, v, mask)")
+	} else {
+		w("    p = 0.0")
+		w("    if self.training:")
+		w("        p = %s", adrop)
+		w("    a = torch.scaled_dot_product_attention(q, k, v, mask, p)")
+	}
 	w("    a = a.transpose(1, 2).reshape(b, s, %d)", h)
-	w("    a = torch.dropout(torch.linear(a, w6, w7), %s, self.training)", hdrop)
+	w("    a = self.dropout(torch.linear(a, w6, w7), %s)", hdrop)
 	w("    x = torch.layer_norm(a + x, [%d], w8, w9, %s)", h, eps)
 	w("    f = torch.gelu(torch.linear(x, w10, w11))")
-	w("    f = torch.dropout(torch.linear(f, w12, w13), %s, self.training)", hdrop)
+	w("    f = self.dropout(torch.linear(f, w12, w13), %s)", hdrop)
 	w("    return torch.layer_norm(f + x, [%d], w14, w15, %s)", h, eps)
 	w("")
 

@@ -17,18 +17,56 @@ import (
 // "." spelled "__".
 func (m *Model) SaveTorchScript(ctx context.Context, path string) error {
 	return m.worker.Do(ctx, func() error {
-		return atomicfile.WriteVia(path, func(tmp string) error {
-			if m.device == torch.CPU {
-				return m.module.Save(tmp)
-			}
-			// Archives are loaded on any device; store CPU tensors.
-			if err := m.module.To(torch.CPU); err != nil {
-				return err
-			}
-			defer m.module.To(m.device) //nolint:errcheck // moving back; a failure shows on next use
-			return m.module.Save(tmp)
-		})
+		mod, err := m.exportModule()
+		if err != nil {
+			return err
+		}
+		defer mod.Close()
+		return atomicfile.WriteVia(path, mod.Save)
 	})
+}
+
+// exportModule compiles the encoder from stock operators only, on the CPU
+// and in eval mode, with copies of the current parameters: the training
+// module may call embtune's own operators (torch/ops.cpp), which a plain
+// libtorch or PyTorch cannot load. Runs on the worker.
+func (m *Model) exportModule() (*torch.Module, error) {
+	params, err := m.module.NamedParameters()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, p := range params {
+			p.Tensor.Close()
+		}
+	}()
+	mod, err := torch.NewModule("MiniLM")
+	if err != nil {
+		return nil, err
+	}
+	if err := m.exportInto(mod, params); err != nil {
+		mod.Close()
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return mod, nil
+}
+
+func (m *Model) exportInto(mod *torch.Module, params []torch.NamedTensor) error {
+	for _, p := range params {
+		cpu, err := p.Tensor.To(torch.CPU, torch.Float32)
+		if err != nil {
+			return err
+		}
+		err = mod.RegisterParameter(p.Name, cpu, false)
+		cpu.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := mod.Define(encoderSource(m.Folder.Config, m.Folder.Normalize, false)); err != nil {
+		return err
+	}
+	return mod.Train(false)
 }
 
 // Weights returns every tensor of the model under its Hugging Face name: the

@@ -137,7 +137,7 @@ func (m *Model) build(weights map[string]RawTensor) error {
 		}
 		delete(weights, name)
 	}
-	if err := mod.Define(encoderSource(cfg, m.Folder.Normalize)); err != nil {
+	if err := mod.Define(encoderSource(cfg, m.Folder.Normalize, m.device == torch.CPU)); err != nil {
 		mod.Close()
 		return fmt.Errorf("compile encoder: %w", err)
 	}

@@ -96,7 +96,13 @@ func (m *Module) RegisterParameter(name string, t *Tensor, requiresGrad bool) er
 	return check(C.et_module_register_parameter(h, cn, th, cbool(requiresGrad)), "register parameter "+name)
 }
 
-// Define compiles TorchScript source into methods of the module.
+// Define compiles TorchScript source into methods of the module. Besides
+// the torch builtins, the source can call embtune's own operators:
+//
+//	embtune.dropout_mask(like, p)  a 0 or 1/(1-p) mask shaped like `like`,
+//	                               drawn in parallel (see ops.cpp)
+//
+// A module that calls them cannot be saved for use elsewhere.
 func (m *Module) Define(source string) error {
 	h, err := m.handle()
 	if err != nil {

@@ -4,6 +4,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/frontend/resolver.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/script.h>
@@ -74,6 +75,80 @@ std::vector<int64_t> dims_of(const int64_t* shape, int ndim) {
     if (d < 0) throw std::invalid_argument("negative dimension in shape");
   }
   return v;
+}
+
+// The resolver for Module.Define: TorchScript's native one (`torch` is the
+// aten namespace), plus `embtune` for the operators of ops.cpp. The native
+// resolver has no `torch.ops`, so custom operators need a name of their own.
+struct Resolver : public torch::jit::Resolver {
+  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction& fn,
+                                                         const torch::jit::SourceRange& loc) override {
+    if (name == "torch") return std::make_shared<torch::jit::BuiltinModule>("aten");
+    if (name == "embtune") return std::make_shared<torch::jit::BuiltinModule>("embtune");
+    return nullptr;
+  }
+  c10::TypePtr resolveType(const std::string& name, const torch::jit::SourceRange& loc) override { return nullptr; }
+};
+
+// One AdamW update with ATen's fused kernel (torch.optim.AdamW(fused=True)):
+// a single pass over each parameter instead of torch::optim::AdamW::step's
+// eight or so elementwise ops, which measured about 7% of a MiniLM training
+// step on the CPU. The same math, and the state lives in torch::optim::AdamW's
+// containers, so Save/Load and its checkpoints are unchanged. Groups whose
+// parameters are not all on one device with one dtype, or that ask for
+// amsgrad, make the whole step take torch::optim::AdamW's own path.
+bool adamw_fusable(torch::optim::AdamW& opt) {
+  for (auto& group : opt.param_groups()) {
+    if (static_cast<torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+    const at::Tensor* first = nullptr;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      if (p.grad().is_sparse() || p.grad().scalar_type() != p.scalar_type()) return false;
+      if (first == nullptr) {
+        first = &p;
+      } else if (p.device() != first->device() || p.scalar_type() != first->scalar_type()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void adamw_step(torch::optim::AdamW& opt) {
+  if (!adamw_fusable(opt)) {
+    opt.step();
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  auto& states = opt.state();
+  for (auto& group : opt.param_groups()) {
+    auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
+    std::vector<at::Tensor> ps, gs, ms, vs, steps;
+    for (auto& p : group.params()) {
+      if (p.grad().defined()) ps.push_back(p);
+    }
+    if (ps.empty()) continue;
+    for (auto& p : ps) {
+      auto key = p.unsafeGetTensorImpl();
+      auto it = states.find(key);
+      if (it == states.end()) {
+        auto st = std::make_unique<torch::optim::AdamWParamState>();
+        st->step(0);
+        st->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        st->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        it = states.emplace(key, std::move(st)).first;
+      }
+      auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      st.step(st.step() + 1);
+      gs.push_back(p.grad());
+      ms.push_back(st.exp_avg());
+      vs.push_back(st.exp_avg_sq());
+      steps.push_back(at::full({}, static_cast<double>(st.step()), p.options().dtype(at::kFloat)));
+    }
+    auto [beta1, beta2] = o.betas();
+    at::_fused_adamw_(ps, gs, ms, vs, {}, steps, o.lr(), beta1, beta2, o.weight_decay(), o.eps(),
+                      /*amsgrad=*/false, /*maximize=*/false);
+  }
 }
 
 }  // namespace
@@ -539,7 +614,7 @@ char* et_module_define(et_module m, const char* source) {
   ET_GUARD({
     need(m, "module");
     need(source, "source");
-    m->m.define(source);
+    m->m.define(source, std::make_shared<Resolver>());
   })
 }
 
@@ -695,7 +770,7 @@ char* et_adamw_zero_grad(et_adamw o) {
 char* et_adamw_step(et_adamw o) {
   ET_GUARD({
     need(o, "optimizer");
-    o->opt->step();
+    adamw_step(*o->opt);
   })
 }
 

@@ -94,6 +94,9 @@ char* et_module_new(const char* name, et_module* out);
 char* et_module_load(const char* path, int device_type, int device_index, et_module* out);
 char* et_module_save(et_module m, const char* path);
 char* et_module_register_parameter(et_module m, const char* name, et_tensor t, int requires_grad);
+// Compiles TorchScript source into methods. Names resolve as in TorchScript's
+// native resolver (`torch` is aten), plus `embtune` for the operators
+// registered in ops.cpp (embtune.dropout_mask(like, p)).
 char* et_module_define(et_module m, const char* source);
 // Runs method with tensor inputs. A tuple or list result fills up to cap outputs;
 // *nout receives how many the method returned.

@@ -8,6 +8,8 @@ compare against what this writes to testdata/golden/; they never run Python.
                                     and sentence-transformers embeddings
   generate.py loss MODEL_DIR         first-step MultipleNegativesRankingLoss and
                                     gradient norm on fixed batches
+  generate.py adamw                  torch.optim.AdamW on fixed tensors and
+                                    gradients: two groups, a changing lr
   generate.py torchscript MODEL_PT MODEL_DIR
                                     loads embtune's TorchScript export with
                                     torch.jit.load and compares it with ST
@@ -168,12 +170,43 @@ def write_loss(model_dir):
         json.dump(out, f, ensure_ascii=False, indent=1)
 
 
+def write_adamw():
+    """torch.optim.AdamW (its default single-tensor path on the CPU) for four
+    steps on fixed parameters and gradients, with the trainer's two groups
+    (weight decay 0.01 and 0) and a learning rate that changes every step."""
+    g = torch.Generator().manual_seed(1234)
+    w = torch.randn(5, 7, generator=g)
+    b = torch.randn(7, generator=g)
+    grads = [(torch.randn(5, 7, generator=g), torch.randn(7, generator=g)) for _ in range(4)]
+    lrs = [1e-3, 5e-3, 2e-3, 1e-4]
+    pw, pb = w.clone().requires_grad_(), b.clone().requires_grad_()
+    opt = torch.optim.AdamW([{"params": [pw], "weight_decay": 0.01}, {"params": [pb], "weight_decay": 0.0}],
+                            lr=lrs[0], betas=(0.9, 0.999), eps=1e-8)
+    for (gw, gb), lr in zip(grads, lrs):
+        for group in opt.param_groups:
+            group["lr"] = lr
+        pw.grad, pb.grad = gw.clone(), gb.clone()
+        opt.step()
+        opt.zero_grad()
+    flat = lambda t: t.detach().reshape(-1).tolist()  # noqa: E731
+    out = {"versions": {"torch": torch.__version__}, "lrs": lrs, "weight_decay": [0.01, 0.0],
+           "betas": [0.9, 0.999], "eps": 1e-8,
+           "weight": {"shape": list(w.shape), "init": flat(w), "grads": [flat(gw) for gw, _ in grads], "final": flat(pw)},
+           "bias": {"shape": list(b.shape), "init": flat(b), "grads": [flat(gb) for _, gb in grads], "final": flat(pb)}}
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "adamw.json", "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1)
+    print(f"adamw: 4 steps, final weight[0] {out['weight']['final'][0]:.8f}")
+
+
 def main():
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     if len(sys.argv) >= 3 and sys.argv[1] == "corpus":
         write_corpus(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "loss":
         write_loss(sys.argv[2])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "adamw":
+        write_adamw()
     elif len(sys.argv) >= 4 and sys.argv[1] == "torchscript":
         check_torchscript(sys.argv[2], sys.argv[3])
     else:
