@@ -120,6 +120,7 @@ golden: build
 	tools/golden/run.sh corpus
 	tools/golden/run.sh loss
 	tools/golden/run.sh adamw
+	tools/golden/run.sh negatives
 	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt

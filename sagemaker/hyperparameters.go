@@ -16,7 +16,7 @@ import (
 // They are the `embtune train` flag names; SageMaker passes them as strings.
 var HyperparameterNames = []string{
 	"batch-size", "bf16", "checkpoint-every", "checkpoint-min-interval", "data", "device", "epochs", "eval-split", "folds",
-	"lr", "max-grad-norm", "max-seq-length", "model", "no-duplicates", "pair", "preset", "scale",
+	"hard-negative-margin", "lr", "max-grad-norm", "max-seq-length", "mine-hard-negatives", "model", "no-duplicates", "pair", "preset", "scale",
 	"seed", "symmetric", "test-data", "threads", "warmup-ratio", "warmup-steps", "weight-decay",
 }
 

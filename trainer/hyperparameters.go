@@ -26,6 +26,11 @@ type HyperParameters struct {
 	Scale float64 `json:"scale"`
 	// Symmetric adds the doc-to-query direction (MultipleNegativesSymmetricRankingLoss).
 	Symmetric bool `json:"symmetric"`
+	// HardNegatives > 0 mines that many hard negatives per pair with the
+	// model before training (MineHardNegatives), from the training pairs'
+	// own positives; HardNegativeMargin is its absolute_margin.
+	HardNegatives      int     `json:"hard_negatives,omitempty"`
+	HardNegativeMargin float64 `json:"hard_negative_margin,omitempty"`
 	// NoDuplicates keeps a text from appearing twice in a batch, where it
 	// would be its own false negative (BatchSamplers.NO_DUPLICATES).
 	NoDuplicates bool   `json:"no_duplicates"`
@@ -96,6 +101,10 @@ func (h HyperParameters) Validate() error {
 		return errors.New("max grad norm must not be negative (0 disables clipping)")
 	case h.Scale <= 0:
 		return errors.New("scale must be positive")
+	case h.HardNegatives < 0:
+		return errors.New("hard negatives must not be negative")
+	case h.HardNegativeMargin < 0:
+		return errors.New("hard negative margin must not be negative")
 	case h.MaxSeqLength != 0 && h.MaxSeqLength < 2:
 		return errors.New("max sequence length must be at least 2")
 	}

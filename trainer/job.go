@@ -314,7 +314,7 @@ func pairCosines(ctx context.Context, m *minilm.Model, pairs [][2]string, before
 	}
 	out := make([]PairCosine, len(pairs))
 	for i, p := range pairs {
-		c := dot(v[2*i], v[2*i+1])
+		c := Cosine(v[2*i], v[2*i+1])
 		out[i] = PairCosine{Query: p[0], Answer: p[1], Base: c}
 		if before != nil {
 			out[i].Base = before[i].Base
@@ -322,15 +322,6 @@ func pairCosines(ctx context.Context, m *minilm.Model, pairs [][2]string, before
 		}
 	}
 	return out, nil
-}
-
-// dot of two L2-normalised vectors is their cosine.
-func dot(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		s += float64(a[i]) * float64(b[i])
-	}
-	return s
 }
 
 // export writes the tuned model as a sentence-transformers folder and a

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/embtune/embtune/torch"
 )
@@ -68,4 +69,20 @@ func (l MultipleNegativesRankingLoss) Loss(s *torch.Scope, anchors, docs *torch.
 		return nil, err
 	}
 	return s.Keep(sum.MulScalar(0.5)), s.Err()
+}
+
+// Cosine similarity of two embeddings, in float64 (0 when either is zero).
+// Normalised models give unit vectors, but a folder without a Normalize
+// module gives raw mean-pooled ones.
+func Cosine(a, b []float32) float64 {
+	var dot, na, nb float64
+	for i := range a {
+		dot += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	if na == 0 || nb == 0 {
+		return 0
+	}
+	return dot / math.Sqrt(na*nb)
 }

@@ -90,6 +90,20 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if hp.HardNegatives > 0 {
+		// Mined with the weights Train starts from; a resumed run is handed
+		// the same starting model, so it mines the same negatives.
+		mined, dropped, err := MineHardNegatives(ctx, m, pairs, hp.HardNegatives, hp.HardNegativeMargin)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(mined) < 2 {
+			return Result{}, fmt.Errorf("hard negatives: only %d of %d pairs kept enough candidates (lower --hard-negative-margin)", len(mined), len(pairs))
+		}
+		log.Info("mined hard negatives", "per_pair", hp.HardNegatives, "margin", hp.HardNegativeMargin,
+			"pairs", len(mined), "dropped", dropped)
+		pairs = mined
+	}
 	r, err := newRun(ctx, m, pairs, hp)
 	if err != nil {
 		return Result{}, err

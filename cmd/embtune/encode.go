@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
+	"github.com/embtune/embtune/trainer"
 )
 
 const defaultModelDir = "third_party/models/all-MiniLM-L6-v2"
@@ -136,21 +136,8 @@ func runSimilarity(ctx context.Context, args []string, _ io.Reader, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%.4f\n", cosine(vecs[0], vecs[1]))
+	_, err = fmt.Fprintf(stdout, "%.4f\n", trainer.Cosine(vecs[0], vecs[1]))
 	return err
-}
-
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	if na == 0 || nb == 0 {
-		return 0
-	}
-	return dot / math.Sqrt(na*nb)
 }
 
 func runExport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {

@@ -54,6 +54,8 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	maxGradNorm := fs.Float64("max-grad-norm", -1, "gradient clipping norm, 0 disables (-1: the preset's)")
 	scale := fs.Float64("scale", 0, "MultipleNegativesRankingLoss scale (0: the preset's, 20)")
 	symmetric := fs.Bool("symmetric", false, "use MultipleNegativesSymmetricRankingLoss")
+	hardNegs := fs.Int("mine-hard-negatives", -1, "mine N hard negatives per pair from the training positives before training (0: off; -1: the preset's)")
+	hardMargin := fs.Float64("hard-negative-margin", -1, "skip mined candidates scoring above the positive's score minus this (-1: the preset's)")
 	noDup := fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
 	bf16 := fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
 	ckptDir := fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
@@ -88,6 +90,8 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	setIf(*scale != 0, func() { hp.Scale = *scale })
 	setIf(*symmetric, func() { hp.Symmetric = true })
 	setIf(*bf16, func() { hp.BF16 = true })
+	setIf(*hardNegs >= 0, func() { hp.HardNegatives = *hardNegs })
+	setIf(*hardMargin >= 0, func() { hp.HardNegativeMargin = *hardMargin })
 	setIf(mf.maxSeqLength != 0, func() { hp.MaxSeqLength = mf.maxSeqLength })
 	switch *noDup {
 	case "":

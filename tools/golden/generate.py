@@ -8,6 +8,7 @@ compare against what this writes to testdata/golden/; they never run Python.
                                     and sentence-transformers embeddings
   generate.py loss MODEL_DIR         first-step MultipleNegativesRankingLoss and
                                     gradient norm on fixed batches
+  generate.py negatives MODEL_DIR    util.mine_hard_negatives on Debian FAQ pairs
   generate.py adamw                  torch.optim.AdamW on fixed tensors and
                                     gradients: two groups, a changing lr
   generate.py torchscript MODEL_PT MODEL_DIR
@@ -170,6 +171,35 @@ def write_loss(model_dir):
         json.dump(out, f, ensure_ascii=False, indent=1)
 
 
+def write_negatives(model_dir):
+    """sentence-transformers' util.mine_hard_negatives on the first 40 pairs of
+    shared/data/debian-faq.jsonl, corpus = their answers, n-tuple output,
+    without and with an absolute margin, max_seq_length 128 (the trainer's)."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import mine_hard_negatives
+
+    with open(SHARED / "debian-faq.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f][:40]
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    model.max_seq_length = 128
+    data = Dataset.from_dict({"anchor": [r["question"] for r in rows], "positive": [r["answer"] for r in rows]})
+    cases = {}
+    for name, n, margin in [("top2", 2, None), ("margin", 3, 0.05)]:
+        mined = mine_hard_negatives(data, model, num_negatives=n, absolute_margin=margin,
+                                    output_format="n-tuple", verbose=False)
+        out = []
+        for row in mined:
+            out.append({"anchor": row["anchor"], "positive": row["positive"],
+                        "negatives": [row[f"negative_{i + 1}"] for i in range(n)]})
+        cases[name] = {"num_negatives": n, "absolute_margin": margin or 0.0, "rows": out}
+        print(f"negatives {name}: {len(out)} of {len(rows)} rows kept")
+    res = {"versions": versions(), "max_seq_length": 128, "pairs": len(rows), "cases": cases}
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "hard_negatives.json", "w", encoding="utf-8") as f:
+        json.dump(res, f, ensure_ascii=False, indent=1)
+
+
 def write_adamw():
     """torch.optim.AdamW (its default single-tensor path on the CPU) for four
     steps on fixed parameters and gradients, with the trainer's two groups
@@ -205,6 +235,8 @@ def main():
         write_corpus(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "loss":
         write_loss(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "negatives":
+        write_negatives(sys.argv[2])
     elif len(sys.argv) >= 2 and sys.argv[1] == "adamw":
         write_adamw()
     elif len(sys.argv) >= 4 and sys.argv[1] == "torchscript":
