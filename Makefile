@@ -6,7 +6,7 @@
 #   make test        vet and run the test suite (what CI runs)
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
-#   make bench-peer  the same texts through sentence-transformers, with ratios
+#   make bench-peer  encode and train against sentence-transformers, with ratios
 #   make golden      regenerate testdata/golden from the real peers
 
 SHELL := /bin/bash
@@ -107,7 +107,9 @@ gobench:
 	cd bench && $(GO) test $(GO_BUILD_FLAGS) -run '^$$' -bench . -benchtime 3x -count 3 .
 
 bench-peer: build
+	@$(MAKE) --no-print-directory third_party/data/debian-faq.jsonl
 	tools/golden/run.sh bench $(CURDIR)/bin/embtune
+	tools/golden/run.sh bench-train $(CURDIR)/bin/embtune $(CURDIR)/third_party/data/debian-faq.jsonl
 
 # sentence-transformers fine-tuning on the folds of a `make train FOLDS=5` run.
 peer-folds:

@@ -15,7 +15,7 @@ import (
 // HyperparameterNames are the hyperparameters the training container accepts.
 // They are the `embtune train` flag names; SageMaker passes them as strings.
 var HyperparameterNames = []string{
-	"batch-size", "bf16", "checkpoint-every", "checkpoint-min-interval", "data", "device", "epochs", "eval-split", "folds",
+	"batch-size", "bf16", "checkpoint-every", "checkpoint-min-interval", "checkpoints", "data", "device", "epochs", "eval-split", "folds",
 	"hard-negative-margin", "lr", "max-grad-norm", "max-seq-length", "mine-hard-negatives", "model", "no-duplicates", "pair", "preset", "scale",
 	"seed", "symmetric", "test-data", "threads", "warmup-ratio", "warmup-steps", "weight-decay",
 }

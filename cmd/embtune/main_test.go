@@ -164,3 +164,28 @@ func TestTrainingContainerStopsOnSignal(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "other hyperparameters")
 }
+
+func TestTrainWithoutCheckpoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	var b strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&b, `{"question": "question number %d?", "answer": "answer number %d."}`+"\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	out := filepath.Join(dir, "out")
+	args := []string{"train", "--model", modelDir(t), "--data", data, "--output", out, "--epochs", "1",
+		"--batch-size", "4", "--max-seq-length", "32", "--checkpoints=false"}
+
+	code, _, stderr := runCLI(context.Background(), append(args, "--resume"), "")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--resume needs checkpoints")
+
+	code, _, stderr = runCLI(context.Background(), args, "")
+	require.Equal(t, 0, code, stderr)
+	assert.FileExists(t, filepath.Join(out, "model.pt"))
+	assert.NoDirExists(t, filepath.Join(out, "checkpoints"))
+}

@@ -58,6 +58,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	hardMargin := fs.Float64("hard-negative-margin", -1, "skip mined candidates scoring above the positive's score minus this (-1: the preset's)")
 	noDup := fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
 	bf16 := fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
+	ckpts := fs.Bool("checkpoints", true, "write checkpoints (false: none, as save_strategy \"no\"; --resume needs them)")
 	ckptDir := fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
 	ckptEvery := fs.Int("checkpoint-every", 0, "also checkpoint every N steps (0: at epoch ends only)")
 	ckptMin := fs.Duration("checkpoint-min-interval", 0, "skip epoch-end checkpoints closer together than this (0: 1m; negative: never skip)")
@@ -109,7 +110,12 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if *ckptDir == "" {
+	switch {
+	case !*ckpts && *resume:
+		return usageError("--resume needs checkpoints; drop --checkpoints=false")
+	case !*ckpts:
+		*ckptDir = ""
+	case *ckptDir == "":
 		*ckptDir = *output + "/checkpoints"
 	}
 	job := &trainer.Job{

@@ -1,0 +1,100 @@
+"""Training throughput: sentence-transformers against embtune on the same
+pairs, settings and machine, alternating runs, reporting medians and the
+ratio. Checkpoints are off on both sides (save_strategy "no").
+
+  bench_train.py MODEL_DIR EMBTUNE_BIN DATA_JSONL [EPOCHS]
+
+sentence-transformers trains with SentenceTransformerTrainer, which its
+fit() wraps since v3, with embtune's default preset: batch 16, lr 2e-5,
+warmup ratio 0.1, weight decay 0.01, clipping 1.0, the no-duplicates
+sampler, max_seq_length 128.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+ROUNDS = 3
+HP = {"batch_size": 16, "lr": 2e-5, "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0,
+      "max_seq_length": 128, "seed": 42}
+
+
+def st_run(model_dir, pairs, epochs, tmp):
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.training_args import BatchSamplers
+
+    model = SentenceTransformer(model_dir, device="cpu")
+    model.max_seq_length = HP["max_seq_length"]
+    args = SentenceTransformerTrainingArguments(
+        output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=HP["batch_size"],
+        learning_rate=HP["lr"], warmup_ratio=HP["warmup_ratio"], weight_decay=HP["weight_decay"],
+        max_grad_norm=HP["max_grad_norm"], lr_scheduler_type="linear",
+        batch_sampler=BatchSamplers.NO_DUPLICATES, seed=HP["seed"], save_strategy="no", report_to="none",
+        logging_steps=1000000, use_cpu=True, disable_tqdm=True,
+    )
+    ds = Dataset.from_dict({"anchor": [p["anchor"] for p in pairs], "positive": [p["positive"] for p in pairs]})
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
+                                         loss=MultipleNegativesRankingLoss(model, scale=20.0))
+    start = time.perf_counter()
+    trainer.train()
+    return len(pairs) * epochs / (time.perf_counter() - start)
+
+
+def embtune_run(binary, model_dir, data, epochs, threads, tmp):
+    out = os.path.join(tmp, "embtune")
+    subprocess.run(
+        [binary, "train", "--model", model_dir, "--data", data, "--output", out, "--epochs", str(epochs),
+         "--batch-size", str(HP["batch_size"]), "--lr", str(HP["lr"]), "--warmup-ratio", str(HP["warmup_ratio"]),
+         "--weight-decay", str(HP["weight_decay"]), "--max-grad-norm", str(HP["max_grad_norm"]),
+         "--max-seq-length", str(HP["max_seq_length"]), "--seed", str(HP["seed"]), "--no-duplicates", "true",
+         "--checkpoints=false", "--threads", str(threads)],
+        check=True, capture_output=True, text=True,
+    )
+    with open(os.path.join(out, "eval.json"), encoding="utf-8") as f:
+        return json.load(f)["training"]["pairs_per_sec"]
+
+
+def read_pairs(path):
+    pairs = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                pairs.append({"anchor": row.get("anchor", row.get("question")),
+                              "positive": row.get("positive", row.get("answer"))})
+    return pairs
+
+
+def main():
+    model_dir, binary, data = sys.argv[1], sys.argv[2], sys.argv[3]
+    epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    pairs = read_pairs(data)
+    st, ours = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(ROUNDS):
+            st.append(st_run(model_dir, pairs, epochs, tmp))
+            ours.append(embtune_run(binary, model_dir, data, epochs, threads, tmp))
+    st_med, our_med = statistics.median(st), statistics.median(ours)
+    print(f"train: {len(pairs)} pairs x {epochs} epochs, batch {HP['batch_size']}, max_seq_length "
+          f"{HP['max_seq_length']}, threads {threads}, torch {torch.__version__}, {ROUNDS} alternating rounds")
+    print(f"sentence-transformers trainer: median {st_med:.2f} pairs/s runs {[round(x, 2) for x in st]}")
+    print(f"embtune train:                 median {our_med:.2f} pairs/s runs {[round(x, 2) for x in ours]}")
+    print(f"ratio embtune/ST training speed: {our_med / st_med:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
