@@ -10,7 +10,7 @@
 
 FROM golang:1.26-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        g++ make unzip binutils python3 python3-pip ca-certificates \
+        g++ make unzip binutils python3 python3-pip ca-certificates libtcmalloc-minimal4 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -22,7 +22,7 @@ RUN PYTHON=python3 tools/fetch-libtorch.sh \
     && make bin/embtune
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 libtcmalloc-minimal4 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/embtune/libtorch/lib /opt/embtune/libtorch/lib
 COPY --from=build /src/third_party/models/all-MiniLM-L6-v2 /opt/embtune/models/all-MiniLM-L6-v2

@@ -5,7 +5,7 @@ ratio. Checkpoints are off on both sides (save_strategy "no").
   bench_train.py MODEL_DIR EMBTUNE_BIN DATA_JSONL [EPOCHS]
 
 sentence-transformers trains with SentenceTransformerTrainer, which its
-fit() wraps since v3, with embtune's default preset: batch 16, lr 2e-5,
+fit() wraps since v3, with embtune's default preset: batch 32, lr 2e-5,
 warmup ratio 0.1, weight decay 0.01, clipping 1.0, the no-duplicates
 sampler, max_seq_length 128.
 """
@@ -21,7 +21,7 @@ import time
 import torch
 
 ROUNDS = 3
-HP = {"batch_size": 16, "lr": 2e-5, "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0,
+HP = {"batch_size": 32, "lr": 2e-5, "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0,
       "max_seq_length": 128, "seed": 42}
 
 
