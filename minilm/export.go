@@ -44,29 +44,28 @@ func (m *Model) exportModule() (*torch.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.exportInto(mod, params); err != nil {
+	fail := func(err error) (*torch.Module, error) {
 		mod.Close()
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	return mod, nil
-}
-
-func (m *Model) exportInto(mod *torch.Module, params []torch.NamedTensor) error {
 	for _, p := range params {
 		cpu, err := p.Tensor.To(torch.CPU, torch.Float32)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		err = mod.RegisterParameter(p.Name, cpu, false)
 		cpu.Close()
 		if err != nil {
-			return err
+			return fail(err)
 		}
 	}
 	if err := mod.Define(encoderSource(m.Folder.Config, m.Folder.Normalize, false)); err != nil {
-		return err
+		return fail(err)
 	}
-	return mod.Train(false)
+	if err := mod.Train(false); err != nil {
+		return fail(err)
+	}
+	return mod, nil
 }
 
 // Weights returns every tensor of the model under its Hugging Face name: the
