@@ -91,12 +91,22 @@ func pyFloat(f float64) string {
 // the config because TorchScript's define() resolver has no math module and
 // no dtype constants.
 //
-// fastDropout draws dropout masks with embtune.dropout_mask (see
-// torch/ops.cpp) and, in training, computes attention explicitly so its
-// probabilities can take that mask; it is for CPU training. Without it the
-// source uses only stock operators (torch.dropout and SDPA's dropout_p), so a
-// saved archive loads in any libtorch or PyTorch.
-func encoderSource(c Config, normalize, fastDropout bool) string {
+// cpu selects the CPU module, which differs in two ways that change no
+// result beyond float rounding and the dropout random stream:
+//   - Dropout masks come from embtune.dropout_mask (see torch/ops.cpp), and in
+//     training attention is computed explicitly so its probabilities can take
+//     that mask.
+//   - Tokens are unpadded: every linear layer, LayerNorm, GELU and dropout
+//     runs on the [T, H] matrix of the batch's real tokens, and only
+//     attention scatters them back to [B, S]. A training batch pads its
+//     shorter texts to its longest; on the Debian FAQ a third of the
+//     positions in a batch of 32 questions and answers are padding.
+//     token_embeddings then has zeros at padding positions.
+//
+// Without cpu the source uses only stock operators (torch.dropout and SDPA's
+// dropout_p) on padded batches, so a saved archive loads in any libtorch or
+// PyTorch and the CUDA module never synchronises on nonzero().
+func encoderSource(c Config, normalize, cpu bool) string {
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads
@@ -106,10 +116,10 @@ func encoderSource(c Config, normalize, fastDropout bool) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 
-	w("def embed(self, input_ids: Tensor) -> Tensor:")
-	w("    positions = torch.arange(input_ids.size(1), device=input_ids.device)")
-	w("    x = torch.embedding(self.%s, input_ids)", jitName("embeddings.word_embeddings.weight"))
-	w("    x = x + torch.embedding(self.%s, positions).unsqueeze(0)", jitName("embeddings.position_embeddings.weight"))
+	// ids is [B, S] with positions [S], or the unpadded [T] with positions [T].
+	w("def embed(self, ids: Tensor, positions: Tensor) -> Tensor:")
+	w("    x = torch.embedding(self.%s, ids)", jitName("embeddings.word_embeddings.weight"))
+	w("    x = x + torch.embedding(self.%s, positions)", jitName("embeddings.position_embeddings.weight"))
 	w("    x = x + self.%s[0]", jitName("embeddings.token_type_embeddings.weight"))
 	w("    x = torch.layer_norm(x, [%d], self.%s, self.%s, %s)", h,
 		jitName("embeddings.LayerNorm.weight"), jitName("embeddings.LayerNorm.bias"), eps)
@@ -117,7 +127,7 @@ func encoderSource(c Config, normalize, fastDropout bool) string {
 	w("")
 
 	w("def dropout(self, x: Tensor, p: float) -> Tensor:")
-	if fastDropout {
+	if cpu {
 		w("    if self.training and p > 0.0:")
 		w("        return x * embtune.dropout_mask(x, p)")
 		w("    return x")
@@ -130,13 +140,25 @@ func encoderSource(c Config, normalize, fastDropout bool) string {
 	for i := range layerParams {
 		args[i] = fmt.Sprintf("w%d: Tensor", i)
 	}
-	w("def layer(self, x: Tensor, mask: Tensor, %s) -> Tensor:", strings.Join(args, ", "))
-	w("    b = x.size(0)")
-	w("    s = x.size(1)")
-	w("    q = torch.linear(x, w0, w1).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
-	w("    k = torch.linear(x, w2, w3).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
-	w("    v = torch.linear(x, w4, w5).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
-	if fastDropout && c.AttentionProbsDropoutProb > 0 {
+	if cpu {
+		// x is [T, H]; idx holds each real token's position in the flat [B*S].
+		// Q, K and V come from one GEMM and are scattered back in one copy.
+		w("def layer(self, x: Tensor, idx: Tensor, b: int, s: int, mask: Tensor, %s) -> Tensor:", strings.Join(args, ", "))
+		w("    qkv = torch.linear(x, torch.cat([w0, w2, w4]), torch.cat([w1, w3, w5]))")
+		w("    qkv = qkv.new_zeros([b * s, %d]).index_copy(0, idx, qkv)", 3*h)
+		w("    qkv = qkv.view(b, s, 3, %d, %d).permute(2, 0, 3, 1, 4)", heads, hd)
+		w("    q = qkv[0]")
+		w("    k = qkv[1]")
+		w("    v = qkv[2]")
+	} else {
+		w("def layer(self, x: Tensor, mask: Tensor, %s) -> Tensor:", strings.Join(args, ", "))
+		w("    b = x.size(0)")
+		w("    s = x.size(1)")
+		w("    q = torch.linear(x, w0, w1).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
+		w("    k = torch.linear(x, w2, w3).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
+		w("    v = torch.linear(x, w4, w5).view(b, s, %d, %d).transpose(1, 2)", heads, hd)
+	}
+	if cpu && c.AttentionProbsDropoutProb > 0 {
 		// What SDPA's math backend does with dropout_p, with our mask.
 		w("    if self.training:")
 		w("        scores = torch.matmul(q, k.transpose(-1, -2)) * %s", pyFloat(1/math.Sqrt(float64(hd))))
@@ -150,7 +172,11 @@ func encoderSource(c Config, normalize, fastDropout bool) string {
 		w("        p = %s", adrop)
 		w("    a = torch.scaled_dot_product_attention(q, k, v, mask, p)")
 	}
-	w("    a = a.transpose(1, 2).reshape(b, s, %d)", h)
+	if cpu {
+		w("    a = a.transpose(1, 2).reshape(b * s, %d).index_select(0, idx)", h)
+	} else {
+		w("    a = a.transpose(1, 2).reshape(b, s, %d)", h)
+	}
 	w("    a = self.dropout(torch.linear(a, w6, w7), %s)", hdrop)
 	w("    x = torch.layer_norm(a + x, [%d], w8, w9, %s)", h, eps)
 	w("    f = torch.gelu(torch.linear(x, w10, w11))")
@@ -158,24 +184,57 @@ func encoderSource(c Config, normalize, fastDropout bool) string {
 	w("    return torch.layer_norm(f + x, [%d], w14, w15, %s)", h, eps)
 	w("")
 
-	w("def token_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
-	w("    mask = (attention_mask > 0).unsqueeze(1).unsqueeze(2)")
-	w("    x = self.embed(input_ids)")
-	for l := 0; l < c.NumHiddenLayers; l++ {
-		refs := make([]string, len(layerParams))
-		for i, p := range layerParams {
-			refs[i] = "self." + jitName(fmt.Sprintf("encoder.layer.%d.%s", l, p))
+	layers := func(call string) {
+		for l := 0; l < c.NumHiddenLayers; l++ {
+			refs := make([]string, len(layerParams))
+			for i, p := range layerParams {
+				refs[i] = "self." + jitName(fmt.Sprintf("encoder.layer.%d.%s", l, p))
+			}
+			w("    x = self.layer(x, %s, %s)", call, strings.Join(refs, ", "))
 		}
-		w("    x = self.layer(x, mask, %s)", strings.Join(refs, ", "))
 	}
-	w("    return x")
-	w("")
-
-	// Pooling runs in float32 even under autocast, as sentence-transformers does.
-	w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
-	w("    x = self.token_embeddings(input_ids, attention_mask).float()")
-	w("    m = attention_mask.unsqueeze(-1).float()")
-	w("    pooled = (x * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)")
+	mask := "    mask = (attention_mask > 0).unsqueeze(1).unsqueeze(2)"
+	if cpu {
+		// The unpadded tokens [T, H] and their flat positions idx [T].
+		w("def packed(self, input_ids: Tensor, attention_mask: Tensor, idx: Tensor) -> Tensor:")
+		w("    b = input_ids.size(0)")
+		w("    s = input_ids.size(1)")
+		w(mask)
+		w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
+		layers("idx, b, s, mask")
+		w("    return x")
+		w("")
+		w("def real_tokens(self, attention_mask: Tensor) -> Tensor:")
+		w("    return (attention_mask.reshape(-1) > 0).nonzero().squeeze(1)")
+		w("")
+		w("def token_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+		w("    idx = self.real_tokens(attention_mask)")
+		w("    x = self.packed(input_ids, attention_mask, idx)")
+		w("    b = input_ids.size(0)")
+		w("    s = input_ids.size(1)")
+		w("    return x.new_zeros([b * s, %d]).index_copy(0, idx, x).view(b, s, %d)", h, h)
+		w("")
+		// Pooling runs in float32 even under autocast, as sentence-transformers
+		// does: the sum over each text's real tokens, over their count.
+		w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+		w("    idx = self.real_tokens(attention_mask)")
+		w("    x = self.packed(input_ids, attention_mask, idx).float()")
+		w("    row = torch.div(idx, input_ids.size(1), rounding_mode=\"floor\")")
+		w("    n = torch.clamp(attention_mask.float().sum(1, keepdim=True), min=1e-9)")
+		w("    pooled = x.new_zeros([input_ids.size(0), %d]).index_add(0, row, x) / n", h)
+	} else {
+		w("def token_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+		w(mask)
+		w("    x = self.embed(input_ids, torch.arange(input_ids.size(1), device=input_ids.device))")
+		layers("mask")
+		w("    return x")
+		w("")
+		// Pooling runs in float32 even under autocast, as sentence-transformers does.
+		w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+		w("    x = self.token_embeddings(input_ids, attention_mask).float()")
+		w("    m = attention_mask.unsqueeze(-1).float()")
+		w("    pooled = (x * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)")
+	}
 	if normalize {
 		w("    norm = torch.clamp(pooled.pow(2).sum(-1, keepdim=True).sqrt(), min=1e-12)")
 		w("    pooled = pooled / norm")
