@@ -15,9 +15,10 @@ import (
 // HyperparameterNames are the hyperparameters the training container accepts.
 // They are the `embtune train` flag names; SageMaker passes them as strings.
 var HyperparameterNames = []string{
-	"batch-size", "bf16", "checkpoint-every", "checkpoint-min-interval", "checkpoints", "data", "device", "epochs", "eval-split", "folds",
-	"hard-negative-margin", "lr", "max-grad-norm", "max-seq-length", "mine-hard-negatives", "model", "no-duplicates", "pair", "preset", "scale",
-	"seed", "symmetric", "test-data", "threads", "warmup-ratio", "warmup-steps", "weight-decay",
+	"batch-size", "bf16", "checkpoint-every", "checkpoint-min-interval", "checkpoints", "data", "device", "directions", "epochs", "eval-split",
+	"folds", "hard-negative-margin", "hardness-mode", "hardness-strength", "lr", "max-grad-norm", "max-seq-length", "mine-hard-negatives",
+	"model", "no-duplicates", "pair", "partition-mode", "preset", "scale", "seed", "symmetric", "test-data", "threads", "warmup-ratio",
+	"warmup-steps", "weight-decay",
 }
 
 // ParseHyperparameters reads hyperparameters.json's map. Every value arrives

@@ -8,6 +8,7 @@ package trainer
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // HyperParameters of a fine-tuning run. Names follow sentence-transformers'
@@ -26,6 +27,14 @@ type HyperParameters struct {
 	Scale float64 `json:"scale"`
 	// Symmetric adds the doc-to-query direction (MultipleNegativesSymmetricRankingLoss).
 	Symmetric bool `json:"symmetric"`
+	// Directions, PartitionMode, HardnessMode and HardnessStrength are
+	// MultipleNegativesRankingLoss's arguments of the same names (see
+	// MultipleNegativesRankingLoss); Directions is comma-separated, and
+	// empty means query_to_doc alone.
+	Directions       string  `json:"directions,omitempty"`
+	PartitionMode    string  `json:"partition_mode,omitempty"`
+	HardnessMode     string  `json:"hardness_mode,omitempty"`
+	HardnessStrength float64 `json:"hardness_strength,omitempty"`
 	// HardNegatives > 0 mines that many hard negatives per pair with the
 	// model before training (MineHardNegatives), from the training pairs'
 	// own positives; HardNegativeMargin is its absolute_margin.
@@ -103,8 +112,8 @@ func (h HyperParameters) Validate() error {
 		return errors.New("weight decay must not be negative")
 	case h.MaxGradNorm < 0:
 		return errors.New("max grad norm must not be negative (0 disables clipping)")
-	case h.Scale <= 0:
-		return errors.New("scale must be positive")
+	case h.Symmetric && (h.Directions != "" || h.PartitionMode != ""):
+		return errors.New("symmetric is directions query_to_doc,doc_to_query with partition mode per_direction: give one or the other")
 	case h.HardNegatives < 0:
 		return errors.New("hard negatives must not be negative")
 	case h.HardNegativeMargin < 0:
@@ -112,7 +121,22 @@ func (h HyperParameters) Validate() error {
 	case h.MaxSeqLength != 0 && h.MaxSeqLength < 2:
 		return errors.New("max sequence length must be at least 2")
 	}
-	return nil
+	return h.Loss().Validate()
+}
+
+// Loss returns the loss these settings train with.
+func (h HyperParameters) Loss() MultipleNegativesRankingLoss {
+	l := MultipleNegativesRankingLoss{Scale: h.Scale, PartitionMode: h.PartitionMode,
+		HardnessMode: h.HardnessMode, HardnessStrength: h.HardnessStrength}
+	if h.Symmetric {
+		l.Directions, l.PartitionMode = []string{QueryToDoc, DocToQuery}, "per_direction"
+	}
+	for _, d := range strings.Split(h.Directions, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			l.Directions = append(l.Directions, d)
+		}
+	}
+	return l
 }
 
 // warmup returns the warmup length for a run of total steps.

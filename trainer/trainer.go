@@ -249,7 +249,7 @@ func hashPairs(pairs []dataset.Pair) string {
 type run struct {
 	m      *minilm.Model
 	hp     HyperParameters
-	loss   MultipleNegativesRankingLoss
+	loss   *CompiledLoss
 	params []*torch.Tensor
 	opt    *torch.AdamW
 	// anchorIDs[i], docIDs[c][i]: token ids of pair i's anchor and column c
@@ -259,7 +259,7 @@ type run struct {
 }
 
 func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperParameters) (*run, error) {
-	r := &run{m: m, hp: hp, loss: MultipleNegativesRankingLoss{Scale: hp.Scale, Symmetric: hp.Symmetric}}
+	r := &run{m: m, hp: hp}
 	tok := func(s string, what string, i int) ([]int64, error) {
 		ids, _, err := m.Tokenizer.Encode(s, m.MaxSeqLength)
 		if err != nil {
@@ -288,6 +288,10 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 			if err := torch.ManualSeed(hp.Seed); err != nil {
 				return err
 			}
+		}
+		var err error
+		if r.loss, err = hp.Loss().Compile(); err != nil {
+			return err
 		}
 		mod := m.Module()
 		if err := mod.SetRequiresGrad(true); err != nil {
@@ -334,6 +338,7 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 func (r *run) close() {
 	r.m.Worker().Do(context.Background(), func() error { //nolint:errcheck // best-effort cleanup
 		r.opt.Close()
+		r.loss.Close()
 		for _, p := range r.params {
 			p.Close()
 		}

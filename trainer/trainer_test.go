@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -70,8 +71,16 @@ type lossGolden struct {
 	} `json:"batch"`
 	MaxSeqLength int `json:"max_seq_length"`
 	Cases        map[string]struct {
-		Loss     float64 `json:"loss"`
-		GradNorm float64 `json:"grad_norm"`
+		Loss      float64 `json:"loss"`
+		GradNorm  float64 `json:"grad_norm"`
+		Negatives bool    `json:"negatives"`
+		// The loss's keyword arguments in sentence-transformers.
+		Kwargs struct {
+			Directions       []string `json:"directions"`
+			PartitionMode    string   `json:"partition_mode"`
+			HardnessMode     string   `json:"hardness_mode"`
+			HardnessStrength float64  `json:"hardness_strength"`
+		} `json:"kwargs"`
 	} `json:"cases"`
 }
 
@@ -89,13 +98,18 @@ func TestFirstStepMatchesSentenceTransformers(t *testing.T) {
 			var pairs []dataset.Pair
 			for i := range g.Batch.Anchors {
 				p := dataset.Pair{Anchor: g.Batch.Anchors[i], Positive: g.Batch.Positives[i]}
-				if name == "mnrl_hard_negative" {
+				if want.Negatives {
 					p.Negatives = []string{g.Batch.Negatives[i]}
 				}
 				pairs = append(pairs, p)
 			}
 			hp := DefaultHyperParameters()
-			hp.Symmetric = name == "symmetric"
+			hp.Symmetric = name == "symmetric" // the deprecated MultipleNegativesSymmetricRankingLoss class
+			hp.Directions = strings.Join(want.Kwargs.Directions, ",")
+			hp.PartitionMode = want.Kwargs.PartitionMode
+			hp.HardnessMode = want.Kwargs.HardnessMode
+			hp.HardnessStrength = want.Kwargs.HardnessStrength
+			require.NoError(t, hp.Validate())
 			r, err := newRun(context.Background(), m, pairs, hp)
 			require.NoError(t, err)
 			defer r.close()

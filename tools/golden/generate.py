@@ -135,8 +135,10 @@ def check_torchscript(model_pt, model_dir):
 
 def write_loss(model_dir):
     """First-step loss and gradient norm of sentence-transformers' MNRL on fixed
-    batches of the Bedrock pairs. Dropout is off (model.eval()) so that the
-    numbers do not depend on the random generator."""
+    batches of the Bedrock pairs, for the default loss and for its directions,
+    partition modes and hardness modes. Dropout is off (model.eval()) so that
+    the numbers do not depend on the random generator. Each case records the
+    loss's keyword arguments and whether the batch has a hard-negative column."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import (
         MultipleNegativesRankingLoss,
@@ -148,23 +150,37 @@ def write_loss(model_dir):
     anchors = [p["sentence1"] for p in pairs[:8]]
     positives = [p["sentence2"] for p in pairs[:8]]
     negatives = [p["sentence2"] for p in pairs[8:16]]
+    all_directions = ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]
     cases = {
-        "mnrl": (MultipleNegativesRankingLoss, [anchors, positives]),
-        "mnrl_hard_negative": (MultipleNegativesRankingLoss, [anchors, positives, negatives]),
-        "symmetric": (MultipleNegativesSymmetricRankingLoss, [anchors, positives]),
+        "mnrl": (MultipleNegativesRankingLoss, {}, False),
+        "mnrl_hard_negative": (MultipleNegativesRankingLoss, {}, True),
+        "symmetric": (MultipleNegativesSymmetricRankingLoss, {}, False),
+        "symmetric_joint": (MultipleNegativesRankingLoss,
+                            {"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "joint"}, False),
+        "gte": (MultipleNegativesRankingLoss, {"directions": all_directions, "partition_mode": "joint"}, False),
+        "gte_hard_negative": (MultipleNegativesRankingLoss,
+                              {"directions": all_directions, "partition_mode": "joint"}, True),
+        "hardness_in_batch": (MultipleNegativesRankingLoss,
+                              {"hardness_mode": "in_batch_negatives", "hardness_strength": 9.0}, True),
+        "hardness_hard": (MultipleNegativesRankingLoss,
+                          {"hardness_mode": "hard_negatives", "hardness_strength": 5.0}, True),
+        "hardness_all": (MultipleNegativesRankingLoss,
+                         {"hardness_mode": "all_negatives", "hardness_strength": 5.0}, True),
     }
     out = {"versions": versions(), "batch": {"anchors": anchors, "positives": positives, "negatives": negatives},
            "scale": 20.0, "max_seq_length": None, "cases": {}}
-    for name, (cls, columns) in cases.items():
+    for name, (cls, kwargs, with_negatives) in cases.items():
         model = SentenceTransformer(str(model_dir), device="cpu")
         model.eval()
         out["max_seq_length"] = model.max_seq_length
-        loss_fn = cls(model, scale=20.0)
+        loss_fn = cls(model, scale=20.0, **kwargs)
+        columns = [anchors, positives] + ([negatives] if with_negatives else [])
         features = [model.tokenize(col) for col in columns]
         loss = loss_fn(features, None)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
-        out["cases"][name] = {"loss": loss.item(), "grad_norm": norm}
+        out["cases"][name] = {"loss": loss.item(), "grad_norm": norm, "kwargs": kwargs,
+                              "negatives": with_negatives}
         print(f"loss {name}: {loss.item():.6f} grad norm {norm:.6f}")
     OUT.mkdir(parents=True, exist_ok=True)
     with open(OUT / "loss.json", "w", encoding="utf-8") as f:
