@@ -3,8 +3,9 @@ package minilm
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
+
+	"github.com/embtune/embtune/torch"
 )
 
 // The encoder is TorchScript source compiled by libtorch (Module.Define), with
@@ -73,14 +74,6 @@ func paramOrder(c Config) []string {
 	return names
 }
 
-func pyFloat(f float64) string {
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eE") {
-		s += ".0"
-	}
-	return s
-}
-
 // encoderSource returns the TorchScript methods of the BERT encoder:
 //
 //	token_embeddings(input_ids, attention_mask) -> [B, S, H]  (BertModel's last_hidden_state)
@@ -110,9 +103,9 @@ func encoderSource(c Config, normalize, cpu bool) string {
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads
-	eps := pyFloat(c.LayerNormEps)
-	hdrop := pyFloat(c.HiddenDropoutProb)
-	adrop := pyFloat(c.AttentionProbsDropoutProb)
+	eps := torch.ScriptFloat(c.LayerNormEps)
+	hdrop := torch.ScriptFloat(c.HiddenDropoutProb)
+	adrop := torch.ScriptFloat(c.AttentionProbsDropoutProb)
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 
@@ -161,7 +154,7 @@ func encoderSource(c Config, normalize, cpu bool) string {
 	if cpu && c.AttentionProbsDropoutProb > 0 {
 		// What SDPA's math backend does with dropout_p, with our mask.
 		w("    if self.training:")
-		w("        scores = torch.matmul(q, k.transpose(-1, -2)) * %s", pyFloat(1/math.Sqrt(float64(hd))))
+		w("        scores = torch.matmul(q, k.transpose(-1, -2)) * %s", torch.ScriptFloat(1/math.Sqrt(float64(hd))))
 		w("        scores = scores.masked_fill(mask.logical_not(), float(\"-inf\"))")
 		w("        a = torch.matmul(self.dropout(torch.softmax(scores, -1), %s), v)", adrop)
 		w("    else:")

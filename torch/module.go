@@ -9,6 +9,8 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -111,6 +113,16 @@ func (m *Module) Define(source string) error {
 	cs := C.CString(source)
 	defer C.free(unsafe.Pointer(cs))
 	return check(C.et_module_define(h, cs), "define")
+}
+
+// ScriptFloat spells a finite float as a TorchScript float literal, exactly,
+// for source passed to Define.
+func ScriptFloat(f float64) string {
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	return s
 }
 
 // maxOutputs bounds how many tensors a method may return.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/embtune/embtune/torch"
@@ -99,7 +98,7 @@ func (l MultipleNegativesRankingLoss) has(d string) bool {
 func (l MultipleNegativesRankingLoss) source() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	scale := pyFloat(l.Scale)
+	scale := torch.ScriptFloat(l.Scale)
 	w("def unit(self, x: Tensor) -> Tensor:")
 	w("    return x / torch.clamp(x.pow(2).sum(1, keepdim=True).sqrt(), min=1e-12)")
 	w("")
@@ -115,7 +114,7 @@ func (l MultipleNegativesRankingLoss) source() string {
 	w("    positive = qd.narrow(1, 0, b).diagonal() * %s", scale)
 	w("    scores = qd * %s", scale)
 	if l.HardnessMode != "" && l.HardnessStrength > 0 {
-		w("    penalty = qd.detach() * %s", pyFloat(l.HardnessStrength))
+		w("    penalty = qd.detach() * %s", torch.ScriptFloat(l.HardnessStrength))
 		w("    hard = (torch.arange(k * b, device=q.device) >= b).unsqueeze(0)")
 		switch l.HardnessMode {
 		case "in_batch_negatives": // other pairs' positives and hard negatives
@@ -194,15 +193,6 @@ func (c *CompiledLoss) Close() {
 	if c != nil {
 		c.mod.Close()
 	}
-}
-
-// pyFloat spells a finite float as a TorchScript literal, exactly.
-func pyFloat(f float64) string {
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eE") {
-		s += ".0"
-	}
-	return s
 }
 
 // Cosine similarity of two embeddings, in float64 (0 when either is zero).
