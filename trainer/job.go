@@ -41,8 +41,9 @@ type Job struct {
 	// CheckpointDir, CheckpointEvery and Resume are passed to Train.
 	CheckpointDir   string
 	CheckpointEvery int
-	// MinCheckpointInterval is passed to Train (0: its default).
+	// MinCheckpointInterval and KeepCheckpoints are passed to Train (0: its defaults).
 	MinCheckpointInterval time.Duration
+	KeepCheckpoints       int
 	Resume                bool
 	Logger                *slog.Logger
 	Progress              io.Writer
@@ -210,8 +211,8 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 
 func (j *Job) trainOptions() Options {
 	return Options{CheckpointDir: j.CheckpointDir, CheckpointEvery: j.CheckpointEvery, Resume: j.Resume,
-		MinCheckpointInterval: j.MinCheckpointInterval,
-		Logger:                j.log(), Progress: j.Progress}
+		MinCheckpointInterval: j.MinCheckpointInterval, KeepCheckpoints: j.KeepCheckpoints,
+		Logger: j.log(), Progress: j.Progress}
 }
 
 func trainingReport(r Result) TrainingReport {

@@ -66,6 +66,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	ckptDir := fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
 	ckptEvery := fs.Int("checkpoint-every", 0, "also checkpoint every N steps (0: at epoch ends only)")
 	ckptMin := fs.Duration("checkpoint-min-interval", 0, "skip epoch-end checkpoints closer together than this (0: 1m; negative: never skip)")
+	keep := fs.Int("save-total-limit", 2, "keep the newest N checkpoints")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint")
 	var pairs pairFlag
 	fs.Var(&pairs, "pair", "a \"query<TAB>answer\" pair whose cosine is reported before and after (repeatable)")
@@ -114,6 +115,9 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	if err := hp.Validate(); err != nil {
 		return usageError("%v", err)
 	}
+	if *keep < 1 {
+		return usageError("--save-total-limit must be at least 1 (--checkpoints=false writes none)")
+	}
 	dev, err := torch.ParseDevice(mf.device)
 	if err != nil {
 		return usageError("%v", err)
@@ -129,7 +133,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	job := &trainer.Job{
 		ModelDir: mf.dir, DataPath: *data, OutputDir: *output, EvalSplit: *evalSplit, Folds: *folds, TestPath: *testData,
 		Hyper: hp, Device: dev, Threads: mf.threads, Pairs: pairs,
-		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, Resume: *resume,
+		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, KeepCheckpoints: *keep, Resume: *resume,
 		Logger: slog.Default(), Progress: os.Stderr,
 	}
 	rep, err := job.Run(ctx)
