@@ -2,7 +2,7 @@
 #
 #   make deps        fetch libtorch, the model, the Debian FAQ and Go modules (safe to re-run)
 #   make train       the main job: fine-tune on the Debian FAQ, print before/after
-#                    (FOLDS=5 for 5-fold evaluation; PRESET=blog DATA=… for the AWS sample)
+#                    (5-fold mean ± std; FOLDS= for one 20% split; PRESET=blog DATA=… for the AWS sample)
 #   make test        vet and run the test suite (what CI runs)
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
@@ -77,13 +77,16 @@ test: vet
 gotest:
 	$(GO) test $(GO_BUILD_FLAGS) -count=1 -timeout 30m ./...
 
-# The main job. Defaults: the Debian FAQ, the default preset on CPU, 20% held
-# out. FOLDS=5 runs 5-fold evaluation instead. PRESET=blog DATA=FILE trains
-# like the AWS sample on all pairs and reports the sample's chosen pair.
+# The main job. Defaults: the Debian FAQ, the default preset on CPU, 5-fold
+# evaluation (mean ± std over all 120 questions; one 24-question split swings
+# by ±0.05 NDCG@10 with the random stream alone), then training on all pairs
+# for the exported model. FOLDS= holds out 20% once instead, 5× quicker.
+# PRESET=blog DATA=FILE trains like the AWS sample on all pairs and reports the
+# sample's chosen pair.
 PRESET ?= default
 DATA ?= third_party/data/debian-faq.jsonl
 OUTPUT ?= out/$(PRESET)
-FOLDS ?=
+FOLDS ?= 5
 DEVICE ?= auto
 SEED_QUERY := What are Agents, and how can they be used?
 SEED_ANSWER := Agents for Amazon Bedrock are fully managed capabilities that automatically break down tasks, create an orchestration plan, securely connect to company data through APIs, and generate accurate responses for complex tasks like automating inventory management or processing insurance claims.
