@@ -4,6 +4,7 @@
 #   make train       the main job: fine-tune on the Debian FAQ, print before/after
 #                    (5-fold mean ± std; FOLDS= for one 20% split; PRESET=blog DATA=… for the AWS sample)
 #   make test        vet and run the test suite (what CI runs)
+#   make index       index the whole Debian FAQ with the tuned model (out/default), query it
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
 #   make bench-peer  encode and train against sentence-transformers, with ratios
@@ -19,7 +20,7 @@ export PYTHON
 -include third_party/libtorch.mk
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: deps deps-aws libtorch model faq gomod build test vet train bench bench-peer peer-folds peer-blog golden clean
+.PHONY: deps deps-aws libtorch model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
 
 deps: libtorch model faq gomod deps-aws
 
@@ -103,6 +104,17 @@ train: build
 	bin/embtune train --model $(MODEL) --data $(DATA) --output $(OUTPUT) --preset $(PRESET) \
 		--device $(DEVICE) $(EVAL_FLAGS) $(TRAIN_FLAGS)
 
+# The retrieval half of RAG: chunk and embed the whole Debian FAQ with the model
+# `make train` wrote (INDEX_MODEL=… for another), then ask it QUERY.
+INDEX_MODEL ?= out/default
+INDEX ?= out/debian-faq.index
+QUERY ?= How do I upgrade to the next Debian release?
+FAQ_TEXT := third_party/debian-faq/usr/share/doc/debian/FAQ/debian-faq.en.txt.gz
+index: build faq
+	@test -f $(INDEX_MODEL)/model.safetensors || { echo "no model in $(INDEX_MODEL): run make train first, or set INDEX_MODEL=$(MODEL)"; exit 1; }
+	bin/embtune index --model $(INDEX_MODEL) --output $(INDEX) $(FAQ_TEXT)
+	bin/embtune query --model $(INDEX_MODEL) --index $(INDEX) --top-k 3 '$(QUERY)'
+
 bench: deps
 	$(MAKE) --no-print-directory gobench
 
@@ -126,6 +138,7 @@ golden: build
 	tools/golden/run.sh loss
 	tools/golden/run.sh adamw
 	tools/golden/run.sh negatives
+	tools/golden/run.sh search
 	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt

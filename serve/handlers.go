@@ -20,6 +20,7 @@ func (s *Server) routes() http.Handler {
 	s.handle(mux, "/invocations", "invocations", s.handleInvocations, http.MethodPost)
 	s.handle(mux, "/embed", "embed", s.handleEmbed, http.MethodPost)
 	s.handle(mux, "/v1/embeddings", "openai", s.handleOpenAI, http.MethodPost)
+	s.handle(mux, "/search", "search", s.handleSearch, http.MethodPost)
 	s.handle(mux, "/metrics", "metrics", s.handleMetrics, http.MethodGet, http.MethodHead)
 	// One label for every unknown path keeps /metrics' cardinality bounded.
 	mux.Handle("/", s.instrument("other", func(w http.ResponseWriter, r *http.Request) {

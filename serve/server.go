@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/embtune/embtune/corpus"
 	"github.com/embtune/embtune/minilm"
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Index, when set, is searched by POST /search. It must have been built
+	// with the served model (corpus.Index.CheckModel).
+	Index *corpus.Index
 }
 
 func (c Config) withDefaults() Config {

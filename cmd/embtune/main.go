@@ -3,6 +3,8 @@
 //	embtune encode     --model DIR [--batch-size N] < texts.txt > vectors.jsonl
 //	embtune similarity --model DIR "text a" "text b"
 //	embtune export     --model DIR [--torchscript FILE] [--folder DIR]
+//	embtune index      --model DIR --output FILE PATH...
+//	embtune query      --model DIR --index FILE [--top-k 5] [QUERY...]
 //	embtune info
 //
 // Flags parse here; the work happens in the packages they call.
@@ -33,6 +35,8 @@ func commands() []command {
 		{"train", "fine-tune on question/answer pairs; evaluate base vs tuned; export", runTrain},
 		{"eval", "retrieval metrics of a model on pairs (InformationRetrievalEvaluator)", runEval},
 		{"data", "build training pairs: 'data faq FILE' imports an FAQ document", runData},
+		{"index", "chunk and embed documents into an index file (the retrieval half of RAG)", runIndex},
+		{"query", "search an index: the chunks nearest to each query by cosine similarity", runQuery},
 		{"serve", "serve embeddings over HTTP (SageMaker /ping, /invocations; /embed; /v1/embeddings; /metrics)", runServe},
 		{"package", "build model.tar.gz for SageMaker from a training output folder", runPackage},
 		{"sagemaker", "push to S3, create training jobs and endpoints, invoke (aws-sdk-go-v2)", runSageMaker},

@@ -189,3 +189,52 @@ func TestTrainWithoutCheckpoints(t *testing.T) {
 	assert.FileExists(t, filepath.Join(out, "model.pt"))
 	assert.NoDirExists(t, filepath.Join(out, "checkpoints"))
 }
+
+func TestIndexAndQuery(t *testing.T) {
+	ctx := context.Background()
+	m := modelDir(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "docs", "apt.md"), "# APT\n\nUse apt-get install to install a package. Use apt-get remove to remove it.\n")
+	writeFile(t, filepath.Join(dir, "docs", "boot.txt"), "The boot loader is GRUB. It reads /boot/grub/grub.cfg at start-up.")
+	writeFile(t, filepath.Join(dir, "docs", "more.jsonl"), `{"id":"mail","text":"Exim is the default mail transfer agent."}`+"\n")
+	idx := filepath.Join(dir, "docs.index")
+
+	code, out, stderr := runCLI(ctx, []string{"index", "--model", m, "--output", idx, "--chunk-size", "20", "--chunk-overlap", "0", filepath.Join(dir, "docs")}, "")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "indexed 3 documents as 5 chunks (0 truncated)")
+
+	code, out, stderr = runCLI(ctx, []string{"query", "--model", m, "--index", idx, "--top-k", "2", "--json", "how do I install software?", "which MTA does Debian use?"}, "")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2)
+	var res queryResult
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &res))
+	require.Len(t, res.Hits, 2)
+	assert.Equal(t, "apt.md", res.Hits[0].Doc)
+	assert.Equal(t, 1, res.Hits[0].Rank)
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &res))
+	assert.Equal(t, "mail#0", res.Hits[0].ID)
+
+	// Queries from standard input, plain output.
+	code, out, stderr = runCLI(ctx, []string{"query", "--model", m, "--index", idx, "--top-k", "1"}, "grub configuration file\n")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "boot.txt#1  It reads /boot/grub/grub.cfg at start-up.")
+
+	// Another model's weights: a clear error, not meaningless scores.
+	other := t.TempDir()
+	writeFile(t, filepath.Join(other, "model.safetensors"), "not the same weights")
+	code, _, stderr = runCLI(ctx, []string{"query", "--model", other, "--index", idx, "q"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "rebuild the index")
+
+	code, _, stderr = runCLI(ctx, []string{"query", "--model", m, "--index", filepath.Join(dir, "missing.index"), "q"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "load index")
+	code, _, _ = runCLI(ctx, []string{"index", "--model", m, filepath.Join(dir, "docs")}, "")
+	assert.Equal(t, 2, code, "no --output")
+	code, _, stderr = runCLI(ctx, []string{"index", "--model", m, "--output", idx, "--chunk-size", "8", "--chunk-overlap", "8", filepath.Join(dir, "docs")}, "")
+	assert.Equal(t, 2, code, stderr)
+	code, _, stderr = runCLI(ctx, []string{"index", "--model", m, "--output", idx, filepath.Join(dir, "nothing-here")}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no such file")
+}

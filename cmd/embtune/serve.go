@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/embtune/embtune/corpus"
 	"github.com/embtune/embtune/serve"
 	"github.com/embtune/embtune/torch"
 )
@@ -16,8 +17,8 @@ import (
 const sagemakerModelDir = "/opt/ml/model"
 
 // runServe is `embtune serve`, also the SageMaker inference container's
-// `serve` command: HTTP on /ping, /invocations, /embed, /v1/embeddings and
-// /metrics until ctx ends (SIGTERM), then a graceful shutdown.
+// `serve` command: HTTP on /ping, /invocations, /embed, /v1/embeddings,
+// /search (with --index) and /metrics until ctx ends (SIGTERM), then a graceful shutdown.
 func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) error {
 	fs := newFlags("serve")
 	var mf modelFlags
@@ -29,6 +30,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	maxQueue := fs.Int("max-queue", serve.DefaultMaxQueue, "queued inputs before requests get 429")
 	maxInputs := fs.Int("max-inputs", serve.DefaultMaxInputs, "inputs per request before 413")
 	batchWait := fs.Duration("batch-wait", serve.DefaultBatchWait, "how long an input may wait for its batch to fill (0: no wait)")
+	indexPath := fs.String("index", "", "answer POST /search from this index (embtune index), built with the same model")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,6 +68,20 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	if *name == "" {
 		*name = filepath.Base(filepath.Clean(mf.dir))
 	}
+	var index *corpus.Index
+	if *indexPath != "" {
+		var err error
+		if index, err = corpus.Load(*indexPath); err != nil {
+			return err
+		}
+		if err := index.CheckModel(mf.dir); err != nil {
+			return err
+		}
+		if mf.maxSeqLength == 0 {
+			mf.maxSeqLength = index.Info.MaxSeqLength
+		}
+		slog.Info("loaded index", "path", *indexPath, "chunks", index.Len(), "documents", index.Info.Documents)
+	}
 	wait := *batchWait
 	if wait == 0 {
 		wait = -1 // serve.Config: negative is no wait, zero is the default
@@ -80,6 +96,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		MaxQueue:       *maxQueue,
 		BatchWait:      wait,
 		Logger:         slog.Default(),
+		Index:          index,
 	}, mf.load)
 	return srv.ListenAndServe(ctx)
 }

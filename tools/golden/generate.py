@@ -9,6 +9,8 @@ compare against what this writes to testdata/golden/; they never run Python.
   generate.py loss MODEL_DIR         first-step MultipleNegativesRankingLoss and
                                     gradient norm on fixed batches
   generate.py negatives MODEL_DIR    util.mine_hard_negatives on Debian FAQ pairs
+  generate.py search MODEL_DIR      util.semantic_search: Debian FAQ questions
+                                    against all its answers, top 10
   generate.py adamw                  torch.optim.AdamW on fixed tensors and
                                     gradients: two groups, a changing lr
   generate.py torchscript MODEL_PT MODEL_DIR
@@ -216,6 +218,28 @@ def write_negatives(model_dir):
         json.dump(res, f, ensure_ascii=False, indent=1)
 
 
+def write_search(model_dir):
+    """sentence-transformers' util.semantic_search: every question of
+    shared/data/debian-faq.jsonl against the corpus of all its answers (the
+    model's own max_seq_length, 256), top 10, cosine similarity."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import semantic_search
+
+    with open(SHARED / "debian-faq.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    q = model.encode([r["question"] for r in rows], convert_to_tensor=True)
+    c = model.encode([r["answer"] for r in rows], convert_to_tensor=True)
+    hits = semantic_search(q, c, top_k=10)
+    out = {"versions": versions(), "max_seq_length": model.max_seq_length, "top_k": 10,
+           "hits": [[{"corpus_id": h["corpus_id"], "score": h["score"]} for h in hs] for hs in hits]}
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "search.json", "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1)
+    top1 = sum(hs[0]["corpus_id"] == i for i, hs in enumerate(hits))
+    print(f"search: {len(rows)} queries, top-1 is the own answer for {top1}")
+
+
 def write_adamw():
     """torch.optim.AdamW (its default single-tensor path on the CPU) for four
     steps on fixed parameters and gradients, with the trainer's two groups
@@ -253,6 +277,8 @@ def main():
         write_loss(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "negatives":
         write_negatives(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "search":
+        write_search(sys.argv[2])
     elif len(sys.argv) >= 2 and sys.argv[1] == "adamw":
         write_adamw()
     elif len(sys.argv) >= 4 and sys.argv[1] == "torchscript":

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/embtune/embtune/corpus"
+)
+
+func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs := newFlags("index")
+	var mf modelFlags
+	mf.register(fs)
+	output := fs.String("output", "", "index file to write (safetensors: embeddings plus chunk metadata)")
+	chunkTokens := fs.Int("chunk-size", 0, "most word pieces in a chunk (0: the model's max_seq_length less [CLS] and [SEP])")
+	overlap := fs.Int("chunk-overlap", -1, "word pieces of whole sentences repeated between chunks (-1: an eighth of the chunk size)")
+	batch := fs.Int("batch-size", 32, "chunks per forward pass")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *output == "" {
+		return usageError("give --output FILE")
+	}
+	if fs.NArg() == 0 {
+		return usageError("give the documents to index: files or folders of .txt, .md, .rst or .jsonl ({\"text\",\"id\",\"title\"}), optionally gzipped")
+	}
+	docs, skipped, err := corpus.ReadDocuments(fs.Args())
+	if err != nil {
+		return err
+	}
+	m, err := mf.load(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	c := corpus.DefaultChunking(m)
+	if *chunkTokens > 0 {
+		c.MaxTokens = *chunkTokens
+		c.Overlap = c.MaxTokens / 8
+	}
+	if *overlap >= 0 {
+		c.Overlap = *overlap
+	}
+	if err := c.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	slog.Info("indexing", "documents", len(docs), "skipped_empty", skipped, "chunk_size", c.MaxTokens, "chunk_overlap", c.Overlap)
+	start := time.Now()
+	x, st, err := corpus.Build(ctx, m, docs, c, *batch, func(done, total int) {
+		slog.Info("embedded", "chunks", done, "of", total, "chunks_per_sec", fmt.Sprintf("%.1f", float64(done)/time.Since(start).Seconds()))
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*output), 0o755); err != nil {
+		return err
+	}
+	if err := x.Save(*output); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "indexed %d documents as %d chunks (%d truncated) in %.1fs: %s\n",
+		st.Documents, st.Chunks, st.Truncated, time.Since(start).Seconds(), *output)
+	return err
+}
+
+// queryResult is one line of `query --json`.
+type queryResult struct {
+	Query string     `json:"query"`
+	Hits  []queryHit `json:"hits"`
+}
+
+type queryHit struct {
+	Rank  int     `json:"rank"`
+	Score float32 `json:"score"`
+	corpus.Chunk
+}
+
+func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := newFlags("query")
+	var mf modelFlags
+	mf.register(fs)
+	indexPath := fs.String("index", "", "index file written by embtune index")
+	topK := fs.Int("top-k", 5, "results per query")
+	asJSON := fs.Bool("json", false, "one JSON object per query: {\"query\", \"hits\": [{rank, score, id, doc, text, …}]}")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *indexPath == "" {
+		return usageError("give --index FILE")
+	}
+	if *topK < 1 {
+		return usageError("--top-k must be at least 1")
+	}
+	queries := fs.Args()
+	if len(queries) == 0 {
+		var err error
+		if queries, err = readLines(stdin); err != nil {
+			return err
+		}
+	}
+	if len(queries) == 0 {
+		return usageError("give queries as arguments or one per line on standard input")
+	}
+	x, err := corpus.Load(*indexPath)
+	if err != nil {
+		return err
+	}
+	if err := x.CheckModel(mf.dir); err != nil {
+		return err
+	}
+	if mf.maxSeqLength == 0 {
+		mf.maxSeqLength = x.Info.MaxSeqLength
+	}
+	m, err := mf.load(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	vecs, err := m.Encode(ctx, queries, 0)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for i, q := range queries {
+		hits, err := x.Search(vecs[i], *topK)
+		if err != nil {
+			return err
+		}
+		res := queryResult{Query: q, Hits: make([]queryHit, len(hits))}
+		for r, h := range hits {
+			res.Hits[r] = queryHit{Rank: r + 1, Score: h.Score, Chunk: x.Chunks[h.Chunk]}
+		}
+		if *asJSON {
+			if err := enc.Encode(res); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(w, "%s\n", q)
+		for _, h := range res.Hits {
+			fmt.Fprintf(w, "%3d  %.4f  %s  %s\n", h.Rank, h.Score, h.ID, excerpt(h.Text, 100))
+		}
+		if i < len(queries)-1 {
+			fmt.Fprintln(w)
+		}
+	}
+	return w.Flush()
+}
+
+// excerpt folds whitespace and shortens s to about n runes.
+func excerpt(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,170 @@
+package corpus
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/embtune/embtune/internal/testmodel"
+	"github.com/embtune/embtune/minilm"
+)
+
+// words counts whitespace-separated words: a stand-in tokenizer whose
+// counts are easy to check by eye.
+func words(s string) (int, error) { return len(strings.Fields(s)), nil }
+
+// checkSpans asserts Split's contract: substrings in order, every non-space
+// byte covered, sizes within the limit unless marked truncated, and
+// consecutive chunks overlapping by at most the overlap.
+func checkSpans(t *testing.T, text string, c Chunking, spans []Span, count TokenCounter) {
+	t.Helper()
+	covered := make([]bool, len(text))
+	for i, s := range spans {
+		require.True(t, 0 <= s.Start && s.Start < s.End && s.End <= len(text), "span %d %+v", i, s)
+		n, err := count(text[s.Start:s.End])
+		require.NoError(t, err)
+		assert.Equal(t, n, s.Tokens, "span %d: counted per sentence = counted whole", i)
+		assert.Equal(t, s.Tokens > c.MaxTokens, s.Truncated, "span %d", i)
+		for j := s.Start; j < s.End; j++ {
+			covered[j] = true
+		}
+		if i > 0 {
+			p := spans[i-1]
+			assert.Greater(t, s.Start, p.Start, "chunks move forward")
+			assert.Greater(t, s.End, p.End, "chunks move forward")
+			if s.Start < p.End {
+				n, err := count(text[s.Start:p.End])
+				require.NoError(t, err)
+				assert.LessOrEqual(t, n, c.Overlap, "overlap of spans %d and %d", i-1, i)
+			}
+		}
+	}
+	for j, r := range text {
+		if !unicode.IsSpace(r) {
+			assert.True(t, covered[j], "byte %d (%q) not in any chunk", j, r)
+		}
+	}
+}
+
+func TestSplitKeepsSentencesAndParagraphs(t *testing.T) {
+	text := "One two three. Four five six seven.\n\nEight nine? Ten eleven twelve thirteen fourteen."
+	c := Chunking{MaxTokens: 7, Overlap: 0}
+	spans, err := c.Split(text, words)
+	require.NoError(t, err)
+	var got []string
+	for _, s := range spans {
+		got = append(got, text[s.Start:s.End])
+	}
+	assert.Equal(t, []string{"One two three. Four five six seven.", "Eight nine? Ten eleven twelve thirteen fourteen."}, got)
+	checkSpans(t, text, c, spans, words)
+
+	// A bigger window packs across the paragraph break, text unchanged.
+	c = Chunking{MaxTokens: 9}
+	spans, err = c.Split(text, words)
+	require.NoError(t, err)
+	require.Len(t, spans, 2)
+	assert.Equal(t, "One two three. Four five six seven.\n\nEight nine?", text[spans[0].Start:spans[0].End])
+}
+
+func TestSplitOverlapCarriesWholeSentences(t *testing.T) {
+	text := "A b. C d. E f. G h. I j. K l."
+	c := Chunking{MaxTokens: 6, Overlap: 2}
+	spans, err := c.Split(text, words)
+	require.NoError(t, err)
+	var got []string
+	for _, s := range spans {
+		got = append(got, text[s.Start:s.End])
+	}
+	assert.Equal(t, []string{"A b. C d. E f.", "E f. G h. I j.", "I j. K l."}, got)
+	checkSpans(t, text, c, spans, words)
+}
+
+func TestSplitCutsLongSentencesBetweenWords(t *testing.T) {
+	text := strings.Repeat("word ", 25) + "end."
+	c := Chunking{MaxTokens: 10, Overlap: 3}
+	spans, err := c.Split(text, words)
+	require.NoError(t, err)
+	checkSpans(t, text, c, spans, words)
+	for _, s := range spans {
+		assert.LessOrEqual(t, s.Tokens, 10)
+	}
+
+	// A run of text without spaces longer than a chunk stays whole, marked.
+	blob := "x" + strings.Repeat("y", 100)
+	spans, err = Chunking{MaxTokens: 3}.Split("before. "+blob+" after.", func(s string) (int, error) {
+		return len(s) / 10, nil
+	})
+	require.NoError(t, err)
+	var truncated int
+	for _, s := range spans {
+		if s.Truncated {
+			truncated++
+		}
+	}
+	assert.Equal(t, 1, truncated)
+}
+
+func TestSplitEdgeCases(t *testing.T) {
+	for _, text := range []string{"", "   \n\n\t "} {
+		spans, err := Chunking{MaxTokens: 5}.Split(text, words)
+		require.NoError(t, err)
+		assert.Empty(t, spans)
+	}
+	_, err := Chunking{MaxTokens: 5}.Split("ok \xff", words)
+	assert.ErrorContains(t, err, "UTF-8")
+	for _, c := range []Chunking{{MaxTokens: 0}, {MaxTokens: 5, Overlap: -1}, {MaxTokens: 5, Overlap: 5}} {
+		assert.Error(t, c.Validate(), "%+v", c)
+	}
+	// Quotes and brackets after the full stop still end the sentence.
+	text := `He said "Hi." Then left (quietly.) Done`
+	var got []string
+	for _, s := range sentences(text) {
+		got = append(got, text[s[0]:s[1]])
+	}
+	assert.Equal(t, []string{`He said "Hi."`, "Then left (quietly.)", "Done"}, got)
+}
+
+// TestSplitWithWordPieces checks, with the model's tokenizer, that counting
+// sentence by sentence equals counting the chunk whole (so no chunk is cut by
+// the encoder), on the Debian FAQ's answers.
+func TestSplitWithWordPieces(t *testing.T) {
+	tok, err := minilm.LoadTokenizer(filepath.Join(testmodel.Dir(t), "tokenizer.json"))
+	require.NoError(t, err)
+	special, err := tok.Tokenize("")
+	require.NoError(t, err)
+	count := func(s string) (int, error) {
+		ids, err := tok.Tokenize(s)
+		return len(ids) - len(special), err
+	}
+	c := Chunking{MaxTokens: 126, Overlap: 16}
+	long := 0
+	for _, text := range faqAnswers(t) {
+		spans, err := c.Split(text, count)
+		require.NoError(t, err)
+		checkSpans(t, text, c, spans, count)
+		if len(spans) > 1 {
+			long++
+		}
+	}
+	assert.Greater(t, long, 10, "some answers need more than one chunk of 126 word pieces")
+}
+
+func FuzzSplit(f *testing.F) {
+	f.Add("One two. Three four five.\n\nSix.", 3, 1)
+	f.Add("a\u00a0b. c", 1, 0)
+	f.Fuzz(func(t *testing.T, text string, max, overlap int) {
+		c := Chunking{MaxTokens: max%50 + 1, Overlap: overlap % 50}
+		if c.Validate() != nil {
+			return
+		}
+		spans, err := c.Split(text, words)
+		if err != nil {
+			return
+		}
+		checkSpans(t, text, c, spans, words)
+	})
+}

@@ -1,0 +1,375 @@
+package corpus
+
+import (
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/torch"
+)
+
+// Format names the index file layout: a safetensors file with one F32
+// tensor "embeddings" [chunks, dim] of L2-normalised vectors, and in its
+// metadata "embtune_index" (Info as JSON) and "chunks" (the chunks as JSON).
+// Python reads it with safetensors' load_file and json.loads.
+const Format = "embtune-index/1"
+
+// Info describes how an index was built.
+type Info struct {
+	Format string `json:"format"`
+	// Model is the model folder as given; ModelSHA256 is the SHA-256 of its
+	// model.safetensors, checked when the index is queried.
+	Model        string   `json:"model"`
+	ModelSHA256  string   `json:"model_sha256"`
+	Dim          int      `json:"dim"`
+	MaxSeqLength int      `json:"max_seq_length"`
+	Chunking     Chunking `json:"chunking"`
+	Documents    int      `json:"documents"`
+}
+
+// Chunk is one indexed passage: Doc's text[Start:End].
+type Chunk struct {
+	ID     string `json:"id"` // Doc#N, N counting from 0
+	Doc    string `json:"doc"`
+	Title  string `json:"title,omitempty"`
+	Start  int    `json:"start"`
+	End    int    `json:"end"`
+	Tokens int    `json:"tokens"`
+	Text   string `json:"text"`
+}
+
+// Index holds chunks and their embeddings.
+type Index struct {
+	Info   Info
+	Chunks []Chunk
+	// vectors holds len(Chunks) rows of Info.Dim L2-normalised floats.
+	vectors []float32
+}
+
+// Stats reports what Build did.
+type Stats struct {
+	Documents int
+	Chunks    int
+	// Truncated counts chunks the encoder had to cut: whitespace-free runs
+	// longer than a chunk.
+	Truncated int
+}
+
+// ModelSHA256 returns the SHA-256 of a model folder's model.safetensors,
+// which identifies the weights an index was built with.
+func ModelSHA256(dir string) (string, error) {
+	f, err := os.Open(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		return "", fmt.Errorf("model fingerprint: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("model fingerprint: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// WordPieces returns a counter of m's word pieces, special tokens
+// excluded, with m's lower-casing.
+func WordPieces(m *minilm.Model) (TokenCounter, error) {
+	special, err := m.Tokenizer.Tokenize("")
+	if err != nil {
+		return nil, err
+	}
+	return func(s string) (int, error) {
+		if m.Folder.DoLowerCase {
+			s = strings.ToLower(s)
+		}
+		ids, err := m.Tokenizer.Tokenize(s)
+		if err != nil {
+			return 0, err
+		}
+		return len(ids) - len(special), nil
+	}, nil
+}
+
+// DefaultChunking fills a model's window: its max_seq_length less [CLS] and
+// [SEP], with an eighth of that as overlap.
+func DefaultChunking(m *minilm.Model) Chunking {
+	n := max(1, m.MaxSeqLength-2)
+	return Chunking{MaxTokens: n, Overlap: n / 8}
+}
+
+// Build chunks docs and embeds the chunks with m, batchSize texts at a time.
+// progress, when not nil, is called with the chunks embedded so far.
+func Build(ctx context.Context, m *minilm.Model, docs []Document, c Chunking, batchSize int, progress func(done, total int)) (*Index, Stats, error) {
+	var st Stats
+	if len(docs) == 0 {
+		return nil, st, errors.New("index: no documents")
+	}
+	if c.MaxTokens > m.MaxSeqLength-2 {
+		return nil, st, fmt.Errorf("index: chunks of %d tokens exceed the model's max_seq_length %d (less [CLS] and [SEP])", c.MaxTokens, m.MaxSeqLength)
+	}
+	count, err := WordPieces(m)
+	if err != nil {
+		return nil, st, err
+	}
+	sha, err := ModelSHA256(m.Folder.Dir)
+	if err != nil {
+		return nil, st, err
+	}
+	x := &Index{Info: Info{Format: Format, Model: m.Folder.Dir, ModelSHA256: sha, Dim: m.Dim(),
+		MaxSeqLength: m.MaxSeqLength, Chunking: c, Documents: len(docs)}}
+	for _, d := range docs {
+		spans, err := c.Split(d.Text, count)
+		if err != nil {
+			return nil, st, fmt.Errorf("index: document %s: %w", d.ID, err)
+		}
+		for i, s := range spans {
+			if s.Truncated {
+				st.Truncated++
+			}
+			x.Chunks = append(x.Chunks, Chunk{ID: fmt.Sprintf("%s#%d", d.ID, i), Doc: d.ID, Title: d.Title,
+				Start: s.Start, End: s.End, Tokens: s.Tokens, Text: d.Text[s.Start:s.End]})
+		}
+	}
+	if len(x.Chunks) == 0 {
+		return nil, st, errors.New("index: the documents hold no text")
+	}
+	texts := make([]string, len(x.Chunks))
+	for i, ch := range x.Chunks {
+		texts[i] = ch.Text
+	}
+	vecs, err := encodeWithProgress(ctx, m, texts, batchSize, progress)
+	if err != nil {
+		return nil, st, fmt.Errorf("index: %w", err)
+	}
+	x.vectors = make([]float32, 0, len(vecs)*x.Info.Dim)
+	for _, v := range vecs {
+		x.vectors = append(x.vectors, normalized(v)...)
+	}
+	st.Documents, st.Chunks = len(docs), len(x.Chunks)
+	return x, st, nil
+}
+
+// encodeWithProgress encodes texts in groups of similar length so progress
+// can be reported without giving up Encode's length-sorted batching.
+func encodeWithProgress(ctx context.Context, m *minilm.Model, texts []string, batchSize int, progress func(done, total int)) ([][]float32, error) {
+	if batchSize <= 0 {
+		batchSize = minilm.DefaultBatchSize
+	}
+	order := make([]int, len(texts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(texts[order[a]]) > len(texts[order[b]]) })
+	out := make([][]float32, len(texts))
+	group := batchSize * 8
+	for start := 0; start < len(order); start += group {
+		end := min(start+group, len(order))
+		part := make([]string, end-start)
+		for i, idx := range order[start:end] {
+			part[i] = texts[idx]
+		}
+		vecs, err := m.Encode(ctx, part, batchSize)
+		if err != nil {
+			return nil, err
+		}
+		for i, idx := range order[start:end] {
+			out[idx] = vecs[i]
+		}
+		if progress != nil {
+			progress(end, len(texts))
+		}
+	}
+	return out, nil
+}
+
+// FromVectors makes an index of given chunks and their embeddings, which
+// are L2-normalised here.
+func FromVectors(info Info, chunks []Chunk, vecs [][]float32) (*Index, error) {
+	if len(chunks) != len(vecs) {
+		return nil, fmt.Errorf("index: %d chunks but %d vectors", len(chunks), len(vecs))
+	}
+	if len(chunks) == 0 {
+		return nil, errors.New("index: no chunks")
+	}
+	info.Format = Format
+	info.Dim = len(vecs[0])
+	x := &Index{Info: info, Chunks: chunks, vectors: make([]float32, 0, len(vecs)*info.Dim)}
+	for i, v := range vecs {
+		if len(v) != info.Dim {
+			return nil, fmt.Errorf("index: vector %d has %d values, want %d", i, len(v), info.Dim)
+		}
+		x.vectors = append(x.vectors, normalized(v)...)
+	}
+	return x, nil
+}
+
+// Vector returns chunk i's normalised embedding.
+func (x *Index) Vector(i int) []float32 {
+	d := x.Info.Dim
+	return x.vectors[i*d : (i+1)*d : (i+1)*d]
+}
+
+// Len is the number of chunks.
+func (x *Index) Len() int { return len(x.Chunks) }
+
+// Hit is one search result: a chunk and its cosine similarity to the query.
+type Hit struct {
+	Chunk int     `json:"-"`
+	Score float32 `json:"score"`
+}
+
+// Search returns the k chunks most similar to query by cosine similarity,
+// best first; equal scores keep index order. Like util.semantic_search it
+// ranks every chunk (exact search).
+func (x *Index) Search(query []float32, k int) ([]Hit, error) {
+	if len(query) != x.Info.Dim {
+		return nil, fmt.Errorf("search: query has %d dimensions, the index %d", len(query), x.Info.Dim)
+	}
+	if k < 1 {
+		return nil, fmt.Errorf("search: top k must be at least 1, got %d", k)
+	}
+	q := normalized(query)
+	k = min(k, len(x.Chunks))
+	h := make(hitHeap, 0, k+1)
+	d := x.Info.Dim
+	for i := range x.Chunks {
+		row := x.vectors[i*d : (i+1)*d]
+		var s float32
+		for j, v := range q {
+			s += v * row[j]
+		}
+		if len(h) < k {
+			heap.Push(&h, Hit{i, s})
+		} else if better(Hit{i, s}, h[0]) {
+			h[0] = Hit{i, s}
+			heap.Fix(&h, 0)
+		}
+	}
+	out := make([]Hit, len(h))
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = heap.Pop(&h).(Hit)
+	}
+	return out, nil
+}
+
+// better orders hits: higher score, then lower index.
+func better(a, b Hit) bool {
+	if a.Score != b.Score {
+		return a.Score > b.Score
+	}
+	return a.Chunk < b.Chunk
+}
+
+// hitHeap is a min-heap under better: the root is the worst hit kept.
+type hitHeap []Hit
+
+func (h hitHeap) Len() int           { return len(h) }
+func (h hitHeap) Less(i, j int) bool { return better(h[j], h[i]) }
+func (h hitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *hitHeap) Push(v any)        { *h = append(*h, v.(Hit)) }
+func (h *hitHeap) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
+}
+
+func normalized(v []float32) []float32 {
+	var n float64
+	for _, x := range v {
+		n += float64(x) * float64(x)
+	}
+	out := make([]float32, len(v))
+	// torch.nn.functional.normalize's eps: a zero vector stays zero.
+	scale := 1 / math.Max(math.Sqrt(n), 1e-12)
+	for i, x := range v {
+		out[i] = float32(float64(x) * scale)
+	}
+	return out
+}
+
+// Save writes the index to path atomically.
+func (x *Index) Save(path string) error {
+	info, err := json.Marshal(x.Info)
+	if err != nil {
+		return err
+	}
+	chunks, err := json.Marshal(x.Chunks)
+	if err != nil {
+		return err
+	}
+	data := make([]byte, 4*len(x.vectors))
+	for i, v := range x.vectors {
+		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
+	}
+	t := minilm.RawTensor{DType: torch.Float32, Shape: []int64{int64(len(x.Chunks)), int64(x.Info.Dim)}, Data: data}
+	if err := minilm.WriteSafetensors(path, map[string]minilm.RawTensor{"embeddings": t},
+		map[string]string{"embtune_index": string(info), "chunks": string(chunks)}); err != nil {
+		return fmt.Errorf("save index: %w", err)
+	}
+	return nil
+}
+
+// Load reads an index written by Save, checking that its parts agree.
+func Load(path string) (*Index, error) {
+	tensors, meta, err := minilm.ReadSafetensors(path)
+	if err != nil {
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	x := &Index{}
+	if meta["embtune_index"] == "" {
+		return nil, fmt.Errorf("load index %s: not an embtune index (no embtune_index metadata)", path)
+	}
+	if err := json.Unmarshal([]byte(meta["embtune_index"]), &x.Info); err != nil {
+		return nil, fmt.Errorf("load index %s: embtune_index metadata: %w", path, err)
+	}
+	if x.Info.Format != Format {
+		return nil, fmt.Errorf("load index %s: format %q, this embtune reads %q", path, x.Info.Format, Format)
+	}
+	if err := json.Unmarshal([]byte(meta["chunks"]), &x.Chunks); err != nil {
+		return nil, fmt.Errorf("load index %s: chunks metadata: %w", path, err)
+	}
+	t, ok := tensors["embeddings"]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("load index %s: no embeddings tensor", path)
+	case t.DType != torch.Float32 || len(t.Shape) != 2:
+		return nil, fmt.Errorf("load index %s: embeddings are %s %v, want F32 [chunks, dim]", path, t.DType, t.Shape)
+	case t.Shape[0] != int64(len(x.Chunks)) || t.Shape[1] != int64(x.Info.Dim) || x.Info.Dim < 1:
+		return nil, fmt.Errorf("load index %s: embeddings %v do not match %d chunks of dimension %d", path, t.Shape, len(x.Chunks), x.Info.Dim)
+	}
+	x.vectors = make([]float32, len(t.Data)/4)
+	for i := range x.vectors {
+		v := math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("load index %s: chunk %d's embedding is not finite", path, i/x.Info.Dim)
+		}
+		x.vectors[i] = v
+	}
+	return x, nil
+}
+
+// CheckModel reports an index built with other weights than the model
+// folder dir holds: its vectors would not be comparable with the queries.
+func (x *Index) CheckModel(dir string) error {
+	sha, err := ModelSHA256(dir)
+	if err != nil {
+		return err
+	}
+	if sha != x.Info.ModelSHA256 {
+		return fmt.Errorf("the index was built with other weights (%s, model.safetensors sha256 %.12s) than %s (sha256 %.12s): query with that model or rebuild the index",
+			x.Info.Model, x.Info.ModelSHA256, dir, sha)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package serve
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/embtune/embtune/corpus"
+)
+
+// MaxTopK bounds top_k in /search requests.
+const MaxTopK = 1000
+
+type searchHit struct {
+	Rank  int     `json:"rank"`
+	Score float32 `json:"score"`
+	corpus.Chunk
+}
+
+type searchResult struct {
+	Query string      `json:"query"`
+	Hits  []searchHit `json:"hits"`
+}
+
+// handleSearch is POST /search: {"query": text or [texts], "top_k": 5}
+// answers {"results": [{"query", "hits": [{rank, score, id, doc, title,
+// start, end, tokens, text}]}]}, one result per query, searching the index
+// the server was started with (Config.Index). Queries are truncated at
+// max_seq_length, as sentence-transformers does.
+func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Index == nil {
+		writeError(w, errorf(http.StatusNotFound, typeNotFound, "this server has no index; start it with --index FILE (embtune index)"))
+		return
+	}
+	m, body, ok := s.begin(w, r)
+	if !ok {
+		return
+	}
+	if firstByte(body) != '{' {
+		writeError(w, badRequest(`request body must be a JSON object {"query": ..., "top_k": ...}`))
+		return
+	}
+	var req struct {
+		Query json.RawMessage `json:"query"`
+		TopK  *int            `json:"top_k"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, jsonError(err))
+		return
+	}
+	k := 5
+	if req.TopK != nil {
+		k = *req.TopK
+	}
+	if k < 1 || k > MaxTopK {
+		writeError(w, badRequest("top_k must be between 1 and %d, got %d", MaxTopK, k))
+		return
+	}
+	queries, aerr := decodeInputs(req.Query, "`query`", s.cfg.MaxInputs)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	res, aerr := s.embed(r.Context(), m, "search", queries, true, true)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	out := struct {
+		Results []searchResult `json:"results"`
+	}{make([]searchResult, len(queries))}
+	for i, q := range queries {
+		hits, err := s.cfg.Index.Search(res.vecs[i], k)
+		if err != nil {
+			writeError(w, errorf(http.StatusInternalServerError, typeInternal, "search: %v", err))
+			return
+		}
+		out.Results[i] = searchResult{Query: q, Hits: make([]searchHit, len(hits))}
+		for r, h := range hits {
+			out.Results[i].Hits[r] = searchHit{Rank: r + 1, Score: h.Score, Chunk: s.cfg.Index.Chunks[h.Chunk]}
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		writeError(w, errorf(http.StatusInternalServerError, typeInternal, "%v", err))
+		return
+	}
+	w.Header().Set(TruncatedHeader, strconv.Itoa(res.truncated))
+	writeJSON(w, http.StatusOK, b)
+}
