@@ -54,16 +54,14 @@ type HyperParameters struct {
 // ratio 0.1 and the no-duplicates sampler as in those examples, weight decay
 // 0.01 and clipping at 1.0, and a batch as large as the data allows, since
 // every other positive in the batch is a negative. Measured on the Debian FAQ
-// (96 training pairs per fold, 5 folds): batch 32 beat batch 16 on each of
-// the first four folds of seed 42 (NDCG@10 gains +0.052, +0.031, +0.025, +0.073 against
-// +0.000, -0.001, +0.024, +0.057), and on all five folds of seed 7 (mean
-// +0.030 against +0.016); batch 48 (two steps an epoch) did worse
-// on fold 1, and so did 20 epochs at batch 16 and lr 5e-5 (both overfit 96
-// pairs). 10 epochs give the 10% warmup and the decay a few steps each.
-// max_seq_length 128 keeps `make train` on a 2-core CPU in minutes: the
-// Debian FAQ answers have a median of about 150 tokens, so their first 128
-// carry the topic (256 made the base model worse on fold 1, 0.700 against
-// 0.750).
+// (96 training pairs per fold, 5 folds), NDCG@10 gains: batch 32 beat batch
+// 16 with seed 7 (+0.030 against +0.016, all five folds) and on four folds of
+// seed 42; batch 48 (two steps an epoch), lr 5e-5 and 20 epochs at batch 16
+// did worse on fold 1. The default gained +0.029 to +0.042 over five seeds;
+// the README's tables list the variants tried, none clearly better. 10
+// epochs give the 10% warmup and the decay a few steps each. max_seq_length
+// 128 keeps `make train` on a 2-core CPU in minutes: the Debian FAQ answers
+// have a median of about 150 tokens, so their first 128 carry the topic.
 func DefaultHyperParameters() HyperParameters {
 	return HyperParameters{
 		Epochs: 10, BatchSize: 32, LR: 2e-5, WarmupSteps: -1, WarmupRatio: 0.1,

@@ -105,6 +105,14 @@ def folds(out_dir, model_dir):
             dataloader_drop_last=False,
         )
         ds = Dataset.from_dict({"anchor": [p["anchor"] for p in train], "positive": [p["positive"] for p in train]})
+        if hp.get("hard_negatives", 0) > 0:
+            from sentence_transformers.util import mine_hard_negatives
+
+            # As embtune's --mine-hard-negatives: mined by the base model
+            # from the fold's own positives, one row per pair.
+            ds = mine_hard_negatives(ds, model, num_negatives=hp["hard_negatives"],
+                                     absolute_margin=hp.get("hard_negative_margin") or None,
+                                     output_format="n-tuple", verbose=False)
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, scale=hp["scale"])
         )
