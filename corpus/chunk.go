@@ -30,8 +30,8 @@ func (c Chunking) Validate() error {
 		return fmt.Errorf("chunk size must be at least 1 token, got %d", c.MaxTokens)
 	case c.Overlap < 0:
 		return fmt.Errorf("chunk overlap must not be negative, got %d", c.Overlap)
-	case c.Overlap >= c.MaxTokens:
-		return fmt.Errorf("chunk overlap (%d) must be smaller than the chunk size (%d)", c.Overlap, c.MaxTokens)
+	case c.Overlap > c.MaxTokens/2:
+		return fmt.Errorf("chunk overlap (%d) must be at most half the chunk size (%d)", c.Overlap, c.MaxTokens)
 	}
 	return nil
 }
@@ -55,10 +55,12 @@ type unit struct {
 }
 
 // Split cuts text into chunks of whole sentences of at most c.MaxTokens word
-// pieces. Paragraphs (blank-line separated) and sentences are kept whole
-// where they fit; a sentence longer than a chunk is cut between words. The
+// pieces, packing sentences greedily; a paragraph break (a blank line) always
+// ends a sentence. A sentence longer than a chunk is cut between words, and a
+// word longer than a chunk (text without spaces) between characters. The
 // chunks cover every non-space byte of text in order, and each is a
-// substring of text, so an answer can be quoted exactly as written.
+// substring of text, so an answer can be quoted exactly as written. Each
+// chunk's Tokens is counted on the chunk as a whole.
 func (c Chunking) Split(text string, count TokenCounter) ([]Span, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -89,7 +91,16 @@ func (c Chunking) Split(text string, count TokenCounter) ([]Span, error) {
 			tokens += units[j].tokens
 			j++
 		}
-		spans = append(spans, Span{Start: units[i].start, End: units[j-1].end, Tokens: tokens, Truncated: tokens > c.MaxTokens})
+		// Word pieces add up across separators, which the tokenizer splits
+		// on too; counting the chunk whole makes sure of it.
+		sp := Span{Start: units[i].start, End: units[j-1].end}
+		n, err := count(text[sp.Start:sp.End])
+		if err != nil {
+			return nil, err
+		}
+		sp.Tokens = n
+		sp.Truncated = sp.Tokens > c.MaxTokens
+		spans = append(spans, sp)
 		if j == len(units) {
 			break
 		}
@@ -112,7 +123,23 @@ func (c Chunking) Split(text string, count TokenCounter) ([]Span, error) {
 func (c Chunking) splitWords(text string, start, end int, count TokenCounter) ([]unit, error) {
 	var out []unit
 	cur := unit{start: -1}
+	var words [][2]int
 	for _, w := range fields(text, start, end) {
+		n, err := count(text[w[0]:w[1]])
+		if err != nil {
+			return nil, err
+		}
+		if n <= c.MaxTokens {
+			words = append(words, w)
+			continue
+		}
+		pieces, err := c.splitRunes(text, w[0], w[1], count)
+		if err != nil {
+			return nil, err
+		}
+		words = append(words, pieces...)
+	}
+	for _, w := range words {
 		n, err := count(text[w[0]:w[1]])
 		if err != nil {
 			return nil, err
@@ -133,17 +160,74 @@ func (c Chunking) splitWords(text string, start, end int, count TokenCounter) ([
 	return out, nil
 }
 
+// splitRunes cuts a word longer than a chunk into the longest runs of
+// characters that fit, found by doubling then bisecting the run length.
+// No word piece is longer than one character, so a run of MaxTokens
+// characters always fits.
+func (c Chunking) splitRunes(text string, start, end int, count TokenCounter) ([][2]int, error) {
+	var bounds []int // byte offset of each rune, then end
+	for i := range text[start:end] {
+		bounds = append(bounds, start+i)
+	}
+	bounds = append(bounds, end)
+	runes := len(bounds) - 1
+	fits := func(from, n int) (bool, error) {
+		k, err := count(text[bounds[from]:bounds[from+n]])
+		return k <= c.MaxTokens, err
+	}
+	var out [][2]int
+	for from := 0; from < runes; {
+		good := min(c.MaxTokens, runes-from)
+		bad := -1 // smallest length known not to fit
+		for bad < 0 && good < runes-from {
+			n := min(2*good, runes-from)
+			ok, err := fits(from, n)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				good = n
+			} else {
+				bad = n
+			}
+		}
+		for bad > good+1 {
+			mid := (good + bad) / 2
+			ok, err := fits(from, mid)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				good = mid
+			} else {
+				bad = mid
+			}
+		}
+		out = append(out, [2]int{bounds[from], bounds[from+good]})
+		from += good
+	}
+	return out, nil
+}
+
+// isSeparator reports the spaces the BERT tokenizer splits words at: tab,
+// newline, carriage return and the Unicode spaces that are not control
+// characters. \f, \v and U+0085 are control characters, which it deletes,
+// so the words around them run together and must not be split there.
+func isSeparator(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || unicode.IsSpace(r) && !unicode.IsControl(r)
+}
+
 // sentences returns the byte ranges of text's sentences, without the
 // whitespace between them. A sentence ends at a blank line (a paragraph
-// break) or after ., ! or ? (and any closing quotes or brackets) followed
-// by whitespace.
+// break), after ., ! or ? (and any closing quotes or brackets) followed by
+// whitespace, or after 。, ！ or ？ (which need no space after them).
 func sentences(text string) [][2]int {
 	var out [][2]int
 	start := -1
 	end := 0 // end of the last non-space rune seen
 	newlines := 0
 	for i, r := range text {
-		if unicode.IsSpace(r) {
+		if isSeparator(r) {
 			if r == '\n' {
 				newlines++
 				if newlines >= 2 && start >= 0 {
@@ -156,7 +240,7 @@ func sentences(text string) [][2]int {
 		newlines = 0
 		if start < 0 {
 			start = i
-		} else if end < i && sentenceEnd(text[start:end]) {
+		} else if end < i && sentenceEnd(text[start:end]) || end == i && fullWidthEnd(text[start:end]) && !closing(r) {
 			out = append(out, [2]int{start, end})
 			start = i
 		}
@@ -173,14 +257,39 @@ func sentences(text string) [][2]int {
 func sentenceEnd(s string) bool {
 	for len(s) > 0 {
 		r, size := utf8.DecodeLastRuneInString(s)
-		switch r {
-		case '"', '\'', ')', ']', '»', '”', '’':
+		switch {
+		case closing(r):
 			s = s[:len(s)-size]
 			continue
-		case '.', '!', '?', '。', '！', '？':
+		case r == '.' || r == '!' || r == '?' || isFullWidthEnd(r):
 			return true
 		}
 		return false
+	}
+	return false
+}
+
+// fullWidthEnd reports whether s ends in 。, ！ or ？, possibly followed by
+// closing quotes or brackets.
+func fullWidthEnd(s string) bool {
+	for len(s) > 0 {
+		r, size := utf8.DecodeLastRuneInString(s)
+		if closing(r) {
+			s = s[:len(s)-size]
+			continue
+		}
+		return isFullWidthEnd(r)
+	}
+	return false
+}
+
+func isFullWidthEnd(r rune) bool { return r == '。' || r == '！' || r == '？' }
+
+// closing reports quotes and brackets that may follow a sentence's end.
+func closing(r rune) bool {
+	switch r {
+	case '"', '\'', ')', ']', '»', '”', '’', '」', '』', '）':
+		return true
 	}
 	return false
 }
@@ -191,7 +300,7 @@ func fields(text string, start, end int) [][2]int {
 	var out [][2]int
 	w := -1
 	for i, r := range text[start:end] {
-		if unicode.IsSpace(r) {
+		if isSeparator(r) {
 			if w >= 0 {
 				out = append(out, [2]int{start + w, start + i})
 				w = -1

@@ -93,19 +93,62 @@ func TestSplitCutsLongSentencesBetweenWords(t *testing.T) {
 		assert.LessOrEqual(t, s.Tokens, 10)
 	}
 
-	// A run of text without spaces longer than a chunk stays whole, marked.
+	// A run of text without spaces longer than a chunk is cut between
+	// characters, into the longest runs that fit.
 	blob := "x" + strings.Repeat("y", 100)
-	spans, err = Chunking{MaxTokens: 3}.Split("before. "+blob+" after.", func(s string) (int, error) {
-		return len(s) / 10, nil
-	})
-	require.NoError(t, err)
-	var truncated int
-	for _, s := range spans {
-		if s.Truncated {
-			truncated++
+	// One token per started ten bytes of each word: additive, like WordPiece.
+	perTen := func(s string) (int, error) {
+		n := 0
+		for _, w := range strings.Fields(s) {
+			n += (len(w) + 9) / 10
 		}
+		return n, nil
 	}
-	assert.Equal(t, 1, truncated)
+	c = Chunking{MaxTokens: 3}
+	text = "before. " + blob + " after."
+	spans, err = c.Split(text, perTen)
+	require.NoError(t, err)
+	checkSpans(t, text, c, spans, perTen)
+	var got []string
+	for _, s := range spans {
+		got = append(got, text[s.Start:s.End])
+	}
+	assert.Equal(t, []string{"before.", blob[:30], blob[30:60], blob[60:90], blob[90:] + " after."}, got)
+}
+
+// TestSplitWithoutSpaces uses the model's tokenizer on text the BERT
+// tokenizer does not split where Go sees spaces, and on Chinese, which has
+// no spaces at all.
+func TestSplitWithoutSpaces(t *testing.T) {
+	count := wordPieces(t)
+	c := Chunking{MaxTokens: 20, Overlap: 4}
+	zh := strings.Repeat("我们的系统需要一个新的搜索功能。用户可以用中文提问！", 30)
+	glued := strings.Repeat("a\fcork a\vblackwell x\u0085corkscrew. ", 20)
+	for name, text := range map[string]string{"chinese": zh, "control separators": glued} {
+		t.Run(name, func(t *testing.T) {
+			spans, err := c.Split(text, count)
+			require.NoError(t, err)
+			checkSpans(t, text, c, spans, count)
+			for _, s := range spans {
+				assert.False(t, s.Truncated, "%q", text[s.Start:s.End])
+			}
+		})
+	}
+	// 。 and ！ end sentences with no space after them.
+	spans, err := Chunking{MaxTokens: 26}.Split(zh[:3*52], count)
+	require.NoError(t, err)
+	assert.Equal(t, "我们的系统需要一个新的搜索功能。用户可以用中文提问！", zh[spans[0].Start:spans[0].End])
+}
+
+func wordPieces(t *testing.T) TokenCounter {
+	tok, err := minilm.LoadTokenizer(filepath.Join(testmodel.Dir(t), "tokenizer.json"))
+	require.NoError(t, err)
+	special, err := tok.Tokenize("")
+	require.NoError(t, err)
+	return func(s string) (int, error) {
+		ids, err := tok.Tokenize(s)
+		return len(ids) - len(special), err
+	}
 }
 
 func TestSplitEdgeCases(t *testing.T) {
@@ -116,7 +159,7 @@ func TestSplitEdgeCases(t *testing.T) {
 	}
 	_, err := Chunking{MaxTokens: 5}.Split("ok \xff", words)
 	assert.ErrorContains(t, err, "UTF-8")
-	for _, c := range []Chunking{{MaxTokens: 0}, {MaxTokens: 5, Overlap: -1}, {MaxTokens: 5, Overlap: 5}} {
+	for _, c := range []Chunking{{MaxTokens: 0}, {MaxTokens: 5, Overlap: -1}, {MaxTokens: 5, Overlap: 3}} {
 		assert.Error(t, c.Validate(), "%+v", c)
 	}
 	// Quotes and brackets after the full stop still end the sentence.
@@ -132,14 +175,7 @@ func TestSplitEdgeCases(t *testing.T) {
 // sentence by sentence equals counting the chunk whole (so no chunk is cut by
 // the encoder), on the Debian FAQ's answers.
 func TestSplitWithWordPieces(t *testing.T) {
-	tok, err := minilm.LoadTokenizer(filepath.Join(testmodel.Dir(t), "tokenizer.json"))
-	require.NoError(t, err)
-	special, err := tok.Tokenize("")
-	require.NoError(t, err)
-	count := func(s string) (int, error) {
-		ids, err := tok.Tokenize(s)
-		return len(ids) - len(special), err
-	}
+	count := wordPieces(t)
 	c := Chunking{MaxTokens: 126, Overlap: 16}
 	long := 0
 	for _, text := range faqAnswers(t) {
@@ -157,7 +193,7 @@ func FuzzSplit(f *testing.F) {
 	f.Add("One two. Three four five.\n\nSix.", 3, 1)
 	f.Add("a\u00a0b. c", 1, 0)
 	f.Fuzz(func(t *testing.T, text string, max, overlap int) {
-		c := Chunking{MaxTokens: max%50 + 1, Overlap: overlap % 50}
+		c := Chunking{MaxTokens: max%50 + 1, Overlap: overlap % 25}
 		if c.Validate() != nil {
 			return
 		}

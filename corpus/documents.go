@@ -39,9 +39,10 @@ const maxDocumentBytes = 64 << 20
 // must have a known type. Plain text (.txt, .text), Markdown (.md,
 // .markdown) and reStructuredText (.rst) files are one document each. JSONL
 // (.jsonl) holds one document per line: {"text": …} with optional "id" and
-// "title"; lines without an id get FILE:LINE. Any of these may be gzipped
-// (.gz). Empty files are skipped and counted; an empty JSONL text, invalid
-// UTF-8 and duplicate ids are errors that name the file and line.
+// "title"; lines without an id get NAME:LINE, NAME being the file's id. Any
+// of these may be gzipped (.gz). Empty files are skipped and counted; an
+// empty JSONL text, invalid UTF-8 and duplicate ids are errors that name the
+// file and line.
 func ReadDocuments(paths []string) (docs []Document, skipped int, err error) {
 	if len(paths) == 0 {
 		return nil, 0, errors.New("no documents given")
@@ -71,6 +72,11 @@ func ReadDocuments(paths []string) (docs []Document, skipped int, err error) {
 			skipped += n
 			continue
 		}
+		// A folder given as a symbolic link is walked; links inside it are
+		// followed to files but not to folders, which could loop.
+		if resolved, err := filepath.EvalSymlinks(root); err == nil {
+			root = resolved
+		}
 		var files []string
 		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -82,9 +88,17 @@ func ReadDocuments(paths []string) (docs []Document, skipped int, err error) {
 				}
 				return nil
 			}
-			if _, ok := kind(path); ok && d.Type().IsRegular() {
-				files = append(files, path)
+			if _, ok := kind(path); !ok {
+				return nil
 			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+					return nil
+				}
+			} else if !d.Type().IsRegular() {
+				return nil
+			}
+			files = append(files, path)
 			return nil
 		})
 		if err != nil {
@@ -139,7 +153,11 @@ func readFile(path, id string, add func(Document, string) error) (int, error) {
 	}
 	ext, _ := kind(path)
 	if ext == ".jsonl" {
-		return 0, readJSONL(path, r, add)
+		n, err := readJSONL(path, id, r, add)
+		if err == nil && n == 0 {
+			return 1, nil
+		}
+		return 0, err
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxDocumentBytes+1))
 	if err != nil {
@@ -158,7 +176,10 @@ func readFile(path, id string, add func(Document, string) error) (int, error) {
 	return 0, add(Document{ID: id, Text: text}, path)
 }
 
-func readJSONL(path string, r io.Reader, add func(Document, string) error) error {
+// readJSONL adds one document per line and returns how many; name (the
+// file's id) and the line number name records without an "id".
+func readJSONL(path, name string, r io.Reader, add func(Document, string) error) (int, error) {
+	docs := 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxDocumentBytes)
 	line := 0
@@ -173,7 +194,7 @@ func readJSONL(path string, r io.Reader, add func(Document, string) error) error
 		}
 		where := path + ":" + strconv.Itoa(line)
 		if !utf8.Valid(raw) {
-			return fmt.Errorf("%s: not valid UTF-8", where)
+			return docs, fmt.Errorf("%s: not valid UTF-8", where)
 		}
 		var rec struct {
 			ID    json.RawMessage `json:"id"`
@@ -181,15 +202,15 @@ func readJSONL(path string, r io.Reader, add func(Document, string) error) error
 			Text  *string         `json:"text"`
 		}
 		if err := json.Unmarshal(raw, &rec); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return docs, fmt.Errorf("%s: %w", where, err)
 		}
 		if rec.Text == nil {
-			return fmt.Errorf(`%s: no "text" field`, where)
+			return docs, fmt.Errorf(`%s: no "text" field`, where)
 		}
 		if strings.TrimSpace(*rec.Text) == "" {
-			return fmt.Errorf(`%s: "text" is empty`, where)
+			return docs, fmt.Errorf(`%s: "text" is empty`, where)
 		}
-		d := Document{ID: path + ":" + strconv.Itoa(line), Text: *rec.Text}
+		d := Document{ID: name + ":" + strconv.Itoa(line), Text: *rec.Text}
 		if rec.Title != nil {
 			d.Title = *rec.Title
 		}
@@ -200,20 +221,21 @@ func readJSONL(path string, r io.Reader, add func(Document, string) error) error
 			} else if _, err := strconv.ParseFloat(string(rec.ID), 64); err == nil {
 				d.ID = string(rec.ID)
 			} else {
-				return fmt.Errorf(`%s: "id" must be a string or a number`, where)
+				return docs, fmt.Errorf(`%s: "id" must be a string or a number`, where)
 			}
 			if d.ID == "" {
-				return fmt.Errorf(`%s: "id" is empty`, where)
+				return docs, fmt.Errorf(`%s: "id" is empty`, where)
 			}
 		}
 		if err := add(d, where); err != nil {
-			return err
+			return docs, err
 		}
+		docs++
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: line %d: %w", path, line+1, err)
+		return docs, fmt.Errorf("%s: line %d: %w", path, line+1, err)
 	}
-	return nil
+	return docs, nil
 }
 
 func badOffset(b []byte) int {

@@ -35,18 +35,31 @@ func TestReadDocumentsFolder(t *testing.T) {
 	write(t, filepath.Join(dir, "image.png"), []byte{0x89, 'P', 'N', 'G'})
 	write(t, filepath.Join(dir, ".hidden.md"), []byte("secret"))
 	write(t, filepath.Join(dir, ".git", "x.txt"), []byte("object"))
+	write(t, filepath.Join(dir, "none.jsonl"), []byte("\n"))
+	outside := filepath.Join(t.TempDir(), "linked.txt")
+	write(t, outside, []byte("linked file"))
+	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "c.txt")))
+	require.NoError(t, os.Symlink(dir, filepath.Join(dir, "loop"))) // links to folders are not followed
 
 	docs, skipped, err := ReadDocuments([]string{dir})
 	require.NoError(t, err)
-	assert.Equal(t, 1, skipped)
+	assert.Equal(t, 2, skipped, "empty.rst and none.jsonl")
 	want := []Document{
 		{ID: "a/faq.txt", Text: "gzipped text"},
 		{ID: "b.md", Text: "# B\n\nWhat is b?\n"},
+		{ID: "c.txt", Text: "linked file"},
 		{ID: "x1", Title: "X", Text: "first"},
 		{ID: "7", Text: "second"},
-		{ID: filepath.Join(dir, "docs.jsonl") + ":4", Text: "third"},
+		{ID: "docs.jsonl:4", Text: "third"},
 	}
 	assert.Equal(t, want, docs)
+
+	// A folder given as a link is walked.
+	link := filepath.Join(t.TempDir(), "docs-link")
+	require.NoError(t, os.Symlink(dir, link))
+	viaLink, _, err := ReadDocuments([]string{link})
+	require.NoError(t, err)
+	assert.Equal(t, want, viaLink)
 
 	// A file given directly is named by its file name.
 	docs, _, err = ReadDocuments([]string{filepath.Join(dir, "b.md"), filepath.Join(dir, "a", "faq.txt.gz")})

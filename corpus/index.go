@@ -20,23 +20,26 @@ import (
 	"github.com/embtune/embtune/torch"
 )
 
-// Format names the index file layout: a safetensors file with one F32
-// tensor "embeddings" [chunks, dim] of L2-normalised vectors, and in its
-// metadata "embtune_index" (Info as JSON) and "chunks" (the chunks as JSON).
-// Python reads it with safetensors' load_file and json.loads.
+// Format names the index file layout: a safetensors file with an F32
+// tensor "embeddings" [chunks, dim] of L2-normalised vectors, a U8 tensor
+// "chunks" holding the chunks as UTF-8 JSON, and Info as JSON in the
+// metadata key "embtune_index". The chunks are a tensor, not metadata,
+// because safetensors caps its header at 100 MB. Python reads it with
+// safetensors.numpy.load_file and json.loads(bytes(t["chunks"])).
 const Format = "embtune-index/1"
 
 // Info describes how an index was built.
 type Info struct {
 	Format string `json:"format"`
-	// Model is the model folder as given; ModelSHA256 is the SHA-256 of its
-	// model.safetensors, checked when the index is queried.
-	Model        string   `json:"model"`
-	ModelSHA256  string   `json:"model_sha256"`
-	Dim          int      `json:"dim"`
-	MaxSeqLength int      `json:"max_seq_length"`
-	Chunking     Chunking `json:"chunking"`
-	Documents    int      `json:"documents"`
+	// Model is the model folder as given; ModelFingerprint identifies its
+	// weights and configuration (ModelFingerprint), checked when the index
+	// is queried.
+	Model            string   `json:"model"`
+	ModelFingerprint string   `json:"model_fingerprint"`
+	Dim              int      `json:"dim"`
+	MaxSeqLength     int      `json:"max_seq_length"`
+	Chunking         Chunking `json:"chunking"`
+	Documents        int      `json:"documents"`
 }
 
 // Chunk is one indexed passage: Doc's text[Start:End].
@@ -67,17 +70,35 @@ type Stats struct {
 	Truncated int
 }
 
-// ModelSHA256 returns the SHA-256 of a model folder's model.safetensors,
-// which identifies the weights an index was built with.
-func ModelSHA256(dir string) (string, error) {
-	f, err := os.Open(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
+// fingerprintFiles are what makes a model folder embed the way it does:
+// weights, tokenizer, and the configuration of its modules.
+var fingerprintFiles = []string{"model.safetensors", "tokenizer.json", "config.json", "modules.json",
+	"sentence_bert_config.json", "1_Pooling/config.json"}
+
+// ModelFingerprint returns a SHA-256 over a model folder's weights,
+// tokenizer and module configuration (the files that exist of
+// fingerprintFiles, each with its name): two folders with the same
+// fingerprint embed text the same way.
+func ModelFingerprint(dir string) (string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
 		return "", fmt.Errorf("model fingerprint: %w", err)
 	}
-	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("model fingerprint: %w", err)
+	for _, name := range fingerprintFiles {
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("model fingerprint: %w", err)
+		}
+		fmt.Fprintf(h, "%s\x00", name)
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("model fingerprint: %w", err)
+		}
+		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -122,11 +143,11 @@ func Build(ctx context.Context, m *minilm.Model, docs []Document, c Chunking, ba
 	if err != nil {
 		return nil, st, err
 	}
-	sha, err := ModelSHA256(m.Folder.Dir)
+	fp, err := ModelFingerprint(m.Folder.Dir)
 	if err != nil {
 		return nil, st, err
 	}
-	x := &Index{Info: Info{Format: Format, Model: m.Folder.Dir, ModelSHA256: sha, Dim: m.Dim(),
+	x := &Index{Info: Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Dim(),
 		MaxSeqLength: m.MaxSeqLength, Chunking: c, Documents: len(docs)}}
 	for _, d := range docs {
 		spans, err := c.Split(d.Text, count)
@@ -239,11 +260,17 @@ func (x *Index) Search(query []float32, k int) ([]Hit, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("search: top k must be at least 1, got %d", k)
 	}
+	for _, v := range query {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, errors.New("search: the query vector is not finite")
+		}
+	}
 	q := normalized(query)
-	k = min(k, len(x.Chunks))
-	h := make(hitHeap, 0, k+1)
 	d := x.Info.Dim
-	for i := range x.Chunks {
+	n := len(x.vectors) / d
+	k = min(k, n)
+	h := make(hitHeap, 0, k+1)
+	for i := 0; i < n; i++ {
 		row := x.vectors[i*d : (i+1)*d]
 		var s float32
 		for j, v := range q {
@@ -305,6 +332,9 @@ func (x *Index) Save(path string) error {
 	if err != nil {
 		return err
 	}
+	if len(x.vectors) != len(x.Chunks)*x.Info.Dim {
+		return fmt.Errorf("save index: %d chunks but %d vectors", len(x.Chunks), len(x.vectors)/max(1, x.Info.Dim))
+	}
 	chunks, err := json.Marshal(x.Chunks)
 	if err != nil {
 		return err
@@ -313,9 +343,11 @@ func (x *Index) Save(path string) error {
 	for i, v := range x.vectors {
 		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
 	}
-	t := minilm.RawTensor{DType: torch.Float32, Shape: []int64{int64(len(x.Chunks)), int64(x.Info.Dim)}, Data: data}
-	if err := minilm.WriteSafetensors(path, map[string]minilm.RawTensor{"embeddings": t},
-		map[string]string{"embtune_index": string(info), "chunks": string(chunks)}); err != nil {
+	tensors := map[string]minilm.RawTensor{
+		"embeddings": {DType: torch.Float32, Shape: []int64{int64(len(x.Chunks)), int64(x.Info.Dim)}, Data: data},
+		"chunks":     {DType: torch.Uint8, Shape: []int64{int64(len(chunks))}, Data: chunks},
+	}
+	if err := minilm.WriteSafetensors(path, tensors, map[string]string{"embtune_index": string(info)}); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	return nil
@@ -337,8 +369,17 @@ func Load(path string) (*Index, error) {
 	if x.Info.Format != Format {
 		return nil, fmt.Errorf("load index %s: format %q, this embtune reads %q", path, x.Info.Format, Format)
 	}
-	if err := json.Unmarshal([]byte(meta["chunks"]), &x.Chunks); err != nil {
-		return nil, fmt.Errorf("load index %s: chunks metadata: %w", path, err)
+	ct, ok := tensors["chunks"]
+	if !ok || ct.DType != torch.Uint8 || len(ct.Shape) != 1 {
+		return nil, fmt.Errorf("load index %s: no U8 chunks tensor", path)
+	}
+	if err := json.Unmarshal(ct.Data, &x.Chunks); err != nil {
+		return nil, fmt.Errorf("load index %s: chunks: %w", path, err)
+	}
+	for i, c := range x.Chunks {
+		if c.Start < 0 || c.End < c.Start {
+			return nil, fmt.Errorf("load index %s: chunk %d has offsets [%d, %d)", path, i, c.Start, c.End)
+		}
 	}
 	t, ok := tensors["embeddings"]
 	switch {
@@ -360,16 +401,17 @@ func Load(path string) (*Index, error) {
 	return x, nil
 }
 
-// CheckModel reports an index built with other weights than the model
-// folder dir holds: its vectors would not be comparable with the queries.
+// CheckModel reports an index built with another model than the folder dir
+// holds (other weights, tokenizer or module configuration): its vectors
+// would not be comparable with the queries.
 func (x *Index) CheckModel(dir string) error {
-	sha, err := ModelSHA256(dir)
+	fp, err := ModelFingerprint(dir)
 	if err != nil {
 		return err
 	}
-	if sha != x.Info.ModelSHA256 {
-		return fmt.Errorf("the index was built with other weights (%s, model.safetensors sha256 %.12s) than %s (sha256 %.12s): query with that model or rebuild the index",
-			x.Info.Model, x.Info.ModelSHA256, dir, sha)
+	if fp != x.Info.ModelFingerprint {
+		return fmt.Errorf("the index was built with another model (%s, fingerprint %.12s) than %s (fingerprint %.12s): query with that model or rebuild the index",
+			x.Info.Model, x.Info.ModelFingerprint, dir, fp)
 	}
 	return nil
 }

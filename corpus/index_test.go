@@ -154,7 +154,7 @@ func TestSaveLoad(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "faq.index")
 	chunks := []Chunk{{ID: "a#0", Doc: "a", Text: "hello", End: 5, Tokens: 1}, {ID: "b#0", Doc: "b", Title: "B", Text: "wörld", End: 6, Tokens: 1}}
-	x, err := FromVectors(Info{Model: "m", ModelSHA256: "abc", MaxSeqLength: 256, Chunking: Chunking{MaxTokens: 254, Overlap: 31}, Documents: 2},
+	x, err := FromVectors(Info{Model: "m", ModelFingerprint: "abc", MaxSeqLength: 256, Chunking: Chunking{MaxTokens: 254, Overlap: 31}, Documents: 2},
 		chunks, [][]float32{{3, 4}, {1, 0}})
 	require.NoError(t, err)
 	require.NoError(t, x.Save(path))
@@ -207,9 +207,9 @@ func TestBuildFindsTheAnswer(t *testing.T) {
 	assert.Greater(t, st.Chunks, 40, "long answers are split")
 	assert.Zero(t, st.Truncated)
 	assert.Equal(t, Chunking{MaxTokens: 126, Overlap: 15}, x.Info.Chunking)
-	sha, err := ModelSHA256(testmodel.Dir(t))
+	fp, err := ModelFingerprint(testmodel.Dir(t))
 	require.NoError(t, err)
-	assert.Equal(t, sha, x.Info.ModelSHA256)
+	assert.Equal(t, fp, x.Info.ModelFingerprint)
 	require.NoError(t, x.CheckModel(testmodel.Dir(t)))
 
 	byID := map[string]string{}
@@ -243,9 +243,14 @@ func TestBuildFindsTheAnswer(t *testing.T) {
 
 func TestCheckModelMismatch(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("other"), 0o644))
-	x := &Index{Info: Info{Model: "/models/a", ModelSHA256: "0123456789abcdef"}}
-	err := x.CheckModel(dir)
-	assert.ErrorContains(t, err, "rebuild the index")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("weights"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte("{}"), 0o644))
+	fp, err := ModelFingerprint(dir)
+	require.NoError(t, err)
+	x := &Index{Info: Info{Model: "/models/a", ModelFingerprint: fp}}
+	require.NoError(t, x.CheckModel(dir))
+	// Same weights, another tokenizer: another model.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"x":1}`), 0o644))
+	assert.ErrorContains(t, x.CheckModel(dir), "rebuild the index")
 	assert.ErrorContains(t, x.CheckModel(filepath.Join(dir, "nope")), "model fingerprint")
 }

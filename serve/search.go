@@ -8,8 +8,12 @@ import (
 	"github.com/embtune/embtune/corpus"
 )
 
-// MaxTopK bounds top_k in /search requests.
-const MaxTopK = 1000
+// MaxTopK bounds top_k in /search requests, and MaxSearchHits the hits
+// (queries × top_k) of one response, each of which carries its chunk's text.
+const (
+	MaxTopK       = 1000
+	MaxSearchHits = 10000
+)
 
 type searchHit struct {
 	Rank  int     `json:"rank"`
@@ -61,6 +65,11 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	if hits := len(queries) * min(k, s.cfg.Index.Len()); hits > MaxSearchHits {
+		writeError(w, errorf(http.StatusRequestEntityTooLarge, typeTooLarge,
+			"%d queries × top_k %d is %d hits, more than %d; split the request", len(queries), k, hits, MaxSearchHits))
+		return
+	}
 	res, aerr := s.embed(r.Context(), m, "search", queries, true, true)
 	if aerr != nil {
 		writeError(w, aerr)
@@ -70,6 +79,10 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		Results []searchResult `json:"results"`
 	}{make([]searchResult, len(queries))}
 	for i, q := range queries {
+		if r.Context().Err() != nil {
+			writeError(w, errorf(499, typeClientCancelled, "request cancelled"))
+			return
+		}
 		hits, err := s.cfg.Index.Search(res.vecs[i], k)
 		if err != nil {
 			writeError(w, errorf(http.StatusInternalServerError, typeInternal, "search: %v", err))

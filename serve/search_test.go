@@ -60,6 +60,7 @@ func TestSearch(t *testing.T) {
 
 	for _, c := range []struct{ body, want string }{
 		{`{"query": "x", "top_k": 0}`, "top_k must be between 1 and"},
+		{`{"query": "x", "top_k": 1001}`, "top_k must be between 1 and"},
 		{`{"query": []}`, "empty list"},
 		{`{"top_k": 3}`, "missing"},
 		{`["x"]`, "JSON object"},
@@ -70,6 +71,16 @@ func TestSearch(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: %s", c.body, body)
 		assert.Contains(t, string(body), c.want)
 	}
+
+	// Responses are bounded: queries × top_k (capped by the index's size).
+	many := make([]string, MaxSearchHits/3+1)
+	for i := range many {
+		many[i] = "q"
+	}
+	big := startReady(t, Config{Index: index, MaxInputs: 2 * len(many)})
+	resp, body = postJSON(t, big.url+"/search", mustJSON(t, map[string]any{"query": many, "top_k": 1000}))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(body))
+	assert.Contains(t, string(body), "hits, more than 10000")
 
 	// A server without an index says how to get one.
 	plain := startReady(t, Config{})

@@ -77,9 +77,6 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		if err := index.CheckModel(mf.dir); err != nil {
 			return err
 		}
-		if mf.maxSeqLength == 0 {
-			mf.maxSeqLength = index.Info.MaxSeqLength
-		}
 		slog.Info("loaded index", "path", *indexPath, "chunks", index.Len(), "documents", index.Info.Documents)
 	}
 	wait := *batchWait
