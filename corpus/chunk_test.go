@@ -55,11 +55,7 @@ func TestSplitKeepsSentencesAndParagraphs(t *testing.T) {
 	c := Chunking{MaxTokens: 7, Overlap: 0}
 	spans, err := c.Split(text, words)
 	require.NoError(t, err)
-	var got []string
-	for _, s := range spans {
-		got = append(got, text[s.Start:s.End])
-	}
-	assert.Equal(t, []string{"One two three. Four five six seven.", "Eight nine? Ten eleven twelve thirteen fourteen."}, got)
+	assert.Equal(t, []string{"One two three. Four five six seven.", "Eight nine? Ten eleven twelve thirteen fourteen."}, chunkTexts(text, spans))
 	checkSpans(t, text, c, spans, words)
 
 	// A bigger window packs across the paragraph break, text unchanged.
@@ -75,11 +71,7 @@ func TestSplitOverlapCarriesWholeSentences(t *testing.T) {
 	c := Chunking{MaxTokens: 6, Overlap: 2}
 	spans, err := c.Split(text, words)
 	require.NoError(t, err)
-	var got []string
-	for _, s := range spans {
-		got = append(got, text[s.Start:s.End])
-	}
-	assert.Equal(t, []string{"A b. C d. E f.", "E f. G h. I j.", "I j. K l."}, got)
+	assert.Equal(t, []string{"A b. C d. E f.", "E f. G h. I j.", "I j. K l."}, chunkTexts(text, spans))
 	checkSpans(t, text, c, spans, words)
 }
 
@@ -109,11 +101,15 @@ func TestSplitCutsLongSentencesBetweenWords(t *testing.T) {
 	spans, err = c.Split(text, perTen)
 	require.NoError(t, err)
 	checkSpans(t, text, c, spans, perTen)
-	var got []string
+	assert.Equal(t, []string{"before.", blob[:30], blob[30:60], blob[60:90], blob[90:] + " after."}, chunkTexts(text, spans))
+}
+
+func chunkTexts(text string, spans []Span) []string {
+	var out []string
 	for _, s := range spans {
-		got = append(got, text[s.Start:s.End])
+		out = append(out, text[s.Start:s.End])
 	}
-	assert.Equal(t, []string{"before.", blob[:30], blob[30:60], blob[60:90], blob[90:] + " after."}, got)
+	return out
 }
 
 // TestSplitWithoutSpaces uses the model's tokenizer on text the BERT

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/embtune/embtune/minilm"
 )
 
 // Document is one text to index.
@@ -167,7 +169,7 @@ func readFile(path, id string, add func(Document, string) error) (int, error) {
 		return 0, fmt.Errorf("%s: larger than %d MiB; split it first", path, maxDocumentBytes>>20)
 	}
 	if !utf8.Valid(data) {
-		return 0, fmt.Errorf("%s: not valid UTF-8 (first bad byte at offset %d)", path, badOffset(data))
+		return 0, fmt.Errorf("%s: not valid UTF-8 (first bad byte at offset %d)", path, minilm.InvalidUTF8Offset(string(data)))
 	}
 	text := strings.TrimPrefix(string(data), "\ufeff")
 	if strings.TrimSpace(text) == "" {
@@ -236,15 +238,4 @@ func readJSONL(path, name string, r io.Reader, add func(Document, string) error)
 		return docs, fmt.Errorf("%s: line %d: %w", path, line+1, err)
 	}
 	return docs, nil
-}
-
-func badOffset(b []byte) int {
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size == 1 {
-			return i
-		}
-		i += size
-	}
-	return -1
 }

@@ -363,7 +363,7 @@ func (t *Tokenizer) TokenString(id int64) string {
 // Tokenize returns HF's encode(text).ids: special tokens included, no truncation.
 func (t *Tokenizer) Tokenize(text string) ([]int64, error) {
 	if !utf8.ValidString(text) {
-		return nil, fmt.Errorf("%w (first bad byte at offset %d)", ErrInvalidUTF8, invalidUTF8Offset(text))
+		return nil, fmt.Errorf("%w (first bad byte at offset %d)", ErrInvalidUTF8, InvalidUTF8Offset(text))
 	}
 	s := t.scratchers.Get().(*tokScratch)
 	defer t.scratchers.Put(s)
@@ -404,7 +404,9 @@ func (t *Tokenizer) Encode(text string, maxLen int) (ids []int64, truncated bool
 	return slices.Concat(ids[:maxLen-len(t.suffixIDs)], t.suffixIDs), true, nil
 }
 
-func invalidUTF8Offset(s string) int {
+// InvalidUTF8Offset returns the byte offset of s's first invalid UTF-8
+// sequence, or -1 if s is valid.
+func InvalidUTF8Offset(s string) int {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
