@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/corpus"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
 )
@@ -36,8 +37,8 @@ func loadModel(b testing.TB) *minilm.Model {
 	return model
 }
 
-// corpus returns the golden corpus texts (Debian FAQ, Bedrock pairs, edge cases).
-func corpus(b testing.TB) []string {
+// goldenTexts returns the golden corpus texts (Debian FAQ, Bedrock pairs, edge cases).
+func goldenTexts(b testing.TB) []string {
 	b.Helper()
 	f, err := os.Open(filepath.Join("..", "testdata", "golden", "tokens.jsonl"))
 	require.NoError(b, err)
@@ -59,7 +60,7 @@ func corpus(b testing.TB) []string {
 // BenchmarkEncode reports sentences/s over the golden corpus at several batch sizes.
 func BenchmarkEncode(b *testing.B) {
 	m := loadModel(b)
-	texts := corpus(b)
+	texts := goldenTexts(b)
 	ctx := context.Background()
 	for _, bs := range []int{1, 8, 32, 128} {
 		b.Run(fmt.Sprintf("batch=%d", bs), func(b *testing.B) {
@@ -236,7 +237,7 @@ func BenchmarkMeanPool(b *testing.B) {
 // the resident set before and after (MiB); it should stay flat.
 func BenchmarkEncodeRSS(b *testing.B) {
 	m := loadModel(b)
-	texts := corpus(b)
+	texts := goldenTexts(b)
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		if _, err := m.Encode(ctx, texts, 32); err != nil {
@@ -265,4 +266,32 @@ func rss() int64 {
 	var size, res int64
 	fmt.Sscan(string(b), &size, &res) //nolint:errcheck
 	return res * int64(os.Getpagesize())
+}
+
+// BenchmarkSearch times one exact top-10 query over an index of random
+// normalised 384-dimensional vectors (corpus.Index.Search), at corpus sizes
+// a RAG deployment on one box meets.
+func BenchmarkSearch(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		vecs := make([][]float32, n)
+		chunks := make([]corpus.Chunk, n)
+		for i := range vecs {
+			vecs[i] = make([]float32, 384)
+			for j := range vecs[i] {
+				vecs[i][j] = float32(rng.NormFloat64())
+			}
+		}
+		x, err := corpus.FromVectors(corpus.Info{}, chunks, vecs)
+		require.NoError(b, err)
+		q := vecs[n/2]
+		b.Run(fmt.Sprintf("chunks=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := x.Search(q, 10); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mchunks/s")
+		})
+	}
 }
