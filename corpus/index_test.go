@@ -105,13 +105,19 @@ func TestSearchMatchesSemanticSearch(t *testing.T) {
 	}
 }
 
-func scoreOf(x *Index, q []float32, i int) float32 {
-	q = normalized(q)
-	var s float32
-	for j, v := range x.Vector(i) {
-		s += v * q[j]
+func scoreOf(x *Index, q []float32, i int) float32 { return dot(normalized(q), x.Vector(i)) }
+
+func TestDot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 7, 8, 9, 384, 385} {
+		a, b := make([]float32, n), make([]float32, n)
+		var want float64
+		for i := range a {
+			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			want += float64(a[i]) * float64(b[i])
+		}
+		assert.InDelta(t, want, float64(dot(a, b)), 1e-4, "n=%d", n)
 	}
-	return s
 }
 
 func TestSearchIsExactTopK(t *testing.T) {
