@@ -227,6 +227,14 @@ func TestIndexAndQuery(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "rebuild the index")
 
+	// serve --index checks the index before it listens.
+	code, _, stderr = runCLI(ctx, []string{"serve", "--model", other, "--index", idx, "--addr", "127.0.0.1:0"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "rebuild the index")
+	code, _, stderr = runCLI(ctx, []string{"serve", "--model", m, "--index", filepath.Join(dir, "missing.index")}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "load index")
+
 	code, _, stderr = runCLI(ctx, []string{"query", "--model", m, "--index", filepath.Join(dir, "missing.index"), "q"}, "")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "load index")
