@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
@@ -103,25 +102,6 @@ func ModelFingerprint(dir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// WordPieces returns a counter of m's word pieces, special tokens
-// excluded, with m's lower-casing.
-func WordPieces(m *minilm.Model) (TokenCounter, error) {
-	special, err := m.Tokenizer.Tokenize("")
-	if err != nil {
-		return nil, err
-	}
-	return func(s string) (int, error) {
-		if m.Folder.DoLowerCase {
-			s = strings.ToLower(s)
-		}
-		ids, err := m.Tokenizer.Tokenize(s)
-		if err != nil {
-			return 0, err
-		}
-		return len(ids) - len(special), nil
-	}, nil
-}
-
 // DefaultChunking fills a model's window: its max_seq_length less [CLS] and
 // [SEP], with an eighth of that as overlap.
 func DefaultChunking(m *minilm.Model) Chunking {
@@ -139,10 +119,6 @@ func Build(ctx context.Context, m *minilm.Model, docs []Document, c Chunking, ba
 	if c.MaxTokens > m.MaxSeqLength-2 {
 		return nil, st, fmt.Errorf("index: chunks of %d tokens exceed the model's max_seq_length %d (less [CLS] and [SEP])", c.MaxTokens, m.MaxSeqLength)
 	}
-	count, err := WordPieces(m)
-	if err != nil {
-		return nil, st, err
-	}
 	fp, err := ModelFingerprint(m.Folder.Dir)
 	if err != nil {
 		return nil, st, err
@@ -150,7 +126,7 @@ func Build(ctx context.Context, m *minilm.Model, docs []Document, c Chunking, ba
 	x := &Index{Info: Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Dim(),
 		MaxSeqLength: m.MaxSeqLength, Chunking: c, Documents: len(docs)}}
 	for _, d := range docs {
-		spans, err := c.Split(d.Text, count)
+		spans, err := c.Split(d.Text, m.WordPieces)
 		if err != nil {
 			return nil, st, fmt.Errorf("index: document %s: %w", d.ID, err)
 		}
@@ -307,6 +283,34 @@ func dot(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
+
+// Result is one query's hits with their chunks, as `embtune query --json`
+// and POST /search report them.
+type Result struct {
+	Query string  `json:"query"`
+	Hits  []Match `json:"hits"`
+}
+
+// Match is a hit with its rank (from 1) and chunk.
+type Match struct {
+	Rank  int     `json:"rank"`
+	Score float32 `json:"score"`
+	Chunk
+}
+
+// Query searches for the embedding vec of the text query, as Search, and
+// returns the hits with their chunks.
+func (x *Index) Query(query string, vec []float32, k int) (Result, error) {
+	hits, err := x.Search(vec, k)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Query: query, Hits: make([]Match, len(hits))}
+	for r, h := range hits {
+		res.Hits[r] = Match{Rank: r + 1, Score: h.Score, Chunk: x.Chunks[h.Chunk]}
+	}
+	return res, nil
 }
 
 // better orders hits: higher score, then lower index.

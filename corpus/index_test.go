@@ -1,9 +1,9 @@
 package corpus
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,30 +14,24 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/internal/testmodel"
 	"github.com/embtune/embtune/minilm"
 )
 
+// faqRow is a Debian FAQ entry of shared/data, in file order.
 type faqRow struct {
-	ID       string `json:"id"`
-	Question string `json:"question"`
-	Answer   string `json:"answer"`
+	ID, Question, Answer string
 }
 
 func faqRows(t testing.TB) []faqRow {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
+	pairs, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
 	require.NoError(t, err)
-	defer f.Close()
-	var rows []faqRow
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r faqRow
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &r))
-		rows = append(rows, r)
+	rows := make([]faqRow, len(pairs))
+	for i, p := range pairs {
+		rows[i] = faqRow{ID: fmt.Sprintf("faq-%d", i), Question: p.Anchor, Answer: p.Positive}
 	}
-	require.NoError(t, sc.Err())
 	return rows
 }
 

@@ -282,6 +282,20 @@ func (m *Model) EncodeDetailed(ctx context.Context, texts []string, batchSize in
 	return out, nil
 }
 
+// WordPieces returns how many word pieces text becomes, [CLS] and [SEP]
+// excluded and nothing truncated, with the lower-casing Encode applies: how
+// much of the model's window text fills.
+func (m *Model) WordPieces(text string) (int, error) {
+	if m.Folder.DoLowerCase {
+		text = strings.ToLower(text)
+	}
+	ids, err := m.Tokenizer.Tokenize(text)
+	if err != nil {
+		return 0, err
+	}
+	return len(ids) - len(m.Tokenizer.prefixIDs) - len(m.Tokenizer.suffixIDs), nil
+}
+
 // tokenizeAll tokenizes in parallel; the tokenizer is read-only.
 func (m *Model) tokenizeAll(texts []string) ([][]int64, []bool, error) {
 	ids := make([][]int64, len(texts))

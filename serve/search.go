@@ -15,17 +15,6 @@ const (
 	MaxSearchHits = 10000
 )
 
-type searchHit struct {
-	Rank  int     `json:"rank"`
-	Score float32 `json:"score"`
-	corpus.Chunk
-}
-
-type searchResult struct {
-	Query string      `json:"query"`
-	Hits  []searchHit `json:"hits"`
-}
-
 // handleSearch is POST /search: {"query": text or [texts], "top_k": 5}
 // answers {"results": [{"query", "hits": [{rank, score, id, doc, title,
 // start, end, tokens, text}]}]}, one result per query, searching the index
@@ -76,21 +65,17 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Results []searchResult `json:"results"`
-	}{make([]searchResult, len(queries))}
+		Results []corpus.Result `json:"results"`
+	}{make([]corpus.Result, len(queries))}
 	for i, q := range queries {
 		if r.Context().Err() != nil {
 			writeError(w, errorf(499, typeClientCancelled, "request cancelled"))
 			return
 		}
-		hits, err := s.cfg.Index.Search(res.vecs[i], k)
-		if err != nil {
+		var err error
+		if out.Results[i], err = s.cfg.Index.Query(q, res.vecs[i], k); err != nil {
 			writeError(w, errorf(http.StatusInternalServerError, typeInternal, "search: %v", err))
 			return
-		}
-		out.Results[i] = searchResult{Query: q, Hits: make([]searchHit, len(hits))}
-		for r, h := range hits {
-			out.Results[i].Hits[r] = searchHit{Rank: r + 1, Score: h.Score, Chunk: s.cfg.Index.Chunks[h.Chunk]}
 		}
 	}
 	b, err := json.Marshal(out)

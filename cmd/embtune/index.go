@@ -71,18 +71,6 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	return err
 }
 
-// queryResult is one line of `query --json`.
-type queryResult struct {
-	Query string     `json:"query"`
-	Hits  []queryHit `json:"hits"`
-}
-
-type queryHit struct {
-	Rank  int     `json:"rank"`
-	Score float32 `json:"score"`
-	corpus.Chunk
-}
-
 func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := newFlags("query")
 	var mf modelFlags
@@ -132,13 +120,9 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for i, q := range queries {
-		hits, err := x.Search(vecs[i], *topK)
+		res, err := x.Query(q, vecs[i], *topK)
 		if err != nil {
 			return err
-		}
-		res := queryResult{Query: q, Hits: make([]queryHit, len(hits))}
-		for r, h := range hits {
-			res.Hits[r] = queryHit{Rank: r + 1, Score: h.Score, Chunk: x.Chunks[h.Chunk]}
 		}
 		if *asJSON {
 			if err := enc.Encode(res); err != nil {

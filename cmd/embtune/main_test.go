@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/corpus"
 	"github.com/embtune/embtune/internal/testmodel"
 )
 
@@ -207,7 +208,7 @@ func TestIndexAndQuery(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 2)
-	var res queryResult
+	var res corpus.Result
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &res))
 	require.Len(t, res.Hits, 2)
 	assert.Equal(t, "apt.md", res.Hits[0].Doc)
