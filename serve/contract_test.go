@@ -252,6 +252,19 @@ func errorType(t testing.TB, body []byte) string {
 	return e.Error.Type
 }
 
+// teiErrorTypeOf reads TEI's error body {"error": "...", "error_type": "..."}.
+func teiErrorTypeOf(t testing.TB, body []byte) string {
+	t.Helper()
+	var e struct {
+		Error     *string `json:"error"`
+		ErrorType string  `json:"error_type"`
+	}
+	require.NoError(t, json.Unmarshal(body, &e), string(body))
+	require.NotNil(t, e.Error, string(body))
+	require.NotEmpty(t, *e.Error)
+	return e.ErrorType
+}
+
 func TestTruncation(t *testing.T) {
 	ts := startReady(t, Config{})
 	long := strings.Repeat("the quick brown fox jumps over the lazy dog ", 80) // ~720 tokens
@@ -280,7 +293,7 @@ func TestTruncation(t *testing.T) {
 
 	resp, b = postJSON(t, ts.url+"/embed", mustJSON(t, map[string]any{"inputs": texts, "truncate": false}))
 	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(b))
-	assert.Equal(t, typeTooLarge, errorType(t, b))
+	assert.Equal(t, "Validation", teiErrorTypeOf(t, b))
 	assert.Contains(t, string(b), "input 1 has")
 }
 
@@ -507,9 +520,9 @@ func TestMetricsFormat(t *testing.T) {
 	}
 	text := string(body)
 	for _, want := range []string{
-		`embtune_http_requests_total{route="invocations",code="200"} 1`,
-		`embtune_http_requests_total{route="invocations",code="400"} 1`,
-		`embtune_http_requests_total{route="invocations",code="405"} 1`,
+		`embtune_http_requests_total{code="200",route="invocations"} 1`,
+		`embtune_http_requests_total{code="400",route="invocations"} 1`,
+		`embtune_http_requests_total{code="405",route="invocations"} 1`,
 		`embtune_inputs_total{route="invocations"} 2`,
 		`embtune_batch_size_bucket{le="+Inf"} 1`,
 		`embtune_batch_size_sum 2`,
@@ -520,5 +533,68 @@ func TestMetricsFormat(t *testing.T) {
 		`embtune_http_request_duration_seconds_count{route="invocations"} 3`,
 	} {
 		assert.Contains(t, text, "\n"+want+"\n")
+	}
+}
+
+// TestTEIHealthAndInfo checks TEI's /health and /info over real HTTP, before
+// and after the model loads, and TEI's error shape on a TEI route.
+func TestTEIHealthAndInfo(t *testing.T) {
+	release := make(chan struct{})
+	ts := startServer(t, Config{ModelName: "all-MiniLM-L6-v2", MaxInputs: 16}, func(ctx context.Context) (*minilm.Model, error) {
+		select {
+		case <-release:
+			return sharedModel(t), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	resp, body := do(t, http.MethodGet, ts.url+"/health", "", nil)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "Unhealthy", teiErrorTypeOf(t, body))
+	resp, body = do(t, http.MethodGet, ts.url+"/info", "", nil)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "Unhealthy", teiErrorTypeOf(t, body))
+
+	close(release)
+	waitFor(t, "model loaded", ts.Ready)
+	resp, body = do(t, http.MethodGet, ts.url+"/health", "", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Empty(t, body)
+
+	resp, body = do(t, http.MethodGet, ts.url+"/info", "", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var info map[string]any
+	require.NoError(t, json.Unmarshal(body, &info))
+	assert.Equal(t, "all-MiniLM-L6-v2", info["model_id"])
+	assert.Equal(t, "float32", info["model_dtype"])
+	assert.Equal(t, map[string]any{"embedding": map[string]any{"pooling": "mean"}}, info["model_type"])
+	assert.EqualValues(t, sharedModel(t).MaxSeqLength, info["max_input_length"])
+	assert.EqualValues(t, 16, info["max_client_batch_size"])
+	assert.EqualValues(t, DefaultMaxBatchTokens, info["max_batch_tokens"])
+	assert.Equal(t, true, info["auto_truncate"])
+	for _, k := range []string{"model_sha", "sha", "docker_label", "version", "max_concurrent_requests", "tokenization_workers", "max_batch_requests"} {
+		assert.Contains(t, info, k)
+	}
+
+	resp, body = do(t, http.MethodPost, ts.url+"/health", "application/json", strings.NewReader(`{}`))
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "Validation", teiErrorTypeOf(t, body))
+	resp, body = postJSON(t, ts.url+"/embed", `{"inputs": 7}`)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, "Validation", teiErrorTypeOf(t, body))
+	// OpenAI's route keeps OpenAI's shape.
+	resp, body = postJSON(t, ts.url+"/v1/embeddings", `{"input": 7}`)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, typeInvalidRequest, errorType(t, body))
+}
+
+// TestMetricsStandardCollectors checks that client_golang's Go and process
+// collectors are exposed next to embtune's own metrics.
+func TestMetricsStandardCollectors(t *testing.T) {
+	ts := startReady(t, Config{})
+	resp, body := do(t, http.MethodGet, ts.url+"/metrics", "", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds"} {
+		assert.Contains(t, string(body), "\n"+name+" ", name)
 	}
 }

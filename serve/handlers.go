@@ -18,7 +18,9 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.handle(mux, "/ping", "ping", s.handlePing, http.MethodGet, http.MethodHead)
 	s.handle(mux, "/invocations", "invocations", s.handleInvocations, http.MethodPost)
-	s.handle(mux, "/embed", "embed", s.handleEmbed, http.MethodPost)
+	s.handleTEI(mux, "/embed", "embed", s.handleEmbed, http.MethodPost)
+	s.handleTEI(mux, "/health", "health", s.handleHealth, http.MethodGet, http.MethodHead)
+	s.handleTEI(mux, "/info", "info", s.handleInfo, http.MethodGet, http.MethodHead)
 	s.handle(mux, "/v1/embeddings", "openai", s.handleOpenAI, http.MethodPost)
 	s.handle(mux, "/search", "search", s.handleSearch, http.MethodPost)
 	s.handle(mux, "/metrics", "metrics", s.handleMetrics, http.MethodGet, http.MethodHead)
@@ -32,8 +34,21 @@ func (s *Server) routes() http.Handler {
 // handle registers a route with its allowed methods; the mux's own 405 is
 // plain text, and clients of these APIs expect JSON errors.
 func (s *Server) handle(mux *http.ServeMux, path, route string, h http.HandlerFunc, methods ...string) {
+	s.handleStyled(mux, path, route, false, h, methods...)
+}
+
+// handleTEI registers a TEI route, whose errors (405 included) take TEI's
+// shape.
+func (s *Server) handleTEI(mux *http.ServeMux, path, route string, h http.HandlerFunc, methods ...string) {
+	s.handleStyled(mux, path, route, true, h, methods...)
+}
+
+func (s *Server) handleStyled(mux *http.ServeMux, path, route string, tei bool, h http.HandlerFunc, methods ...string) {
 	allow := strings.Join(methods, ", ")
 	mux.Handle(path, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
+		if tei {
+			w = teiWriter{w}
+		}
 		if !slices.Contains(methods, r.Method) {
 			w.Header().Set("Allow", allow)
 			writeError(w, errorf(http.StatusMethodNotAllowed, typeMethod, "%s does not accept %s; use %s", path, r.Method, allow))
@@ -116,12 +131,8 @@ func (s *Server) handlePing(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, b)
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	b := s.metrics.render()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(b) //nolint:errcheck
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	s.metrics.handler().ServeHTTP(w, r)
 }
 
 // begin runs the checks every embedding route shares, in the order a

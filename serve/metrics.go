@@ -2,37 +2,38 @@ package serve
 
 import (
 	"bytes"
-	"fmt"
-	"math"
-	"slices"
-	"sort"
+	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
-// metrics is a small Prometheus text-format registry, written by hand to
-// keep the server's dependencies at the standard library.
+// metrics holds the server's Prometheus collectors in a registry of its
+// own (not the global one), so that two servers in one process, as in the
+// tests, never share counts. The registry also carries client_golang's
+// standard go_* and process_* collectors.
 type metrics struct {
-	mu          sync.Mutex
-	requests    map[routeCode]uint64
-	durations   map[string]*histogram
-	inputs      map[string]uint64
-	truncated   map[string]uint64
-	tokens      map[string]uint64
-	batchSize   *histogram
-	batchTokens *histogram
-	queueWait   *histogram
-	inference   *histogram
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	durations   *prometheus.HistogramVec
+	inputs      *prometheus.CounterVec
+	truncated   *prometheus.CounterVec
+	tokens      *prometheus.CounterVec
+	batchSize   prometheus.Histogram
+	batchTokens prometheus.Histogram
+	queueWait   prometheus.Histogram
+	inference   prometheus.Histogram
 
+	// The batcher and the loader write these plain atomics; gauge
+	// functions read them at scrape time.
 	queueDepth atomic.Int64
 	loaded     atomic.Bool
-}
 
-type routeCode struct {
-	route string
-	code  int
+	http http.Handler
 }
 
 var (
@@ -42,162 +43,86 @@ var (
 )
 
 func newMetrics() *metrics {
-	return &metrics{
-		requests:    map[routeCode]uint64{},
-		durations:   map[string]*histogram{},
-		inputs:      map[string]uint64{},
-		truncated:   map[string]uint64{},
-		tokens:      map[string]uint64{},
-		batchSize:   newHistogram(batchSizeBuckets),
-		batchTokens: newHistogram(tokenBuckets),
-		queueWait:   newHistogram(secondsBuckets),
-		inference:   newHistogram(secondsBuckets),
+	m := &metrics{registry: prometheus.NewRegistry()}
+	byRoute := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"route"})
 	}
+	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "embtune_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	m.durations = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "embtune_http_request_duration_seconds", Help: "HTTP request latency by route.", Buckets: secondsBuckets,
+	}, []string{"route"})
+	m.inputs = byRoute("embtune_inputs_total", "Texts embedded, by route.")
+	m.truncated = byRoute("embtune_truncated_inputs_total", "Texts cut at max_seq_length, by route.")
+	m.tokens = byRoute("embtune_tokens_total", "Tokens embedded ([CLS] and [SEP] included), by route.")
+	m.batchSize = histogram("embtune_batch_size", "Inputs per forward batch.", batchSizeBuckets)
+	m.batchTokens = histogram("embtune_batch_padded_tokens", "Padded tokens (rows x longest row) per forward batch.", tokenBuckets)
+	m.queueWait = histogram("embtune_queue_seconds", "Time an input waited in the queue before its batch ran.", secondsBuckets)
+	m.inference = histogram("embtune_inference_seconds", "Time of one forward batch.", secondsBuckets)
+	queueDepth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "embtune_queue_depth", Help: "Inputs admitted and not yet embedded.",
+	}, func() float64 { return float64(m.queueDepth.Load()) })
+	loaded := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "embtune_model_loaded", Help: "1 when the model is loaded and requests are served.",
+	}, func() float64 {
+		if m.loaded.Load() {
+			return 1
+		}
+		return 0
+	})
+	m.registry.MustRegister(
+		m.requests, m.durations, m.inputs, m.truncated, m.tokens,
+		m.batchSize, m.batchTokens, m.queueWait, m.inference, queueDepth, loaded,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	// A failing collector is reported in the response rather than
+	// failing the whole scrape.
+	m.http = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return m
 }
 
 func (m *metrics) observeRequest(route string, code int, seconds float64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.requests[routeCode{route, code}]++
-	h := m.durations[route]
-	if h == nil {
-		h = newHistogram(secondsBuckets)
-		m.durations[route] = h
-	}
-	h.add(seconds)
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.durations.WithLabelValues(route).Observe(seconds)
 }
 
 func (m *metrics) observeInputs(route string, inputs, truncated, tokens int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.inputs[route] += uint64(inputs)
-	m.truncated[route] += uint64(truncated)
-	m.tokens[route] += uint64(tokens)
+	m.inputs.WithLabelValues(route).Add(float64(inputs))
+	m.truncated.WithLabelValues(route).Add(float64(truncated))
+	m.tokens.WithLabelValues(route).Add(float64(tokens))
 }
 
 // observeBatch records one forward batch and the queue wait of its inputs.
 func (m *metrics) observeBatch(rows, paddedTokens int, seconds float64, waits []float64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, w := range waits {
-		m.queueWait.add(w)
+		m.queueWait.Observe(w)
 	}
-	m.batchSize.add(float64(rows))
-	m.batchTokens.add(float64(paddedTokens))
-	m.inference.add(seconds)
+	m.batchSize.Observe(float64(rows))
+	m.batchTokens.Observe(float64(paddedTokens))
+	m.inference.Observe(seconds)
 }
 
+// handler serves the registry in the text exposition format, or in what
+// the scraper negotiates.
+func (m *metrics) handler() http.Handler { return m.http }
+
+// render returns the text exposition of every metric, for tests and logs.
 func (m *metrics) render() []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	families, err := m.registry.Gather()
 	var b bytes.Buffer
-
-	header(&b, "embtune_http_requests_total", "counter", "HTTP requests by route and status code.")
-	keys := make([]routeCode, 0, len(m.requests))
-	for k := range m.requests {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].route != keys[j].route {
-			return keys[i].route < keys[j].route
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range families {
+		if encErr := enc.Encode(f); encErr != nil && err == nil {
+			err = encErr
 		}
-		return keys[i].code < keys[j].code
-	})
-	for _, k := range keys {
-		fmt.Fprintf(&b, "embtune_http_requests_total{route=%s,code=\"%d\"} %d\n", quote(k.route), k.code, m.requests[k])
 	}
-
-	header(&b, "embtune_http_request_duration_seconds", "histogram", "HTTP request latency by route.")
-	for _, route := range sortedKeys(m.durations) {
-		m.durations[route].write(&b, "embtune_http_request_duration_seconds", "route="+quote(route))
+	if err != nil {
+		b.WriteString("# error: " + err.Error() + "\n")
 	}
-
-	counterByRoute(&b, "embtune_inputs_total", "Texts embedded, by route.", m.inputs)
-	counterByRoute(&b, "embtune_truncated_inputs_total", "Texts cut at max_seq_length, by route.", m.truncated)
-	counterByRoute(&b, "embtune_tokens_total", "Tokens embedded ([CLS] and [SEP] included), by route.", m.tokens)
-
-	header(&b, "embtune_batch_size", "histogram", "Inputs per forward batch.")
-	m.batchSize.write(&b, "embtune_batch_size", "")
-	header(&b, "embtune_batch_padded_tokens", "histogram", "Padded tokens (rows x longest row) per forward batch.")
-	m.batchTokens.write(&b, "embtune_batch_padded_tokens", "")
-	header(&b, "embtune_queue_seconds", "histogram", "Time an input waited in the queue before its batch ran.")
-	m.queueWait.write(&b, "embtune_queue_seconds", "")
-	header(&b, "embtune_inference_seconds", "histogram", "Time of one forward batch.")
-	m.inference.write(&b, "embtune_inference_seconds", "")
-
-	header(&b, "embtune_queue_depth", "gauge", "Inputs admitted and not yet embedded.")
-	fmt.Fprintf(&b, "embtune_queue_depth %d\n", m.queueDepth.Load())
-	header(&b, "embtune_model_loaded", "gauge", "1 when the model is loaded and requests are served.")
-	loaded := 0
-	if m.loaded.Load() {
-		loaded = 1
-	}
-	fmt.Fprintf(&b, "embtune_model_loaded %d\n", loaded)
 	return b.Bytes()
-}
-
-func header(b *bytes.Buffer, name, typ, help string) {
-	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-func counterByRoute(b *bytes.Buffer, name, help string, values map[string]uint64) {
-	header(b, name, "counter", help)
-	for _, route := range sortedKeys(values) {
-		fmt.Fprintf(b, "%s{route=%s} %d\n", name, quote(route), values[route])
-	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// quote escapes a label value as the text format requires.
-func quote(v string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return `"` + r.Replace(v) + `"`
-}
-
-type histogram struct {
-	bounds []float64
-	counts []uint64 // per bucket, not cumulative; the last is +Inf
-	sum    float64
-	count  uint64
-}
-
-func newHistogram(bounds []float64) *histogram {
-	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
-}
-
-func (h *histogram) add(v float64) {
-	if math.IsNaN(v) {
-		return
-	}
-	h.counts[sort.SearchFloat64s(h.bounds, v)]++ // le is inclusive
-	h.sum += v
-	h.count++
-}
-
-func (h *histogram) write(b *bytes.Buffer, name, labels string) {
-	sep := ""
-	if labels != "" {
-		sep = ","
-	}
-	var cum uint64
-	for i, bound := range h.bounds {
-		cum += h.counts[i]
-		fmt.Fprintf(b, "%s_bucket{%s%sle=\"%s\"} %d\n", name, labels, sep, strconv.FormatFloat(bound, 'g', -1, 64), cum)
-	}
-	cum += h.counts[len(h.bounds)]
-	fmt.Fprintf(b, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, labels, sep, cum)
-	braces := ""
-	if labels != "" {
-		braces = "{" + labels + "}"
-	}
-	fmt.Fprintf(b, "%s_sum%s %s\n", name, braces, strconv.FormatFloat(h.sum, 'g', -1, 64))
-	fmt.Fprintf(b, "%s_count%s %d\n", name, braces, h.count)
 }

@@ -53,6 +53,10 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if _, ok := w.(teiWriter); ok {
+		writeJSON(w, e.status, teiErrorBody(e))
+		return
+	}
 	b, err := json.Marshal(struct {
 		Error errorBody `json:"error"`
 	}{errorBody{e.msg, e.typ}})

@@ -7,10 +7,13 @@
 //	                      -> {"embeddings": [[...], ...]}
 //	POST /embed           TEI: {"inputs": ..., "normalize": true, "truncate": true} -> [[...], ...]
 //	POST /v1/embeddings   OpenAI: {"input": ..., "model": ..., "encoding_format": "float" | "base64"}
-//	GET  /metrics         Prometheus text format
+//	GET  /health          TEI: 200 once the model is loaded, else 503
+//	GET  /info            TEI: the model and the server limits
+//	GET  /metrics         Prometheus (client_golang: embtune_*, go_*, process_*)
 //
 // Vectors are L2-normalised, one per input, in input order. Errors are
-// {"error": {"message": ..., "type": ...}}. Inputs longer than
+// {"error": {"message": ..., "type": ...}}, except on TEI routes, which answer
+// TEI's {"error": ..., "error_type": ...}. Inputs longer than
 // max_seq_length are truncated (except /embed with "truncate": false, 413)
 // and counted in the X-Embtune-Truncated header.
 package serve

@@ -1,0 +1,127 @@
+package serve
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+)
+
+// TEI's routes answer errors in TEI's shape, {"error": "...", "error_type":
+// "Validation"}, with error_type one of TEI's ErrorType names; the other
+// routes keep OpenAI's {"error": {"message", "type"}}.
+type teiWriter struct{ http.ResponseWriter }
+
+func (w teiWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// teiErrorType maps embtune's error types onto TEI's ErrorType names.
+func teiErrorType(typ string) string {
+	switch typ {
+	case typeRateLimit:
+		return "Overloaded"
+	case typeNotReady, typeLoadFailed, typeUnavailable:
+		return "Unhealthy"
+	case typeInternal, typeClientCancelled:
+		return "Backend"
+	default: // invalid request, too large, media type, method, not found
+		return "Validation"
+	}
+}
+
+func teiErrorBody(e *apiError) []byte {
+	b, err := json.Marshal(struct {
+		Error     string `json:"error"`
+		ErrorType string `json:"error_type"`
+	}{e.msg, teiErrorType(e.typ)})
+	if err != nil { // two strings cannot fail; keep the body valid anyway
+		return []byte(`{"error":"internal error","error_type":"Backend"}`)
+	}
+	return b
+}
+
+// handleHealth is TEI's GET /health: 200 with an empty body once the model
+// is loaded and answers, 503 with a TEI error otherwise.
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	switch err := s.LoadErr(); {
+	case s.Ready():
+		w.WriteHeader(http.StatusOK)
+	case err != nil:
+		writeError(w, errorf(http.StatusServiceUnavailable, typeLoadFailed, "model failed to load: %v", err))
+	default:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, errorf(http.StatusServiceUnavailable, typeNotReady, "model is loading"))
+	}
+}
+
+// teiInfo is TEI's GET /info for an embedding model. Fields embtune has no
+// value for (model_sha, sha, docker_label) are null, as in TEI.
+type teiInfo struct {
+	ModelID               string       `json:"model_id"`
+	ModelSHA              *string      `json:"model_sha"`
+	ModelDType            string       `json:"model_dtype"`
+	ModelType             teiModelType `json:"model_type"`
+	MaxConcurrentRequests int          `json:"max_concurrent_requests"`
+	MaxInputLength        int          `json:"max_input_length"`
+	MaxBatchTokens        int          `json:"max_batch_tokens"`
+	MaxBatchRequests      *int         `json:"max_batch_requests"`
+	MaxClientBatchSize    int          `json:"max_client_batch_size"`
+	AutoTruncate          bool         `json:"auto_truncate"`
+	TokenizationWorkers   int          `json:"tokenization_workers"`
+	Version               string       `json:"version"`
+	SHA                   *string      `json:"sha"`
+	DockerLabel           *string      `json:"docker_label"`
+}
+
+type teiModelType struct {
+	Embedding struct {
+		Pooling string `json:"pooling"`
+	} `json:"embedding"`
+}
+
+// handleInfo is TEI's GET /info. It needs the model (for max_input_length),
+// so it is 503 until the model is loaded.
+func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) {
+	m := s.model.Load()
+	if m == nil {
+		s.handleHealth(w, nil)
+		return
+	}
+	id := s.cfg.ModelName
+	if id == "" {
+		id = filepath.Base(m.Folder.Dir)
+	}
+	batch := s.cfg.MaxBatchSize
+	info := teiInfo{
+		ModelID:    id,
+		ModelDType: "float32",
+		// Requests are admitted by queued inputs, not by request count;
+		// a request is at least one input.
+		MaxConcurrentRequests: s.cfg.MaxQueue,
+		MaxInputLength:        m.MaxSeqLength,
+		MaxBatchTokens:        s.cfg.MaxBatchTokens,
+		MaxBatchRequests:      &batch,
+		MaxClientBatchSize:    s.cfg.MaxInputs,
+		// /embed truncates unless the request says "truncate": false.
+		AutoTruncate: true,
+		// Each request tokenizes in its own goroutine.
+		TokenizationWorkers: runtime.GOMAXPROCS(0),
+		Version:             buildVersion(),
+	}
+	info.ModelType.Embedding.Pooling = "mean"
+	b, err := json.Marshal(info)
+	if err != nil {
+		writeError(w, errorf(http.StatusInternalServerError, typeInternal, "%v", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// buildVersion is the main module's version as the Go toolchain stamped it
+// ("(devel)" for a build from a work tree).
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
