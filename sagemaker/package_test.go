@@ -179,7 +179,7 @@ func TestPackageRoundTrip(t *testing.T) {
 	}
 	assert.Len(t, got, len(archivedNames))
 	assert.DirExists(t, filepath.Join(out, "2_Normalize"))
-	assert.Equal(t, inferencePy, string(got["code/inference.py"]))
+	assert.Equal(t, string(inferenceScript), string(got["code/inference.py"]))
 	assert.Contains(t, string(got["code/requirements.txt"]), "tokenizers")
 
 	// The same files and Created give the same bytes.
