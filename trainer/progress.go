@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // progressBar draws a one-line bar with loss, lr and pairs/s. On a terminal
@@ -30,8 +32,9 @@ func isTerminal(w io.Writer) bool {
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	// A character device is not enough: /dev/null is one too. term asks
+	// the terminal driver (TCGETS), which only a tty answers.
+	return term.IsTerminal(int(f.Fd()))
 }
 
 func (p *progressBar) update(step int, loss, lr, pairsPerSec float64) {
