@@ -31,7 +31,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	maxInputs := fs.Int("max-inputs", serve.DefaultMaxInputs, "inputs per request before 413")
 	batchWait := fs.Duration("batch-wait", serve.DefaultBatchWait, "how long an input may wait for its batch to fill (0: no wait)")
 	indexPath := fs.String("index", "", "answer POST /search from this index (embtune index), built with the same model")
-	if err := parseFlags(fs, args); err != nil {
+	// Every flag also reads EMBTUNE_<NAME>: the SageMaker inference
+	// container starts `serve` with no arguments.
+	if err := parseFlagsEnv(fs, args, osLookupEnv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

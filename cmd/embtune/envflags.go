@@ -1,0 +1,49 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"strings"
+)
+
+// flagEnvName is the environment form of a flag: --max-batch-tokens is
+// EMBTUNE_MAX_BATCH_TOKENS.
+func flagEnvName(name string) string {
+	return "EMBTUNE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// parseFlagsEnv parses args like parseFlags, then sets every flag that the
+// command line did not give from its environment variable, as TEI's
+// `#[clap(long, env)]` does: the command line wins over the environment.
+// It is for commands that containers start without arguments (the
+// SageMaker inference container runs `serve` bare, configured by the
+// model's Environment). A value that does not parse is a usage error that
+// names the variable. fs.Visit reports environment-set flags as given.
+func parseFlagsEnv(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
+	fs.VisitAll(func(f *flag.Flag) {
+		f.Usage += " [env " + flagEnvName(f.Name) + "]"
+	})
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		name := flagEnvName(f.Name)
+		v, ok := lookupEnv(name)
+		if !ok {
+			return
+		}
+		if setErr := fs.Set(f.Name, v); setErr != nil {
+			err = usageError("%s=%q: invalid value for --%s: %v", name, v, f.Name, setErr)
+		}
+	})
+	return err
+}
+
+// osLookupEnv is os.LookupEnv, as a value for parseFlagsEnv.
+var osLookupEnv = func(k string) (string, bool) { return os.LookupEnv(k) }
