@@ -17,6 +17,7 @@ import (
 	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/internal/testmodel"
 	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/vecmath"
 )
 
 // faqRow is a Debian FAQ entry of shared/data, in file order.
@@ -99,19 +100,8 @@ func TestSearchMatchesSemanticSearch(t *testing.T) {
 	}
 }
 
-func scoreOf(x *Index, q []float32, i int) float32 { return dot(normalized(q), x.Vector(i)) }
-
-func TestDot(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, n := range []int{0, 1, 7, 8, 9, 384, 385} {
-		a, b := make([]float32, n), make([]float32, n)
-		var want float64
-		for i := range a {
-			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
-			want += float64(a[i]) * float64(b[i])
-		}
-		assert.InDelta(t, want, float64(dot(a, b)), 1e-4, "n=%d", n)
-	}
+func scoreOf(x *Index, q []float32, i int) float32 {
+	return vecmath.Dot(vecmath.Normalized(q), x.Vector(i))
 }
 
 func TestSearchIsExactTopK(t *testing.T) {

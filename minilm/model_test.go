@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/embtune/embtune/internal/testmodel"
+	"github.com/embtune/embtune/vecmath"
 
 	"github.com/embtune/embtune/torch"
 )
@@ -97,16 +98,6 @@ func readGolden(t testing.TB) ([]goldenText, [][]float32, goldenMeta) {
 	return texts, emb, meta
 }
 
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
-}
-
 // TestEmbeddingsMatchSentenceTransformers is the parity gate: every golden
 // text, embedded by sentence-transformers, against our Encode.
 func TestEmbeddingsMatchSentenceTransformers(t *testing.T) {
@@ -122,7 +113,7 @@ func TestEmbeddingsMatchSentenceTransformers(t *testing.T) {
 	worstCos, worstDiff := 1.0, 0.0
 	for i := range got {
 		require.Len(t, got[i], len(want[i]))
-		c := cosine(got[i], want[i])
+		c := vecmath.Cosine(got[i], want[i])
 		worstCos = math.Min(worstCos, c)
 		for j := range got[i] {
 			worstDiff = math.Max(worstDiff, math.Abs(float64(got[i][j]-want[i][j])))
@@ -142,7 +133,7 @@ func TestBatchingDoesNotChangeVectors(t *testing.T) {
 		got, err := m.Encode(context.Background(), texts, bs)
 		require.NoError(t, err)
 		for k, i := range idx {
-			assert.GreaterOrEqual(t, cosine(got[k], want[i]), 0.99999, "batch size %d, text %d", bs, i)
+			assert.GreaterOrEqual(t, vecmath.Cosine(got[k], want[i]), 0.99999, "batch size %d, text %d", bs, i)
 		}
 	}
 }
@@ -152,7 +143,7 @@ func TestSeedPairCosine(t *testing.T) {
 	_, _, meta := readGolden(t)
 	vecs, err := m.Encode(context.Background(), []string{meta.SeedPair.Query, meta.SeedPair.Answer}, 0)
 	require.NoError(t, err)
-	assert.InDelta(t, meta.SeedPair.Cosine, cosine(vecs[0], vecs[1]), 5e-5)
+	assert.InDelta(t, meta.SeedPair.Cosine, vecmath.Cosine(vecs[0], vecs[1]), 5e-5)
 }
 
 func TestEncodeDetailedReportsTruncation(t *testing.T) {
@@ -320,7 +311,7 @@ func TestSaveTorchScriptAndFolderRoundTrip(t *testing.T) {
 			flat, err := out.Float32s()
 			require.NoError(t, err)
 			for i := range texts {
-				assert.GreaterOrEqual(t, cosine(flat[i*m.Dim():(i+1)*m.Dim()], want[i]), 0.99999)
+				assert.GreaterOrEqual(t, vecmath.Cosine(flat[i*m.Dim():(i+1)*m.Dim()], want[i]), 0.99999)
 			}
 			return nil
 		})

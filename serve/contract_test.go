@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/vecmath"
 )
 
 const (
@@ -336,7 +337,7 @@ func TestConcurrentClients(t *testing.T) {
 					continue
 				}
 				for i := range in {
-					if len(got) != len(in) || cosine(got[i], want[in[i]]) < 0.99999 {
+					if len(got) != len(in) || vecmath.Cosine(got[i], want[in[i]]) < 0.99999 {
 						errs <- fmt.Errorf("client %d request %d input %d: not its own vector", c, r, i)
 						break
 					}

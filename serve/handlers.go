@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/vecmath"
 )
 
 func (s *Server) routes() http.Handler {
@@ -213,7 +214,7 @@ func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts
 	// already applies; other folders get it here when asked.
 	if norm && !m.Folder.Normalize {
 		for _, v := range vecs {
-			normalize(v)
+			vecmath.Normalize(v, v)
 		}
 	}
 	out.vecs = vecs

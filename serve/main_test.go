@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/vecmath"
 )
 
 // modelDir is the all-MiniLM-L6-v2 folder fetched by `make deps`.
@@ -173,16 +174,6 @@ func encodeDirect(t testing.TB, texts []string) minilm.Encoded {
 	return r
 }
 
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
-}
-
 func norm(v []float32) float64 {
 	var ss float64
 	for _, x := range v {
@@ -197,7 +188,7 @@ func requireSameVectors(t testing.TB, want, got [][]float32) {
 	require.Len(t, got, len(want))
 	for i := range want {
 		require.Len(t, got[i], len(want[i]), "vector %d", i)
-		require.GreaterOrEqual(t, cosine(want[i], got[i]), 0.99999, "vector %d", i)
+		require.GreaterOrEqual(t, vecmath.Cosine(want[i], got[i]), 0.99999, "vector %d", i)
 		require.InDelta(t, 1, norm(got[i]), 1e-4, "vector %d is not L2-normalised", i)
 	}
 }

@@ -341,18 +341,3 @@ func appendBase64(buf []byte, v []float32) []byte {
 	}
 	return base64.StdEncoding.AppendEncode(buf, raw)
 }
-
-// normalize scales v to unit L2 norm in place; a zero vector stays zero.
-func normalize(v []float32) {
-	var ss float64
-	for _, x := range v {
-		ss += float64(x) * float64(x)
-	}
-	if ss == 0 {
-		return
-	}
-	inv := 1 / math.Sqrt(ss)
-	for i := range v {
-		v[i] = float32(float64(v[i]) * inv)
-	}
-}

@@ -35,6 +35,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/embtune/embtune/topk"
+	"github.com/embtune/embtune/vecmath"
 )
 
 // IRMetrics maps metric names to values, with keys exactly like
@@ -157,14 +160,10 @@ func irCheckRows(what string, rows [][]float32, dim int) error {
 	return nil
 }
 
-// irNormalize writes row / max(‖row‖, 1e-12) into dst the way
-// torch.nn.functional.normalize does in float32, widened to float64.
+// irNormalize writes row normalised (vecmath.Normalize, float32 as
+// torch.nn.functional.normalize) into dst, widened to float64 for irDot.
 func irNormalize(dst []float64, row []float32) {
-	var ss float64
-	for _, v := range row {
-		ss += float64(v) * float64(v)
-	}
-	norm := max(float32(math.Sqrt(ss)), 1e-12)
+	norm := max(vecmath.Norm(row), 1e-12)
 	for i, v := range row {
 		dst[i] = float64(v / norm)
 	}
@@ -217,57 +216,6 @@ func irDot2x2(a0, a1, b0, b1 []float64) (s00, s01, s10, s11 float64) {
 	return e00 + o00, e01 + o01, e10 + o10, e11 + o11
 }
 
-// irHit is one retrieved document.
-type irHit struct {
-	score float32
-	idx   int
-}
-
-// irBefore reports whether a ranks before b: higher score, then lower index.
-func irBefore(a, b irHit) bool {
-	return a.score > b.score || (a.score == b.score && a.idx < b.idx)
-}
-
-// irHeap keeps the best k hits seen so far; h[0] is the worst of them.
-type irHeap []irHit
-
-func (h irHeap) worse(i, j int) bool { return irBefore(h[j], h[i]) }
-
-func (h *irHeap) offer(x irHit, k int) {
-	s := *h
-	if len(s) < k {
-		s = append(s, x)
-		for i := len(s) - 1; i > 0; {
-			p := (i - 1) / 2
-			if !s.worse(i, p) {
-				break
-			}
-			s[i], s[p] = s[p], s[i]
-			i = p
-		}
-		*h = s
-		return
-	}
-	if !irBefore(x, s[0]) {
-		return
-	}
-	s[0] = x
-	for i := 0; ; {
-		l, w := 2*i+1, i
-		if l < len(s) && s.worse(l, w) {
-			w = l
-		}
-		if r := l + 1; r < len(s) && s.worse(r, w) {
-			w = r
-		}
-		if w == i {
-			break
-		}
-		s[i], s[w] = s[w], s[i]
-		i = w
-	}
-}
-
 const (
 	irCorpusChunk = 2048 // corpus rows normalized at a time
 	irTile        = 32   // corpus rows kept hot while a worker walks its queries
@@ -281,9 +229,9 @@ func irTopK(queries, corpus [][]float32, dim, topK int) [][]int {
 	for i, q := range queries {
 		irNormalize(qn[i*dim:(i+1)*dim], q)
 	}
-	heaps := make([]irHeap, nq)
+	heaps := make([]*topk.Heap[float32], nq)
 	for i := range heaps {
-		heaps[i] = make(irHeap, 0, topK)
+		heaps[i] = topk.New[float32](topK)
 	}
 
 	workers := min(runtime.GOMAXPROCS(0), nq)
@@ -295,14 +243,7 @@ func irTopK(queries, corpus [][]float32, dim, topK int) [][]int {
 			irNormalize(chunk[(j-start)*dim:(j-start+1)*dim], corpus[j])
 		}
 		row := func(j int) []float64 { return chunk[(j-start)*dim : (j-start+1)*dim] }
-		offer := func(qi int, s float64, j int) {
-			h := &heaps[qi]
-			s32 := float32(s)
-			if len(*h) == topK && s32 < (*h)[0].score {
-				return // cheap reject; equal scores go to offer, which breaks the tie
-			}
-			h.offer(irHit{s32, j}, topK)
-		}
+		offer := func(qi int, s float64, j int) { heaps[qi].Offer(j, float32(s)) }
 		score := func(qlo, qhi int) {
 			for t := start; t < end; t += irTile {
 				tend := min(t+irTile, end)
@@ -344,18 +285,10 @@ func irTopK(queries, corpus [][]float32, dim, topK int) [][]int {
 
 	out := make([][]int, nq)
 	for i, h := range heaps {
-		slices.SortFunc(h, func(a, b irHit) int {
-			switch {
-			case irBefore(a, b):
-				return -1
-			case irBefore(b, a):
-				return 1
-			}
-			return 0
-		})
-		idx := make([]int, len(h))
-		for r, x := range h {
-			idx[r] = x.idx
+		best := h.Sorted()
+		idx := make([]int, len(best))
+		for r, x := range best {
+			idx[r] = x.Index
 		}
 		out[i] = idx
 	}

@@ -3,10 +3,11 @@ package trainer
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/topk"
+	"github.com/embtune/embtune/vecmath"
 )
 
 // MineHardNegatives returns pairs with n hard negatives each: for every
@@ -68,27 +69,22 @@ func MineHardNegatives(ctx context.Context, m *minilm.Model, pairs []dataset.Pai
 	if err != nil {
 		return nil, 0, fmt.Errorf("hard negatives: positives: %w", err)
 	}
-	type hit struct {
-		doc   int
-		score float64
-	}
+	scores := make([]float64, len(corpus))
 	for i, p := range pairs {
-		hits := make([]hit, len(corpus))
 		for d := range corpus {
-			hits[d] = hit{d, Cosine(q[i], c[d])}
+			scores[d] = vecmath.Cosine(q[i], c[d])
 		}
-		positive := hits[index[p.Positive]].score
+		positive := scores[index[p.Positive]]
 		// Score descending, then corpus order: deterministic under ties.
-		sort.SliceStable(hits, func(a, b int) bool { return hits[a].score > hits[b].score })
 		var negs []string
-		for _, h := range hits[:min(window, len(hits))] {
+		for _, h := range topk.Select(scores, window) {
 			if len(negs) == n {
 				break
 			}
-			if own[p.Anchor][h.doc] || (margin > 0 && h.score > positive-margin) {
+			if own[p.Anchor][h.Index] || (margin > 0 && h.Score > positive-margin) {
 				continue
 			}
-			negs = append(negs, corpus[h.doc])
+			negs = append(negs, corpus[h.Index])
 		}
 		if len(negs) < n {
 			dropped++

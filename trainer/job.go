@@ -16,6 +16,7 @@ import (
 	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
+	"github.com/embtune/embtune/vecmath"
 )
 
 // Job is one `embtune train`: load data, optionally hold out a split or run
@@ -315,7 +316,7 @@ func pairCosines(ctx context.Context, m *minilm.Model, pairs [][2]string, before
 	}
 	out := make([]PairCosine, len(pairs))
 	for i, p := range pairs {
-		c := Cosine(v[2*i], v[2*i+1])
+		c := vecmath.Cosine(v[2*i], v[2*i+1])
 		out[i] = PairCosine{Query: p[0], Answer: p[1], Base: c}
 		if before != nil {
 			out[i].Base = before[i].Base

@@ -194,19 +194,3 @@ func (c *CompiledLoss) Close() {
 		c.mod.Close()
 	}
 }
-
-// Cosine similarity of two embeddings, in float64 (0 when either is zero).
-// Normalised models give unit vectors, but a folder without a Normalize
-// module gives raw mean-pooled ones.
-func Cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	if na == 0 || nb == 0 {
-		return 0
-	}
-	return dot / math.Sqrt(na*nb)
-}

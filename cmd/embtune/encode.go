@@ -13,7 +13,7 @@ import (
 
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
-	"github.com/embtune/embtune/trainer"
+	"github.com/embtune/embtune/vecmath"
 )
 
 const defaultModelDir = "third_party/models/all-MiniLM-L6-v2"
@@ -136,7 +136,7 @@ func runSimilarity(ctx context.Context, args []string, _ io.Reader, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%.4f\n", trainer.Cosine(vecs[0], vecs[1]))
+	_, err = fmt.Fprintf(stdout, "%.4f\n", vecmath.Cosine(vecs[0], vecs[1]))
 	return err
 }
 
