@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/topk"
 	"github.com/embtune/embtune/torch"
@@ -113,6 +114,14 @@ func DefaultChunking(m *minilm.Model) Chunking {
 // Build chunks docs and embeds the chunks with m, batchSize texts at a time.
 // progress, when not nil, is called with the chunks embedded so far.
 func Build(ctx context.Context, m *minilm.Model, docs []Document, c Chunking, batchSize int, progress func(done, total int)) (*Index, Stats, error) {
+	return BuildWith(ctx, m, m, docs, c, batchSize, progress)
+}
+
+// BuildWith is Build with the embeddings from enc: m's tokenizer cuts the
+// chunks and m's folder is the index's model (its fingerprint), while enc,
+// for example a server or a SageMaker endpoint serving that model, embeds
+// them. m may then come from minilm.LoadTokenizerOnly.
+func BuildWith(ctx context.Context, m *minilm.Model, enc embedding.Encoder, docs []Document, c Chunking, batchSize int, progress func(done, total int)) (*Index, Stats, error) {
 	var st Stats
 	if len(docs) == 0 {
 		return nil, st, errors.New("index: no documents")
@@ -146,12 +155,15 @@ func Build(ctx context.Context, m *minilm.Model, docs []Document, c Chunking, ba
 	for i, ch := range x.Chunks {
 		texts[i] = ch.Text
 	}
-	vecs, err := encodeWithProgress(ctx, m, texts, batchSize, progress)
+	vecs, err := encodeWithProgress(ctx, enc, texts, batchSize, progress)
 	if err != nil {
 		return nil, st, fmt.Errorf("index: %w", err)
 	}
 	x.vectors = make([]float32, 0, len(vecs)*x.Info.Dim)
-	for _, v := range vecs {
+	for i, v := range vecs {
+		if len(v) != x.Info.Dim {
+			return nil, st, fmt.Errorf("index: chunk %d has a vector of %d values; the model's dimension is %d", i, len(v), x.Info.Dim)
+		}
 		x.vectors = append(x.vectors, vecmath.Normalized(v)...)
 	}
 	st.Documents, st.Chunks = len(docs), len(x.Chunks)
@@ -160,7 +172,7 @@ func Build(ctx context.Context, m *minilm.Model, docs []Document, c Chunking, ba
 
 // encodeWithProgress encodes texts in groups of similar length so progress
 // can be reported without giving up Encode's length-sorted batching.
-func encodeWithProgress(ctx context.Context, m *minilm.Model, texts []string, batchSize int, progress func(done, total int)) ([][]float32, error) {
+func encodeWithProgress(ctx context.Context, m embedding.Encoder, texts []string, batchSize int, progress func(done, total int)) ([][]float32, error) {
 	if batchSize <= 0 {
 		batchSize = minilm.DefaultBatchSize
 	}

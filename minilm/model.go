@@ -47,27 +47,14 @@ type Model struct {
 
 // Load reads a sentence-transformers folder and builds its encoder.
 func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
-	folder, err := ReadFolder(dir)
+	text, err := LoadTokenizerOnly(dir, opts)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := LoadTokenizer(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		return nil, err
-	}
-	if tok.VocabSize() > folder.Config.VocabSize {
-		return nil, fmt.Errorf("tokenizer has %d tokens but config vocab_size is %d", tok.VocabSize(), folder.Config.VocabSize)
-	}
+	folder, tok, maxLen := text.Folder, text.Tokenizer, text.MaxSeqLength
 	weights, _, err := ReadSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		return nil, err
-	}
-	maxLen := folder.MaxSeqLength
-	if opts.MaxSeqLength > 0 {
-		if opts.MaxSeqLength < 2 || opts.MaxSeqLength > folder.Config.MaxPositionEmbeddings {
-			return nil, fmt.Errorf("max sequence length %d must be in [2, %d]", opts.MaxSeqLength, folder.Config.MaxPositionEmbeddings)
-		}
-		maxLen = opts.MaxSeqLength
 	}
 	threads := opts.Threads
 	if threads <= 0 {
@@ -94,6 +81,32 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// LoadTokenizerOnly reads a folder's configuration and tokenizer but not
+// its weights: enough for chunking, token counts and the model's identity
+// (corpus indexing against a remote encoder), not for Encode, which then
+// returns an error. opts.MaxSeqLength applies as in Load.
+func LoadTokenizerOnly(dir string, opts Options) (*Model, error) {
+	folder, err := ReadFolder(dir)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := LoadTokenizer(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		return nil, err
+	}
+	if tok.VocabSize() > folder.Config.VocabSize {
+		return nil, fmt.Errorf("tokenizer has %d tokens but config vocab_size is %d", tok.VocabSize(), folder.Config.VocabSize)
+	}
+	maxLen := folder.MaxSeqLength
+	if opts.MaxSeqLength > 0 {
+		if opts.MaxSeqLength < 2 || opts.MaxSeqLength > folder.Config.MaxPositionEmbeddings {
+			return nil, fmt.Errorf("max sequence length %d must be in [2, %d]", opts.MaxSeqLength, folder.Config.MaxPositionEmbeddings)
+		}
+		maxLen = opts.MaxSeqLength
+	}
+	return &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device}, nil
 }
 
 // build registers the weights and compiles the encoder. Runs on the worker.
@@ -242,6 +255,9 @@ func (m *Model) Encode(ctx context.Context, texts []string, batchSize int) ([][]
 func (m *Model) EncodeDetailed(ctx context.Context, texts []string, batchSize int) (Encoded, error) {
 	if len(texts) == 0 {
 		return Encoded{}, ErrNoTexts
+	}
+	if m.worker == nil {
+		return Encoded{}, fmt.Errorf("model %s was opened for its tokenizer only (LoadTokenizerOnly): it cannot encode", m.Folder.Dir)
 	}
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize

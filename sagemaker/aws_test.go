@@ -26,6 +26,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/embtune/embtune/embedding"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -627,5 +628,18 @@ func TestSageMakerOnMoto(t *testing.T) {
 		assert.ErrorContains(t, err, "not JSON")
 		_, err = Invoke(ctx, c.Runtime, "embtune-faq", nil)
 		assert.ErrorContains(t, err, "no texts")
+	})
+
+	t.Run("endpoint as an encoder", func(t *testing.T) {
+		// Batches of 2: two InvokeEndpoint calls, answers kept in order.
+		moto.queueInvokeResults(t,
+			`{"embeddings": [[0.6, 0.8], [1.0, 0.0]]}`,
+			`{"embeddings": [[0.0, 1.0]]}`)
+		var enc embedding.Encoder = Endpoint{Runtime: c.Runtime, Name: "embtune-faq"}
+		v, err := enc.Encode(ctx, []string{"q1", "q2", "q3"}, 2)
+		require.NoError(t, err)
+		assert.Equal(t, [][]float32{{0.6, 0.8}, {1, 0}, {0, 1}}, v)
+		_, err = Endpoint{Runtime: c.Runtime}.Encode(ctx, []string{"x"}, 0)
+		assert.ErrorContains(t, err, "endpoint name")
 	})
 }

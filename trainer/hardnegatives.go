@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/embtune/embtune/dataset"
-	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/topk"
 	"github.com/embtune/embtune/vecmath"
 )
@@ -25,7 +25,7 @@ import (
 //
 // Only the given pairs are searched, so mining a training split never looks
 // at held-out answers.
-func MineHardNegatives(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, n int, margin float64) (mined []dataset.Pair, dropped int, err error) {
+func MineHardNegatives(ctx context.Context, m embedding.Encoder, pairs []dataset.Pair, n int, margin float64) (mined []dataset.Pair, dropped int, err error) {
 	if n < 1 {
 		return nil, 0, fmt.Errorf("hard negatives: need at least 1 per pair, got %d", n)
 	}

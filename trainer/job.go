@@ -14,6 +14,7 @@ import (
 
 	"github.com/embtune/embtune/atomicfile"
 	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/vecmath"
@@ -281,14 +282,14 @@ func meanStd(folds []FoldReport, get func(FoldReport) IRMetrics) (IRMetrics, IRM
 	return mean, std
 }
 
-// Evaluate embeds an IR task's queries and corpus with m and computes
-// InformationRetrievalEvaluator's metrics.
-func Evaluate(ctx context.Context, m *minilm.Model, task dataset.IRTask) (IRMetrics, error) {
+// Evaluate embeds an IR task's queries and corpus with m (a local model, a
+// server or an endpoint) and computes InformationRetrievalEvaluator's metrics.
+func Evaluate(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (IRMetrics, error) {
 	return evaluateTask(ctx, m, task)
 }
 
 // evaluateTask embeds queries and corpus and computes the IR metrics.
-func evaluateTask(ctx context.Context, m *minilm.Model, task dataset.IRTask) (IRMetrics, error) {
+func evaluateTask(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (IRMetrics, error) {
 	q, err := m.Encode(ctx, task.Queries, 0)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: queries: %w", err)
@@ -302,7 +303,7 @@ func evaluateTask(ctx context.Context, m *minilm.Model, task dataset.IRTask) (IR
 
 // pairCosines computes the chosen pairs' cosines; with before set it fills
 // the tuned values next to the base ones.
-func pairCosines(ctx context.Context, m *minilm.Model, pairs [][2]string, before []PairCosine) ([]PairCosine, error) {
+func pairCosines(ctx context.Context, m embedding.Encoder, pairs [][2]string, before []PairCosine) ([]PairCosine, error) {
 	if len(pairs) == 0 {
 		return nil, nil
 	}

@@ -21,7 +21,9 @@ func flagEnvName(name string) string {
 // names the variable. fs.Visit reports environment-set flags as given.
 func parseFlagsEnv(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
 	fs.VisitAll(func(f *flag.Flag) {
-		f.Usage += " [env " + flagEnvName(f.Name) + "]"
+		if env := flagEnvName(f.Name); !strings.Contains(f.Usage, env) {
+			f.Usage += " [env " + env + "]"
+		}
 	})
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/minilm"
 )
 
 func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
@@ -23,6 +24,8 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	chunkTokens := fs.Int("chunk-size", 0, "most word pieces in a chunk (0: the model's max_seq_length less [CLS] and [SEP])")
 	overlap := fs.Int("chunk-overlap", -1, "word pieces of whole sentences repeated between chunks (-1: an eighth of the chunk size)")
 	batch := fs.Int("batch-size", 32, "chunks per forward pass")
+	var rf remoteFlags
+	rf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,7 +39,19 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	m, err := mf.load(ctx)
+	// With a remote encoder the folder still gives the tokenizer (chunking)
+	// and the index's model identity; the server must serve that model.
+	enc, err := rf.encoder(ctx)
+	if err != nil {
+		return err
+	}
+	var m *minilm.Model
+	if enc != nil {
+		m, err = minilm.LoadTokenizerOnly(mf.dir, minilm.Options{MaxSeqLength: mf.maxSeqLength})
+	} else {
+		m, err = mf.load(ctx)
+		enc = m
+	}
 	if err != nil {
 		return err
 	}
@@ -54,7 +69,7 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	}
 	slog.Info("indexing", "documents", len(docs), "skipped_empty", skipped, "chunk_size", c.MaxTokens, "chunk_overlap", c.Overlap)
 	start := time.Now()
-	x, st, err := corpus.Build(ctx, m, docs, c, *batch, func(done, total int) {
+	x, st, err := corpus.BuildWith(ctx, m, enc, docs, c, *batch, func(done, total int) {
 		slog.Info("embedded", "chunks", done, "of", total, "chunks_per_sec", fmt.Sprintf("%.1f", float64(done)/time.Since(start).Seconds()))
 	})
 	if err != nil {

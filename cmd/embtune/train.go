@@ -173,6 +173,8 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	data := fs.String("data", "", "pairs to evaluate on: queries are the anchors, the corpus all positives")
 	evalSplit := fs.Float64("eval-split", 0, "evaluate only this held-out fraction (same split as train with the same --seed)")
 	seed := fs.Uint64("seed", 42, "split seed")
+	var rf remoteFlags
+	rf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -191,12 +193,19 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 		}
 		test = split.Test
 	}
-	m, err := mf.load(ctx)
+	enc, err := rf.encoder(ctx)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	metrics, err := trainer.Evaluate(ctx, m, dataset.NewIRTask(pairs, test))
+	if enc == nil {
+		m, err := mf.load(ctx)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		enc = m
+	}
+	metrics, err := trainer.Evaluate(ctx, enc, dataset.NewIRTask(pairs, test))
 	if err != nil {
 		return err
 	}
