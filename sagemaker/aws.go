@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"regexp"
@@ -423,8 +424,16 @@ type MetricRegex struct {
 	Regex string
 }
 
+// LogHandler is the log format of every embtune command: slog's text
+// format at level Info, which TrainingMetricDefinitions read. main uses it,
+// and TestMetricDefinitionsReadRealLogLines runs a real training through it,
+// so a change of format cannot silently blind the CloudWatch metrics.
+func LogHandler(w io.Writer) slog.Handler {
+	return slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})
+}
+
 // TrainingMetricDefinitions scrape the log lines `embtune train` prints
-// (slog's text format) in the training container:
+// (LogHandler's format) in the training container:
 //
 //	msg=step step=12 epoch=2.00 loss=0.103313 lr=3.981e-05 grad_norm=5.6125 pairs_per_sec=7.89
 //	msg="base model" ndcg@10=0.7496 mrr@10=0.7012 accuracy@1=0.5417
