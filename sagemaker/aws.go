@@ -466,7 +466,7 @@ func metricDefinitions() []smtypes.MetricDefinition {
 
 // TrainingCheckpointPath is CheckpointConfig.LocalPath: SageMaker syncs it
 // with CheckpointS3 during the job and restores it when a Spot job restarts.
-const TrainingCheckpointPath = "/opt/ml/checkpoints"
+var TrainingCheckpointPath = Layout{Base: DefaultBase}.CheckpointDir()
 
 // TrainingJobSpec describes a SageMaker training job that runs embtune's
 // training image.

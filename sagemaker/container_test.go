@@ -27,6 +27,19 @@ func TestParseHyperparameters(t *testing.T) {
 	assert.Contains(t, err.Error(), "known: batch-size")
 }
 
+// TestHyperparameterAliases accepts the Hugging Face estimator's names.
+func TestHyperparameterAliases(t *testing.T) {
+	hp, err := ParseHyperparameters(map[string]string{
+		"learning_rate": "3e-05", "num_train_epochs": "2", "per_device_train_batch_size": "16",
+		"warmup_ratio": "0.1", "max_seq_length": "128",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"lr": "3e-05", "epochs": "2", "batch-size": "16", "warmup-ratio": "0.1",
+		"max-seq-length": "128"}, hp)
+	_, err = ParseHyperparameters(map[string]string{"learning_rate": "3e-05", "lr": "2e-05"})
+	assert.ErrorContains(t, err, "given twice")
+}
+
 func writeJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))

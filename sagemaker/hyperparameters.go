@@ -21,10 +21,24 @@ var HyperparameterNames = []string{
 	"warmup-steps", "weight-decay",
 }
 
+// hfAliases are the Hugging Face estimator's names (transformers'
+// TrainingArguments, as the SageMaker Hugging Face examples pass them) for
+// embtune's flags, after '_' became '-'. per_device_train_batch_size maps to
+// --batch-size, embtune's global batch: the same on one device.
+var hfAliases = map[string]string{
+	"learning-rate":               "lr",
+	"num-train-epochs":            "epochs",
+	"per-device-train-batch-size": "batch-size",
+	"train-batch-size":            "batch-size",
+}
+
 // ParseHyperparameters reads hyperparameters.json's map. Every value arrives
 // as a string; the SageMaker Python SDK JSON-encodes values, so "\"mean\""
 // or "5" can arrive: a value that decodes as JSON is replaced by its decoded
-// scalar, anything else is kept raw. Names may use '-' or '_'. Keys starting
+// scalar, anything else is kept raw. Names may use '-' or '_', and the
+// Hugging Face estimator's names (learning_rate, num_train_epochs,
+// per_device_train_batch_size; warmup_ratio and max_seq_length are embtune's
+// own) are accepted for embtune's. Keys starting
 // with "sagemaker_" are the SDK's own and are ignored. Unknown names are an
 // error that lists the known ones.
 func ParseHyperparameters(raw map[string]string) (map[string]string, error) {
@@ -39,9 +53,15 @@ func ParseHyperparameters(raw map[string]string) (map[string]string, error) {
 			continue
 		}
 		name := strings.ReplaceAll(k, "_", "-")
+		if alias, ok := hfAliases[name]; ok {
+			name = alias
+		}
 		if !known[name] {
 			unknown = append(unknown, k)
 			continue
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("hyperparameter %s is given twice (as %s and under another name)", name, k)
 		}
 		out[name] = decodeValue(v)
 	}

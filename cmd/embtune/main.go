@@ -105,8 +105,15 @@ func usageError(format string, args ...any) error {
 func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("embtune "+name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
+	if flagSetCreated != nil {
+		flagSetCreated(name, fs)
+	}
 	return fs
 }
+
+// flagSetCreated, when set (by tests), sees every flag set newFlags makes,
+// so a test can read a command's flags by running it with --help.
+var flagSetCreated func(name string, fs *flag.FlagSet)
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {

@@ -9,12 +9,13 @@ import (
 	"path/filepath"
 
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/sagemaker"
 	"github.com/embtune/embtune/serve"
 	"github.com/embtune/embtune/torch"
 )
 
 // sagemakerModelDir is where SageMaker unpacks model.tar.gz.
-const sagemakerModelDir = "/opt/ml/model"
+var sagemakerModelDir = sagemaker.Layout{Base: sagemaker.DefaultBase}.ModelDir()
 
 // runServe is `embtune serve`, also the SageMaker inference container's
 // `serve` command: HTTP on /ping, /invocations, /embed, /v1/embeddings,
@@ -111,7 +112,7 @@ func sagemakerMode(getenv func(string) string, isDir func(string) bool, modelGiv
 	}
 	addr = "0.0.0.0:" + port
 	if base := getenv("SAGEMAKER_BASE_DIR"); base != "" {
-		return true, filepath.Join(base, "model"), addr
+		return true, sagemaker.Layout{Base: base}.ModelDir(), addr
 	}
 	if !modelGiven && isDir(sagemakerModelDir) {
 		return true, sagemakerModelDir, addr
