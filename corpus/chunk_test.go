@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/internal/testmodel"
-	"github.com/embtune/embtune/minilm"
 )
 
 // words counts whitespace-separated words: a stand-in tokenizer whose
@@ -137,7 +137,7 @@ func TestSplitWithoutSpaces(t *testing.T) {
 }
 
 func wordPieces(t *testing.T) TokenCounter {
-	tok, err := minilm.LoadTokenizer(filepath.Join(testmodel.Dir(t), "tokenizer.json"))
+	tok, err := hf.LoadTokenizer(filepath.Join(testmodel.Dir(t), "tokenizer.json"))
 	require.NoError(t, err)
 	special, err := tok.Tokenize("")
 	require.NoError(t, err)

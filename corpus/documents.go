@@ -16,7 +16,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/hf"
 )
 
 // Document is one text to index.
@@ -169,7 +169,7 @@ func readFile(path, id string, add func(Document, string) error) (int, error) {
 		return 0, fmt.Errorf("%s: larger than %d MiB; split it first", path, maxDocumentBytes>>20)
 	}
 	if !utf8.Valid(data) {
-		return 0, fmt.Errorf("%s: not valid UTF-8 (first bad byte at offset %d)", path, minilm.InvalidUTF8Offset(string(data)))
+		return 0, fmt.Errorf("%s: not valid UTF-8 (first bad byte at offset %d)", path, hf.InvalidUTF8Offset(string(data)))
 	}
 	text := strings.TrimPrefix(string(data), "\ufeff")
 	if strings.TrimSpace(text) == "" {

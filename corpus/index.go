@@ -15,9 +15,8 @@ import (
 	"sort"
 
 	"github.com/embtune/embtune/embedding"
-	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/topk"
-	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/vecmath"
 )
 
@@ -28,6 +27,9 @@ import (
 // because safetensors caps its header at 100 MB. Python reads it with
 // safetensors.numpy.load_file and json.loads(bytes(t["chunks"])).
 const Format = "embtune-index/1"
+
+// defaultBatchSize is SentenceTransformer.encode's default batch.
+const defaultBatchSize = 32
 
 // Info describes how an index was built.
 type Info struct {
@@ -106,37 +108,39 @@ func ModelFingerprint(dir string) (string, error) {
 
 // DefaultChunking fills a model's window: its max_seq_length less [CLS] and
 // [SEP], with an eighth of that as overlap.
-func DefaultChunking(m *minilm.Model) Chunking {
-	n := max(1, m.MaxSeqLength-2)
+func DefaultChunking(text hf.Text) Chunking {
+	n := max(1, text.MaxSeqLength-2)
 	return Chunking{MaxTokens: n, Overlap: n / 8}
+}
+
+// Model is what an index is built with: the model's folder (its identity
+// and dimension), how its tokenizer fills the window (chunking), and an
+// encoder: the folder's weights loaded here (minilm.Model), or a server or
+// SageMaker endpoint that serves that model.
+type Model struct {
+	Folder  hf.Folder
+	Text    hf.Text
+	Encoder embedding.Encoder
 }
 
 // Build chunks docs and embeds the chunks with m, batchSize texts at a time.
 // progress, when not nil, is called with the chunks embedded so far.
-func Build(ctx context.Context, m *minilm.Model, docs []Document, c Chunking, batchSize int, progress func(done, total int)) (*Index, Stats, error) {
-	return BuildWith(ctx, m, m, docs, c, batchSize, progress)
-}
-
-// BuildWith is Build with the embeddings from enc: m's tokenizer cuts the
-// chunks and m's folder is the index's model (its fingerprint), while enc,
-// for example a server or a SageMaker endpoint serving that model, embeds
-// them. m may then come from minilm.LoadTokenizerOnly.
-func BuildWith(ctx context.Context, m *minilm.Model, enc embedding.Encoder, docs []Document, c Chunking, batchSize int, progress func(done, total int)) (*Index, Stats, error) {
+func Build(ctx context.Context, m Model, docs []Document, c Chunking, batchSize int, progress func(done, total int)) (*Index, Stats, error) {
 	var st Stats
 	if len(docs) == 0 {
 		return nil, st, errors.New("index: no documents")
 	}
-	if c.MaxTokens > m.MaxSeqLength-2 {
-		return nil, st, fmt.Errorf("index: chunks of %d tokens exceed the model's max_seq_length %d (less [CLS] and [SEP])", c.MaxTokens, m.MaxSeqLength)
+	if c.MaxTokens > m.Text.MaxSeqLength-2 {
+		return nil, st, fmt.Errorf("index: chunks of %d tokens exceed the model's max_seq_length %d (less [CLS] and [SEP])", c.MaxTokens, m.Text.MaxSeqLength)
 	}
 	fp, err := ModelFingerprint(m.Folder.Dir)
 	if err != nil {
 		return nil, st, err
 	}
-	x := &Index{Info: Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Dim(),
-		MaxSeqLength: m.MaxSeqLength, Chunking: c, Documents: len(docs)}}
+	x := &Index{Info: Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Folder.Config.HiddenSize,
+		MaxSeqLength: m.Text.MaxSeqLength, Chunking: c, Documents: len(docs)}}
 	for _, d := range docs {
-		spans, err := c.Split(d.Text, m.WordPieces)
+		spans, err := c.Split(d.Text, m.Text.WordPieces)
 		if err != nil {
 			return nil, st, fmt.Errorf("index: document %s: %w", d.ID, err)
 		}
@@ -155,7 +159,7 @@ func BuildWith(ctx context.Context, m *minilm.Model, enc embedding.Encoder, docs
 	for i, ch := range x.Chunks {
 		texts[i] = ch.Text
 	}
-	vecs, err := encodeWithProgress(ctx, enc, texts, batchSize, progress)
+	vecs, err := encodeWithProgress(ctx, m.Encoder, texts, batchSize, progress)
 	if err != nil {
 		return nil, st, fmt.Errorf("index: %w", err)
 	}
@@ -174,7 +178,7 @@ func BuildWith(ctx context.Context, m *minilm.Model, enc embedding.Encoder, docs
 // can be reported without giving up Encode's length-sorted batching.
 func encodeWithProgress(ctx context.Context, m embedding.Encoder, texts []string, batchSize int, progress func(done, total int)) ([][]float32, error) {
 	if batchSize <= 0 {
-		batchSize = minilm.DefaultBatchSize
+		batchSize = defaultBatchSize
 	}
 	order := make([]int, len(texts))
 	for i := range order {
@@ -312,11 +316,11 @@ func (x *Index) Save(path string) error {
 	for i, v := range x.vectors {
 		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
 	}
-	tensors := map[string]minilm.RawTensor{
-		"embeddings": {DType: torch.Float32, Shape: []int64{int64(len(x.Chunks)), int64(x.Info.Dim)}, Data: data},
-		"chunks":     {DType: torch.Uint8, Shape: []int64{int64(len(chunks))}, Data: chunks},
+	tensors := map[string]hf.RawTensor{
+		"embeddings": {DType: hf.F32, Shape: []int64{int64(len(x.Chunks)), int64(x.Info.Dim)}, Data: data},
+		"chunks":     {DType: hf.U8, Shape: []int64{int64(len(chunks))}, Data: chunks},
 	}
-	if err := minilm.WriteSafetensors(path, tensors, map[string]string{"embtune_index": string(info)}); err != nil {
+	if err := hf.WriteSafetensors(path, tensors, map[string]string{"embtune_index": string(info)}); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	return nil
@@ -324,7 +328,7 @@ func (x *Index) Save(path string) error {
 
 // Load reads an index written by Save, checking that its parts agree.
 func Load(path string) (*Index, error) {
-	tensors, meta, err := minilm.ReadSafetensors(path)
+	tensors, meta, err := hf.ReadSafetensors(path)
 	if err != nil {
 		return nil, fmt.Errorf("load index: %w", err)
 	}
@@ -339,7 +343,7 @@ func Load(path string) (*Index, error) {
 		return nil, fmt.Errorf("load index %s: format %q, this embtune reads %q", path, x.Info.Format, Format)
 	}
 	ct, ok := tensors["chunks"]
-	if !ok || ct.DType != torch.Uint8 || len(ct.Shape) != 1 {
+	if !ok || ct.DType != hf.U8 || len(ct.Shape) != 1 {
 		return nil, fmt.Errorf("load index %s: no U8 chunks tensor", path)
 	}
 	if err := json.Unmarshal(ct.Data, &x.Chunks); err != nil {
@@ -354,7 +358,7 @@ func Load(path string) (*Index, error) {
 	switch {
 	case !ok:
 		return nil, fmt.Errorf("load index %s: no embeddings tensor", path)
-	case t.DType != torch.Float32 || len(t.Shape) != 2:
+	case t.DType != hf.F32 || len(t.Shape) != 2:
 		return nil, fmt.Errorf("load index %s: embeddings are %s %v, want F32 [chunks, dim]", path, t.DType, t.Shape)
 	case t.Shape[0] != int64(len(x.Chunks)) || t.Shape[1] != int64(x.Info.Dim) || x.Info.Dim < 1:
 		return nil, fmt.Errorf("load index %s: embeddings %v do not match %d chunks of dimension %d", path, t.Shape, len(x.Chunks), x.Info.Dim)

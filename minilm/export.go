@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/torch"
 )
 
@@ -100,7 +101,7 @@ func (m *Model) Weights(ctx context.Context) (map[string]RawTensor, error) {
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.Name, err)
 			}
-			out[hfName(p.Name)] = RawTensor{DType: torch.Float32, Shape: shape, Data: data}
+			out[hfName(p.Name)] = RawTensor{DType: hf.F32, Shape: shape, Data: data}
 		}
 		return nil
 	})
@@ -126,7 +127,7 @@ func (m *Model) SaveFolder(ctx context.Context, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save folder: %w", err)
 	}
-	if err := WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
+	if err := hf.WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	for _, name := range folderFiles {
@@ -175,7 +176,7 @@ func (m *Model) SetWeights(ctx context.Context, weights map[string]RawTensor) er
 			if !ok {
 				return fmt.Errorf("set weights: missing %s", hfName(p.Name))
 			}
-			t, err := torch.FromBytes(raw.Data, raw.DType, raw.Shape...)
+			t, err := tensorOf(raw)
 			if err != nil {
 				return fmt.Errorf("set weights: %s: %w", hfName(p.Name), err)
 			}

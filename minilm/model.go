@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/torch"
 )
 
@@ -47,12 +48,12 @@ type Model struct {
 
 // Load reads a sentence-transformers folder and builds its encoder.
 func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
-	text, err := LoadTokenizerOnly(dir, opts)
+	folder, text, err := hf.Open(dir, opts.MaxSeqLength)
 	if err != nil {
 		return nil, err
 	}
-	folder, tok, maxLen := text.Folder, text.Tokenizer, text.MaxSeqLength
-	weights, _, err := ReadSafetensors(filepath.Join(dir, "model.safetensors"))
+	tok, maxLen := text.Tokenizer, text.MaxSeqLength
+	weights, _, err := hf.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		return nil, err
 	}
@@ -83,32 +84,6 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	return m, nil
 }
 
-// LoadTokenizerOnly reads a folder's configuration and tokenizer but not
-// its weights: enough for chunking, token counts and the model's identity
-// (corpus indexing against a remote encoder), not for Encode, which then
-// returns an error. opts.MaxSeqLength applies as in Load.
-func LoadTokenizerOnly(dir string, opts Options) (*Model, error) {
-	folder, err := ReadFolder(dir)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := LoadTokenizer(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		return nil, err
-	}
-	if tok.VocabSize() > folder.Config.VocabSize {
-		return nil, fmt.Errorf("tokenizer has %d tokens but config vocab_size is %d", tok.VocabSize(), folder.Config.VocabSize)
-	}
-	maxLen := folder.MaxSeqLength
-	if opts.MaxSeqLength > 0 {
-		if opts.MaxSeqLength < 2 || opts.MaxSeqLength > folder.Config.MaxPositionEmbeddings {
-			return nil, fmt.Errorf("max sequence length %d must be in [2, %d]", opts.MaxSeqLength, folder.Config.MaxPositionEmbeddings)
-		}
-		maxLen = opts.MaxSeqLength
-	}
-	return &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device}, nil
-}
-
 // build registers the weights and compiles the encoder. Runs on the worker.
 func (m *Model) build(weights map[string]RawTensor) error {
 	cfg := m.Folder.Config
@@ -128,7 +103,7 @@ func (m *Model) build(weights map[string]RawTensor) error {
 			problems = append(problems, "missing "+name)
 		case !equalShape(got.Shape, want):
 			problems = append(problems, fmt.Sprintf("%s has shape %v, config needs %v", name, got.Shape, want))
-		case got.DType != torch.Float32 && got.DType != torch.Float16 && got.DType != torch.BFloat16:
+		case got.DType != hf.F32 && got.DType != hf.F16 && got.DType != hf.BF16:
 			problems = append(problems, fmt.Sprintf("%s has dtype %s, want a float type", name, got.DType))
 		}
 	}
@@ -170,12 +145,12 @@ func (m *Model) build(weights map[string]RawTensor) error {
 }
 
 func registerFloat32(mod *torch.Module, name string, raw RawTensor) error {
-	t, err := torch.FromBytes(raw.Data, raw.DType, raw.Shape...)
+	t, err := tensorOf(raw)
 	if err != nil {
 		return fmt.Errorf("weight %s: %w", name, err)
 	}
 	defer t.Close()
-	if raw.DType != torch.Float32 {
+	if raw.DType != hf.F32 {
 		f, err := t.To(torch.CPU, torch.Float32)
 		if err != nil {
 			return fmt.Errorf("weight %s: %w", name, err)
@@ -256,9 +231,6 @@ func (m *Model) EncodeDetailed(ctx context.Context, texts []string, batchSize in
 	if len(texts) == 0 {
 		return Encoded{}, ErrNoTexts
 	}
-	if m.worker == nil {
-		return Encoded{}, fmt.Errorf("model %s was opened for its tokenizer only (LoadTokenizerOnly): it cannot encode", m.Folder.Dir)
-	}
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize
 	}
@@ -298,19 +270,22 @@ func (m *Model) EncodeDetailed(ctx context.Context, texts []string, batchSize in
 	return out, nil
 }
 
+// Text is how this model turns text into input ids (hf.Text): its
+// tokenizer, lower-casing and max_seq_length.
+func (m *Model) Text() hf.Text {
+	return hf.Text{Tokenizer: m.Tokenizer, LowerCase: m.Folder.DoLowerCase, MaxSeqLength: m.MaxSeqLength}
+}
+
+// Prepare validates, lower-cases (when the folder says so) and tokenizes
+// text, cut at max_seq_length: the input ids Encode embeds.
+func (m *Model) Prepare(text string) (ids []int64, truncated bool, err error) {
+	return m.Text().Prepare(text)
+}
+
 // WordPieces returns how many word pieces text becomes, [CLS] and [SEP]
 // excluded and nothing truncated, with the lower-casing Encode applies: how
 // much of the model's window text fills.
-func (m *Model) WordPieces(text string) (int, error) {
-	if m.Folder.DoLowerCase {
-		text = strings.ToLower(text)
-	}
-	ids, err := m.Tokenizer.Tokenize(text)
-	if err != nil {
-		return 0, err
-	}
-	return len(ids) - len(m.Tokenizer.prefixIDs) - len(m.Tokenizer.suffixIDs), nil
-}
+func (m *Model) WordPieces(text string) (int, error) { return m.Text().WordPieces(text) }
 
 // tokenizeAll tokenizes in parallel; the tokenizer is read-only.
 func (m *Model) tokenizeAll(texts []string) ([][]int64, []bool, error) {
@@ -324,11 +299,7 @@ func (m *Model) tokenizeAll(texts []string) ([][]int64, []bool, error) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(texts); i += workers {
-				text := texts[i]
-				if m.Folder.DoLowerCase {
-					text = strings.ToLower(text)
-				}
-				ids[i], truncated[i], errs[i] = m.Tokenizer.Encode(text, m.MaxSeqLength)
+				ids[i], truncated[i], errs[i] = m.Prepare(texts[i])
 			}
 		}(w)
 	}

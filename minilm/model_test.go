@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/internal/testmodel"
 	"github.com/embtune/embtune/vecmath"
 
@@ -165,7 +166,7 @@ func TestEncodeBadInput(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNoTexts)
 	_, err = m.Encode(context.Background(), []string{"fine", "bad \xff\xfe utf-8"}, 0)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, ErrInvalidUTF8)
+	assert.ErrorIs(t, err, hf.ErrInvalidUTF8)
 	assert.Contains(t, err.Error(), "text 1")
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/vecmath"
 )
@@ -173,22 +174,16 @@ func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts
 	seqs := make([][]int64, len(texts))
 	var out embedded
 	for i, text := range texts {
-		if m.Folder.DoLowerCase { // as minilm's Encode does
-			text = strings.ToLower(text)
-		}
-		ids, cut, err := m.Tokenizer.Encode(text, m.MaxSeqLength)
+		ids, cut, err := m.Prepare(text) // as Encode prepares it
 		if err != nil {
-			if errors.Is(err, minilm.ErrInvalidUTF8) {
+			if errors.Is(err, hf.ErrInvalidUTF8) {
 				return out, badRequest("input %d: %v", i, err)
 			}
 			return out, errorf(http.StatusInternalServerError, typeInternal, "tokenizing input %d: %v", i, err)
 		}
 		if cut {
 			if !truncate {
-				n := 0
-				if all, err := m.Tokenizer.Tokenize(strings.TrimSpace(text)); err == nil {
-					n = len(all)
-				}
+				n, _ := m.Text().Length(text)
 				return out, errorf(http.StatusRequestEntityTooLarge, typeTooLarge,
 					"input %d has %d tokens, more than max_seq_length %d; shorten it or send \"truncate\": true", i, n, m.MaxSeqLength)
 			}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
 )
@@ -438,7 +439,7 @@ func (r *run) checkpoint(ctx context.Context, dir string, st checkpointState, ke
 		return "", err
 	}
 	return writeCheckpoint(dir, st, keep, func(tmp string) error {
-		if err := minilm.WriteSafetensors(filepath.Join(tmp, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
+		if err := hf.WriteSafetensors(filepath.Join(tmp, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
 			return err
 		}
 		return r.m.Worker().Do(ctx, func() error {
@@ -467,7 +468,7 @@ func (r *run) restore(ctx context.Context, path string, want checkpointState) (c
 	if st.Hyper != want.Hyper {
 		return st, fmt.Errorf("resume: %s was written with other hyperparameters (%+v)", path, st.Hyper)
 	}
-	weights, _, err := minilm.ReadSafetensors(filepath.Join(path, "model.safetensors"))
+	weights, _, err := hf.ReadSafetensors(filepath.Join(path, "model.safetensors"))
 	if err != nil {
 		return st, fmt.Errorf("resume: %w", err)
 	}

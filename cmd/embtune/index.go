@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/embtune/embtune/corpus"
-	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/hf"
 )
 
 func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
@@ -45,18 +45,22 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	var m *minilm.Model
+	var model corpus.Model
 	if enc != nil {
-		m, err = minilm.LoadTokenizerOnly(mf.dir, minilm.Options{MaxSeqLength: mf.maxSeqLength})
+		folder, text, err := hf.Open(mf.dir, mf.maxSeqLength)
+		if err != nil {
+			return err
+		}
+		model = corpus.Model{Folder: folder, Text: text, Encoder: enc}
 	} else {
-		m, err = mf.load(ctx)
-		enc = m
+		m, err := mf.load(ctx)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		model = corpus.Model{Folder: m.Folder, Text: m.Text(), Encoder: m}
 	}
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	c := corpus.DefaultChunking(m)
+	c := corpus.DefaultChunking(model.Text)
 	if *chunkTokens > 0 {
 		c.MaxTokens = *chunkTokens
 		c.Overlap = c.MaxTokens / 8
@@ -69,7 +73,7 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	}
 	slog.Info("indexing", "documents", len(docs), "skipped_empty", skipped, "chunk_size", c.MaxTokens, "chunk_overlap", c.Overlap)
 	start := time.Now()
-	x, st, err := corpus.BuildWith(ctx, m, enc, docs, c, *batch, func(done, total int) {
+	x, st, err := corpus.Build(ctx, model, docs, c, *batch, func(done, total int) {
 		slog.Info("embedded", "chunks", done, "of", total, "chunks_per_sec", fmt.Sprintf("%.1f", float64(done)/time.Since(start).Seconds()))
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package minilm
+package hf
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 // ErrInvalidUTF8 is returned (wrapped) for text that is not valid UTF-8.
 // Hugging Face only ever sees valid strings, so rather than guess how bad
 // bytes would have been replaced we refuse them.
-var ErrInvalidUTF8 = errors.New("minilm: text is not valid UTF-8")
+var ErrInvalidUTF8 = errors.New("text is not valid UTF-8")
 
 // Tokenizer is a BERT WordPiece tokenizer read from a Hugging Face tokenizer.json.
 // It reproduces tokenizers' BertNormalizer, BertPreTokenizer, WordPiece model
@@ -120,11 +120,11 @@ type tjPostProcessor struct {
 func LoadTokenizer(path string) (*Tokenizer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("minilm: load tokenizer: %w", err)
+		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}
 	t, err := parseTokenizer(data)
 	if err != nil {
-		return nil, fmt.Errorf("minilm: load tokenizer %s: %w", path, err)
+		return nil, fmt.Errorf("load tokenizer %s: %w", path, err)
 	}
 	return t, nil
 }
@@ -391,7 +391,7 @@ func (t *Tokenizer) Tokenize(text string) ([]int64, error) {
 func (t *Tokenizer) Encode(text string, maxLen int) (ids []int64, truncated bool, err error) {
 	special := len(t.prefixIDs) + len(t.suffixIDs)
 	if maxLen < 2 || maxLen < special {
-		return nil, false, fmt.Errorf("minilm: encode: maxLen %d is below %d", maxLen, max(2, special))
+		return nil, false, fmt.Errorf("encode: maxLen %d is below %d", maxLen, max(2, special))
 	}
 	ids, err = t.Tokenize(strings.TrimFunc(text, isPythonSpace))
 	if err != nil {

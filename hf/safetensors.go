@@ -1,4 +1,4 @@
-package minilm
+package hf
 
 import (
 	"encoding/binary"
@@ -11,7 +11,6 @@ import (
 	"sort"
 
 	"github.com/embtune/embtune/atomicfile"
-	"github.com/embtune/embtune/torch"
 )
 
 // The safetensors format: an 8-byte little-endian header length N, N bytes
@@ -25,26 +24,41 @@ const maxHeaderBytes = 100 << 20
 // ErrSafetensors marks a file that is not valid safetensors.
 var ErrSafetensors = errors.New("invalid safetensors file")
 
+// DType is a safetensors element type, by its name in the header.
+type DType string
+
+// The safetensors dtypes embtune reads and writes.
+const (
+	F32  DType = "F32"
+	F16  DType = "F16"
+	BF16 DType = "BF16"
+	F64  DType = "F64"
+	I64  DType = "I64"
+	I32  DType = "I32"
+	I16  DType = "I16"
+	I8   DType = "I8"
+	U8   DType = "U8"
+	Bool DType = "BOOL"
+)
+
+var dtypeSizes = map[DType]int{F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, Bool: 1}
+
+// Size is the bytes of one element; 0 for a dtype embtune does not know.
+func (d DType) Size() int { return dtypeSizes[d] }
+
+// Known reports whether d is one of the dtypes above.
+func (d DType) Known() bool { return d.Size() > 0 }
+
+// IsFloat reports whether d is a floating-point type.
+func (d DType) IsFloat() bool { return d == F32 || d == F16 || d == BF16 || d == F64 }
+
+func (d DType) String() string { return string(d) }
+
 // RawTensor is one tensor's bytes as stored: little-endian elements.
 type RawTensor struct {
-	DType torch.DType
+	DType DType
 	Shape []int64
 	Data  []byte
-}
-
-var safetensorsDTypes = map[string]torch.DType{
-	"F32": torch.Float32, "F16": torch.Float16, "BF16": torch.BFloat16, "F64": torch.Float64,
-	"I64": torch.Int64, "I32": torch.Int32, "I16": torch.Int16, "I8": torch.Int8,
-	"U8": torch.Uint8, "BOOL": torch.Bool,
-}
-
-func safetensorsName(d torch.DType) (string, bool) {
-	for k, v := range safetensorsDTypes {
-		if v == d {
-			return k, true
-		}
-	}
-	return "", false
 }
 
 type stEntry struct {
@@ -109,8 +123,8 @@ func parseSafetensors(r io.ReaderAt, size int64, name string) (map[string]RawTen
 		if err := json.Unmarshal(v, &e); err != nil {
 			return nil, nil, bad("tensor %q: %v", k, err)
 		}
-		dt, ok := safetensorsDTypes[e.DType]
-		if !ok {
+		dt := DType(e.DType)
+		if !dt.Known() {
 			return nil, nil, bad("tensor %q has unsupported dtype %q", k, e.DType)
 		}
 		if len(e.DataOffsets) != 2 || e.DataOffsets[0] < 0 || e.DataOffsets[1] < e.DataOffsets[0] {
@@ -146,7 +160,7 @@ func parseSafetensors(r io.ReaderAt, size int64, name string) (map[string]RawTen
 		if _, err := r.ReadAt(buf, dataStart+e.DataOffsets[0]); err != nil {
 			return nil, nil, bad("reading tensor %q: %v", k, err)
 		}
-		out[k] = RawTensor{DType: safetensorsDTypes[e.DType], Shape: e.Shape, Data: buf}
+		out[k] = RawTensor{DType: DType(e.DType), Shape: e.Shape, Data: buf}
 	}
 	return out, meta, nil
 }
@@ -167,11 +181,10 @@ func WriteSafetensors(path string, tensors map[string]RawTensor, meta map[string
 	var offset int64
 	for _, k := range names {
 		t := tensors[k]
-		dt, ok := safetensorsName(t.DType)
-		if !ok {
-			return fmt.Errorf("write %s: tensor %q has unsupported dtype %s", path, k, t.DType)
+		if !t.DType.Known() {
+			return fmt.Errorf("write %s: tensor %q has unsupported dtype %q", path, k, t.DType)
 		}
-		header[k] = stEntry{DType: dt, Shape: t.Shape, DataOffsets: []int64{offset, offset + int64(len(t.Data))}}
+		header[k] = stEntry{DType: string(t.DType), Shape: t.Shape, DataOffsets: []int64{offset, offset + int64(len(t.Data))}}
 		offset += int64(len(t.Data))
 	}
 	hb, err := json.Marshal(header)

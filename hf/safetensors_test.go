@@ -1,4 +1,4 @@
-package minilm
+package hf
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/embtune/embtune/torch"
 )
 
 func safetensorsBytes(header string, data []byte) []byte {
@@ -23,9 +21,9 @@ func safetensorsBytes(header string, data []byte) []byte {
 func TestSafetensorsRoundTrip(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "w.safetensors")
 	in := map[string]RawTensor{
-		"a.weight": {DType: torch.Float32, Shape: []int64{2, 2}, Data: make([]byte, 16)},
-		"b":        {DType: torch.Int64, Shape: []int64{1, 3}, Data: bytes.Repeat([]byte{1}, 24)},
-		"scalar":   {DType: torch.BFloat16, Shape: []int64{}, Data: []byte{1, 2}},
+		"a.weight": {DType: F32, Shape: []int64{2, 2}, Data: make([]byte, 16)},
+		"b":        {DType: I64, Shape: []int64{1, 3}, Data: bytes.Repeat([]byte{1}, 24)},
+		"scalar":   {DType: BF16, Shape: []int64{}, Data: []byte{1, 2}},
 	}
 	require.NoError(t, WriteSafetensors(p, in, map[string]string{"format": "pt"}))
 	out, meta, err := ReadSafetensors(p)

@@ -1,4 +1,4 @@
-package minilm
+package hf
 
 import (
 	"errors"
