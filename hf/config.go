@@ -87,7 +87,7 @@ func ReadFolder(dir string) (Folder, error) {
 	if !st.IsDir() {
 		return f, fmt.Errorf("model folder %s is not a directory", dir)
 	}
-	if err := readJSON(filepath.Join(dir, "config.json"), &f.Config); err != nil {
+	if err := ReadJSON(filepath.Join(dir, "config.json"), &f.Config); err != nil {
 		return f, err
 	}
 	if err := f.Config.Validate(); err != nil {
@@ -95,7 +95,7 @@ func ReadFolder(dir string) (Folder, error) {
 	}
 
 	var modules []stModule
-	if err := readJSON(filepath.Join(dir, "modules.json"), &modules); err != nil {
+	if err := ReadJSON(filepath.Join(dir, "modules.json"), &modules); err != nil {
 		return f, err
 	}
 	poolingPath := ""
@@ -118,7 +118,7 @@ func ReadFolder(dir string) (Folder, error) {
 	if !sawTransformer || poolingPath == "" {
 		return f, errors.New("modules.json: need a Transformer and a Pooling module")
 	}
-	if err := readJSON(filepath.Join(dir, poolingPath, "config.json"), &f.Pooling); err != nil {
+	if err := ReadJSON(filepath.Join(dir, poolingPath, "config.json"), &f.Pooling); err != nil {
 		return f, err
 	}
 	p := f.Pooling
@@ -134,11 +134,8 @@ func ReadFolder(dir string) (Folder, error) {
 		MaxSeqLength int  `json:"max_seq_length"`
 		DoLowerCase  bool `json:"do_lower_case"`
 	}
-	sbPath := filepath.Join(dir, "sentence_bert_config.json")
-	if _, err := os.Stat(sbPath); err == nil {
-		if err := readJSON(sbPath, &sb); err != nil {
-			return f, err
-		}
+	if _, err := ReadOptionalJSON(filepath.Join(dir, "sentence_bert_config.json"), &sb); err != nil {
+		return f, err
 	}
 	f.MaxSeqLength = sb.MaxSeqLength
 	f.DoLowerCase = sb.DoLowerCase
@@ -148,13 +145,63 @@ func ReadFolder(dir string) (Folder, error) {
 	return f, nil
 }
 
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
+// ReadJSON decodes the JSON file at path into v; errors name the file.
+func ReadJSON(path string, v any) error {
+	b, err := os.ReadFile(path) // its error names the path
 	if err != nil {
-		return fmt.Errorf("model folder: %w", err)
+		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%s: malformed JSON: %w", path, err)
 	}
 	return nil
+}
+
+// ReadOptionalJSON is ReadJSON for a file that may be missing: then v is
+// left as it is and found is false.
+func ReadOptionalJSON(path string, v any) (found bool, err error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return true, ReadJSON(path, v)
+}
+
+// EmbeddingShape reads a folder's embedding width and max_seq_length
+// without validating that embtune can run it (packaging ships any folder):
+// 1_Pooling's word_embedding_dimension, else config.json's hidden_size;
+// sentence_bert_config.json's max_seq_length, else max_position_embeddings
+// up to 512.
+func EmbeddingShape(dir string) (dim, maxSeq int, err error) {
+	var cfg struct {
+		HiddenSize            int `json:"hidden_size"`
+		MaxPositionEmbeddings int `json:"max_position_embeddings"`
+	}
+	if err := ReadJSON(filepath.Join(dir, "config.json"), &cfg); err != nil {
+		return 0, 0, err
+	}
+	var pooling struct {
+		Dim int `json:"word_embedding_dimension"`
+	}
+	if _, err := ReadOptionalJSON(filepath.Join(dir, "1_Pooling", "config.json"), &pooling); err != nil {
+		return 0, 0, err
+	}
+	var st struct {
+		MaxSeqLength int `json:"max_seq_length"`
+	}
+	if _, err := ReadOptionalJSON(filepath.Join(dir, "sentence_bert_config.json"), &st); err != nil {
+		return 0, 0, err
+	}
+	dim = pooling.Dim
+	if dim == 0 {
+		dim = cfg.HiddenSize
+	}
+	maxSeq = st.MaxSeqLength
+	if maxSeq == 0 {
+		maxSeq = min(cfg.MaxPositionEmbeddings, 512)
+	}
+	if dim <= 0 || maxSeq <= 0 {
+		return 0, 0, fmt.Errorf("cannot tell the embedding size (%d) or max_seq_length (%d) from config.json, "+
+			"1_Pooling/config.json and sentence_bert_config.json", dim, maxSeq)
+	}
+	return dim, maxSeq, nil
 }

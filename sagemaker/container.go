@@ -1,7 +1,6 @@
 package sagemaker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/hf"
 )
 
 // Layout is the /opt/ml tree a SageMaker container sees. Base is /opt/ml in
@@ -100,7 +100,7 @@ var dataExtensions = []string{".json", ".jsonl", ".csv", ".json.gz", ".jsonl.gz"
 func PlanTraining(l Layout) (TrainingPlan, error) {
 	plan := TrainingPlan{Layout: l}
 	raw := map[string]string{}
-	if err := readOptionalJSON(l.configPath("hyperparameters.json"), &raw); err != nil {
+	if _, err := hf.ReadOptionalJSON(l.configPath("hyperparameters.json"), &raw); err != nil {
 		return plan, err
 	}
 	hp, err := ParseHyperparameters(raw)
@@ -108,7 +108,7 @@ func PlanTraining(l Layout) (TrainingPlan, error) {
 		return plan, err
 	}
 	var rc resourceConfig
-	if err := readOptionalJSON(l.configPath("resourceconfig.json"), &rc); err != nil {
+	if _, err := hf.ReadOptionalJSON(l.configPath("resourceconfig.json"), &rc); err != nil {
 		return plan, err
 	}
 	if len(rc.Hosts) > 1 {
@@ -116,7 +116,7 @@ func PlanTraining(l Layout) (TrainingPlan, error) {
 			len(rc.Hosts), strings.Join(rc.Hosts, ", "))
 	}
 	channels := map[string]channelConfig{}
-	if err := readOptionalJSON(l.configPath("inputdataconfig.json"), &channels); err != nil {
+	if _, err := hf.ReadOptionalJSON(l.configPath("inputdataconfig.json"), &channels); err != nil {
 		return plan, err
 	}
 	for name, c := range channels {
@@ -231,18 +231,4 @@ func (l Layout) WriteFailure(reason error) error {
 		_, err := io.WriteString(w, msg)
 		return err
 	})
-}
-
-func readOptionalJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: malformed JSON: %w", path, err)
-	}
-	return nil
 }

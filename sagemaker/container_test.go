@@ -83,7 +83,7 @@ func TestPlanTrainingRefuses(t *testing.T) {
 			writeJSON(t, l.configPath("resourceconfig.json"), map[string]any{"current_host": "algo-1", "hosts": []string{"algo-1", "algo-2"}})
 		},
 		"unknown hyperparameter": func(t *testing.T, l Layout) {
-			writeJSON(t, l.configPath("hyperparameters.json"), map[string]string{"learning_rate": "1"})
+			writeJSON(t, l.configPath("hyperparameters.json"), map[string]string{"warmup_proportion": "1"})
 		},
 		"pipe mode": func(t *testing.T, l Layout) {
 			writeJSON(t, l.configPath("inputdataconfig.json"), map[string]any{"training": map[string]string{"TrainingInputMode": "Pipe"}})
@@ -96,7 +96,7 @@ func TestPlanTrainingRefuses(t *testing.T) {
 			require.NoError(t, os.WriteFile(l.configPath("resourceconfig.json"), []byte("{"), 0o644))
 		},
 	}
-	want := map[string]string{"multi-host": "multi-host training is not supported", "unknown hyperparameter": "learning_rate",
+	want := map[string]string{"multi-host": "multi-host training is not supported", "unknown hyperparameter": "warmup_proportion",
 		"pipe mode": "File mode", "no training channel": "training channel", "two data files": "name one",
 		"malformed config": "malformed JSON"}
 	for name, damage := range cases {

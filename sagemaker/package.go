@@ -65,6 +65,7 @@ import (
 	"time"
 
 	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/hf"
 )
 
 // ManifestName is the manifest's path inside the archive.
@@ -198,7 +199,7 @@ func PackageModel(srcDir, dest string, opts PackageOptions) (Manifest, error) {
 			"(`embtune train` writes all of them; `embtune export --torchscript` writes model.pt)",
 			srcDir, strings.Join(missing, ", "))
 	}
-	if man.Dim, man.MaxSeqLength, err = modelShape(root); err != nil {
+	if man.Dim, man.MaxSeqLength, err = hf.EmbeddingShape(root); err != nil {
 		return man, fmt.Errorf("package %s: %w", srcDir, err)
 	}
 	if man.Model == "" {
@@ -344,54 +345,6 @@ func fileKind(m fs.FileMode) string {
 		return "device"
 	}
 	return "special file"
-}
-
-// modelShape reads the embedding width and max_seq_length of a
-// sentence-transformers folder.
-func modelShape(root string) (dim, maxSeq int, err error) {
-	var cfg struct {
-		HiddenSize            int `json:"hidden_size"`
-		MaxPositionEmbeddings int `json:"max_position_embeddings"`
-	}
-	if err := readJSONFile(filepath.Join(root, "config.json"), &cfg); err != nil {
-		return 0, 0, err
-	}
-	var pooling struct {
-		Dim int `json:"word_embedding_dimension"`
-	}
-	if err := readJSONFile(filepath.Join(root, "1_Pooling", "config.json"), &pooling); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return 0, 0, err
-	}
-	var st struct {
-		MaxSeqLength int `json:"max_seq_length"`
-	}
-	if err := readJSONFile(filepath.Join(root, "sentence_bert_config.json"), &st); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return 0, 0, err
-	}
-	dim = pooling.Dim
-	if dim == 0 {
-		dim = cfg.HiddenSize
-	}
-	maxSeq = st.MaxSeqLength
-	if maxSeq == 0 {
-		maxSeq = min(cfg.MaxPositionEmbeddings, 512)
-	}
-	if dim <= 0 || maxSeq <= 0 {
-		return 0, 0, fmt.Errorf("cannot tell the embedding size (%d) or max_seq_length (%d) from config.json, "+
-			"1_Pooling/config.json and sentence_bert_config.json", dim, maxSeq)
-	}
-	return dim, maxSeq, nil
-}
-
-func readJSONFile(p string, v any) error {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: malformed JSON: %w", p, err)
-	}
-	return nil
 }
 
 // embtuneVersion names the running build: the module version and, when the
