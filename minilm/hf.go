@@ -9,7 +9,8 @@ import (
 
 // Package hf reads the model files (config, tokenizer, safetensors, the
 // sentence-transformers folder) without libtorch; minilm keeps the maths.
-// These aliases keep minilm's former names compiling.
+// These aliases keep minilm's former names compiling for code written
+// before the split.
 type (
 	// Deprecated: use hf.Config.
 	Config = hf.Config
