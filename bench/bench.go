@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
 )
@@ -20,7 +21,7 @@ import (
 // BERT encoder at sequence length seq: Q, K, V and output projections
 // (4·H²), the feed-forward pair (2·H·I), and attention scores and the
 // weighted sum (2·S·H), per layer.
-func EncoderFLOPsPerToken(c minilm.Config, seq int) float64 {
+func EncoderFLOPsPerToken(c hf.Config, seq int) float64 {
 	h, i, s := float64(c.HiddenSize), float64(c.IntermediateSize), float64(seq)
 	return 2 * float64(c.NumHiddenLayers) * (4*h*h + 2*h*i + 2*s*h)
 }

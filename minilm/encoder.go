@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/torch"
 )
 
@@ -33,7 +34,7 @@ var layerParams = []string{
 }
 
 // paramShapes lists every trainable encoder weight with its expected shape.
-func paramShapes(c Config) map[string][]int64 {
+func paramShapes(c hf.Config) map[string][]int64 {
 	h, i := int64(c.HiddenSize), int64(c.IntermediateSize)
 	shapes := map[string][]int64{
 		"embeddings.word_embeddings.weight":       {int64(c.VocabSize), h},
@@ -61,7 +62,7 @@ func paramShapes(c Config) map[string][]int64 {
 }
 
 // paramOrder is the registration order: embeddings, then layer by layer.
-func paramOrder(c Config) []string {
+func paramOrder(c hf.Config) []string {
 	names := []string{
 		"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
 		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias",
@@ -99,7 +100,7 @@ func paramOrder(c Config) []string {
 // Without cpu the source uses only stock operators (torch.dropout and SDPA's
 // dropout_p) on padded batches, so a saved archive loads in any libtorch or
 // PyTorch and the CUDA module never synchronises on nonzero().
-func encoderSource(c Config, normalize, cpu bool) string {
+func encoderSource(c hf.Config, normalize, cpu bool) string {
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads

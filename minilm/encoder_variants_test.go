@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/torch"
 )
 
@@ -19,7 +20,7 @@ import (
 // longer compiles; parity with sentence-transformers is checked elsewhere
 // (TestEmbeddingsMatchSentenceTransformers, the TorchScript export golden).
 func TestEveryEncoderVariantCompiles(t *testing.T) {
-	cfg := Config{
+	cfg := hf.Config{
 		ModelType: "bert", VocabSize: 50, HiddenSize: 16, NumHiddenLayers: 2, NumAttentionHeads: 4,
 		IntermediateSize: 32, HiddenAct: "gelu", HiddenDropoutProb: 0.1, AttentionProbsDropoutProb: 0.1,
 		MaxPositionEmbeddings: 16, TypeVocabSize: 2, LayerNormEps: 1e-12, PositionEmbeddingType: "absolute",

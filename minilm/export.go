@@ -72,8 +72,8 @@ func (m *Model) exportModule() (*torch.Module, error) {
 // Weights returns every tensor of the model under its Hugging Face name: the
 // encoder's current parameters (float32, on the CPU) and the stored tensors
 // the encoder does not use.
-func (m *Model) Weights(ctx context.Context) (map[string]RawTensor, error) {
-	out := make(map[string]RawTensor, len(m.passthrough)+64)
+func (m *Model) Weights(ctx context.Context) (map[string]hf.RawTensor, error) {
+	out := make(map[string]hf.RawTensor, len(m.passthrough)+64)
 	for k, v := range m.passthrough {
 		out[k] = v
 	}
@@ -101,7 +101,7 @@ func (m *Model) Weights(ctx context.Context) (map[string]RawTensor, error) {
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.Name, err)
 			}
-			out[hfName(p.Name)] = RawTensor{DType: hf.F32, Shape: shape, Data: data}
+			out[hfName(p.Name)] = hf.RawTensor{DType: hf.F32, Shape: shape, Data: data}
 		}
 		return nil
 	})
@@ -160,7 +160,7 @@ func copyFile(src, dst string) error {
 // SetWeights copies tensors, by Hugging Face name, into the encoder's
 // parameters (a checkpoint restore). Every encoder parameter must be present
 // with its exact shape; names the encoder does not use are ignored.
-func (m *Model) SetWeights(ctx context.Context, weights map[string]RawTensor) error {
+func (m *Model) SetWeights(ctx context.Context, weights map[string]hf.RawTensor) error {
 	return m.worker.Do(ctx, func() error {
 		params, err := m.module.NamedParameters()
 		if err != nil {

@@ -1,8 +1,8 @@
-// Package minilm is the all-MiniLM-L6-v2 family of sentence encoders as data
-// and maths: a sentence-transformers folder (config, safetensors weights,
-// tokenizer, pooling), a BERT encoder built as a TorchScript module, and
-// Encode, which gives the same vectors as SentenceTransformer.encode.
-// It knows nothing about training, HTTP or AWS.
+// Package minilm is the all-MiniLM-L6-v2 family of sentence encoders as
+// maths over libtorch: the folder that package hf reads (config,
+// safetensors weights, tokenizer, pooling) becomes a BERT encoder built as a
+// TorchScript module, and Encode gives the same vectors as
+// SentenceTransformer.encode. It knows nothing about training, HTTP or AWS.
 package minilm
 
 import (
@@ -32,8 +32,8 @@ type Options struct {
 // Model is a loaded sentence encoder. Its methods are safe for concurrent
 // use; torch work is serialised on the model's Worker.
 type Model struct {
-	Folder    Folder
-	Tokenizer *Tokenizer
+	Folder    hf.Folder
+	Tokenizer *hf.Tokenizer
 	// MaxSeqLength is the truncation length in tokens, [CLS] and [SEP] included.
 	MaxSeqLength int
 
@@ -42,7 +42,7 @@ type Model struct {
 	module *torch.Module
 	// passthrough holds stored tensors the encoder does not use (BERT's pooler,
 	// position_ids), kept so that an export is a complete Hugging Face folder.
-	passthrough map[string]RawTensor
+	passthrough map[string]hf.RawTensor
 	closeOnce   sync.Once
 }
 
@@ -85,7 +85,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 }
 
 // build registers the weights and compiles the encoder. Runs on the worker.
-func (m *Model) build(weights map[string]RawTensor) error {
+func (m *Model) build(weights map[string]hf.RawTensor) error {
 	cfg := m.Folder.Config
 	// Checkpoints saved from BertForXxx carry a "bert." prefix.
 	for k, v := range weights {
@@ -144,7 +144,7 @@ func (m *Model) build(weights map[string]RawTensor) error {
 	return nil
 }
 
-func registerFloat32(mod *torch.Module, name string, raw RawTensor) error {
+func registerFloat32(mod *torch.Module, name string, raw hf.RawTensor) error {
 	t, err := tensorOf(raw)
 	if err != nil {
 		return fmt.Errorf("weight %s: %w", name, err)

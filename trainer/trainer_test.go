@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/internal/testmodel"
 
 	"github.com/embtune/embtune/dataset"
@@ -136,7 +137,7 @@ func smallPairs(n int) []dataset.Pair {
 	return out
 }
 
-func weightsOf(t *testing.T, m *minilm.Model) map[string]minilm.RawTensor {
+func weightsOf(t *testing.T, m *minilm.Model) map[string]hf.RawTensor {
 	w, err := m.Weights(context.Background())
 	require.NoError(t, err)
 	return w
