@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/exportset"
 	"github.com/embtune/embtune/torch"
 )
 
@@ -117,8 +118,19 @@ var folderFiles = []string{
 // SaveFolder writes a complete sentence-transformers folder to dir: the
 // current weights as model.safetensors plus the configuration and tokenizer
 // files of the folder the model was loaded from. sentence-transformers loads
-// it as SentenceTransformer(dir).
+// it as SentenceTransformer(dir). The files are written as one set (see
+// package exportset): a crash half way leaves a folder that Load refuses.
 func (m *Model) SaveFolder(ctx context.Context, dir string) error {
+	return m.saveSet(ctx, dir, false)
+}
+
+// SaveFolderWithTorchScript is SaveFolder with the TorchScript encoder as
+// dir/model.pt in the same set.
+func (m *Model) SaveFolderWithTorchScript(ctx context.Context, dir string) error {
+	return m.saveSet(ctx, dir, true)
+}
+
+func (m *Model) saveSet(ctx context.Context, dir string, torchScript bool) error {
 	weights, err := m.Weights(ctx)
 	if err != nil {
 		return err
@@ -126,9 +138,13 @@ func (m *Model) SaveFolder(ctx context.Context, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save folder: %w", err)
 	}
+	if err := exportset.Begin(dir); err != nil {
+		return err
+	}
 	if err := WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
+	written := []string{"model.safetensors"}
 	for _, name := range folderFiles {
 		src := filepath.Join(m.Folder.Dir, name)
 		if _, err := os.Stat(src); err != nil {
@@ -137,8 +153,15 @@ func (m *Model) SaveFolder(ctx context.Context, dir string) error {
 		if err := copyFile(src, filepath.Join(dir, name)); err != nil {
 			return err
 		}
+		written = append(written, name)
 	}
-	return nil
+	if torchScript {
+		if err := m.SaveTorchScript(ctx, filepath.Join(dir, "model.pt")); err != nil {
+			return err
+		}
+		written = append(written, "model.pt")
+	}
+	return exportset.Finish(dir, written)
 }
 
 func copyFile(src, dst string) error {

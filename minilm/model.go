@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/embtune/embtune/exportset"
 	"github.com/embtune/embtune/torch"
 )
 
@@ -47,6 +48,9 @@ type Model struct {
 
 // Load reads a sentence-transformers folder and builds its encoder.
 func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
+	if err := exportset.Verify(dir); err != nil {
+		return nil, err
+	}
 	folder, err := ReadFolder(dir)
 	if err != nil {
 		return nil, err
@@ -117,8 +121,13 @@ func (m *Model) build(weights map[string]RawTensor) error {
 			problems = append(problems, fmt.Sprintf("%s has shape %v, config needs %v", name, got.Shape, want))
 		case got.DType != torch.Float32 && got.DType != torch.Float16 && got.DType != torch.BFloat16:
 			problems = append(problems, fmt.Sprintf("%s has dtype %s, want a float type", name, got.DType))
+		default:
+			if i := firstNonFinite(got); i >= 0 {
+				problems = append(problems, fmt.Sprintf("%s has a non-finite value (NaN or Inf) at element %d", name, i))
+			}
 		}
 	}
+	problems = append(problems, extraLayers(weights, cfg.NumHiddenLayers)...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		if len(problems) > 5 {
@@ -286,8 +295,9 @@ func (m *Model) EncodeDetailed(ctx context.Context, texts []string, batchSize in
 // excluded and nothing truncated, with the lower-casing Encode applies: how
 // much of the model's window text fills.
 func (m *Model) WordPieces(text string) (int, error) {
-	if m.Folder.DoLowerCase {
-		text = strings.ToLower(text)
+	text, err := m.LowerCase(text)
+	if err != nil {
+		return 0, err
 	}
 	ids, err := m.Tokenizer.Tokenize(text)
 	if err != nil {
@@ -308,9 +318,10 @@ func (m *Model) tokenizeAll(texts []string) ([][]int64, []bool, error) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(texts); i += workers {
-				text := texts[i]
-				if m.Folder.DoLowerCase {
-					text = strings.ToLower(text)
+				text, err := m.LowerCase(texts[i])
+				if err != nil {
+					errs[i] = err
+					continue
 				}
 				ids[i], truncated[i], errs[i] = m.Tokenizer.Encode(text, m.MaxSeqLength)
 			}
@@ -413,6 +424,9 @@ func (m *Model) EncodeIDs(ctx context.Context, seqs [][]int64) ([][]float32, err
 	dim := m.Dim()
 	if len(flat) != len(seqs)*dim {
 		return nil, fmt.Errorf("encoder returned %d values for %d sequences of dimension %d", len(flat), len(seqs), dim)
+	}
+	if i := firstNaNOrInf(flat); i >= 0 {
+		return nil, fmt.Errorf("%w: sequence %d of the batch", ErrNonFinite, i/dim)
 	}
 	vecs := make([][]float32, len(seqs))
 	for i := range vecs {

@@ -64,6 +64,7 @@ import (
 	"time"
 
 	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/exportset"
 )
 
 // ManifestName is the manifest's path inside the archive.
@@ -169,6 +170,12 @@ func PackageModel(srcDir, dest string, opts PackageOptions) (Manifest, error) {
 		return man, fmt.Errorf("package: model folder: %w", err)
 	} else if !st.IsDir() {
 		return man, fmt.Errorf("package: %s is not a folder", srcDir)
+	}
+	// A folder whose export did not finish, or that mixes two models' files,
+	// would make the containers that read model.pt and those that read
+	// model.safetensors serve different vectors.
+	if err := exportset.Verify(root); err != nil {
+		return man, fmt.Errorf("package: %w", err)
 	}
 	destAbs, err := filepath.Abs(dest)
 	if err != nil {

@@ -161,10 +161,13 @@ func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts
 	seqs := make([][]int64, len(texts))
 	var out embedded
 	for i, text := range texts {
-		if m.Folder.DoLowerCase { // as minilm's Encode does
-			text = strings.ToLower(text)
+		// Lower-cased as minilm's Encode does, after the UTF-8 check.
+		text, err := m.LowerCase(text)
+		var ids []int64
+		var cut bool
+		if err == nil {
+			ids, cut, err = m.Tokenizer.Encode(text, m.MaxSeqLength)
 		}
-		ids, cut, err := m.Tokenizer.Encode(text, m.MaxSeqLength)
 		if err != nil {
 			if errors.Is(err, minilm.ErrInvalidUTF8) {
 				return out, badRequest("input %d: %v", i, err)

@@ -328,13 +328,10 @@ func pairCosines(ctx context.Context, m *minilm.Model, pairs [][2]string, before
 // export writes the tuned model as a sentence-transformers folder and a
 // TorchScript model.pt at the root of OutputDir, the loss history, and eval.json.
 func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Report) error {
-	if err := m.SaveFolder(ctx, j.OutputDir); err != nil {
+	if err := m.SaveFolderWithTorchScript(ctx, j.OutputDir); err != nil {
 		return err
 	}
 	pt := filepath.Join(j.OutputDir, "model.pt")
-	if err := m.SaveTorchScript(ctx, pt); err != nil {
-		return err
-	}
 	rep.Output["folder"] = j.OutputDir
 	rep.Output["torchscript"] = pt
 	if err := writeLossCurve(j.OutputDir, res.History); err != nil {
