@@ -138,6 +138,9 @@ func (m *Model) saveSet(ctx context.Context, dir string, torchScript bool) error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save folder: %w", err)
 	}
+	if _, err := RemoveStaleTemps(dir); err != nil {
+		return err
+	}
 	if err := exportset.Begin(dir); err != nil {
 		return err
 	}
@@ -162,6 +165,22 @@ func (m *Model) saveSet(ctx context.Context, dir string, torchScript bool) error
 		written = append(written, "model.pt")
 	}
 	return exportset.Finish(dir, written)
+}
+
+// RemoveStaleTemps removes the temporary files that a killed export or
+// training run left in a model folder (up to the weights' size each), and
+// returns their paths.
+func RemoveStaleTemps(dir string) ([]string, error) {
+	var removed []string
+	names := append([]string{"model.safetensors", "model.pt", exportset.RecordName, "eval.json", "loss.svg"}, folderFiles...)
+	for _, name := range names {
+		r, err := atomicfile.RemoveStale(filepath.Join(dir, name))
+		removed = append(removed, r...)
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
 }
 
 func copyFile(src, dst string) error {

@@ -138,3 +138,14 @@ func TestLowerCasingModelRefusesInvalidUTF8(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, w, v)
 }
+
+// A killed export leaves hidden temporary files of up to the weights' size;
+// the next export into the folder removes them.
+func TestSaveFolderRemovesStaleTemporaryFiles(t *testing.T) {
+	m := sharedTestModel(t)
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".model.safetensors.tmp-123456")
+	require.NoError(t, os.WriteFile(stale, make([]byte, 1024), 0o644))
+	require.NoError(t, m.SaveFolder(context.Background(), dir))
+	assert.NoFileExists(t, stale)
+}

@@ -181,6 +181,10 @@ func PackageModel(srcDir, dest string, opts PackageOptions) (Manifest, error) {
 	if err != nil {
 		return man, fmt.Errorf("package: %w", err)
 	}
+	// What a killed earlier packaging left (up to the archive's size).
+	if _, err := atomicfile.RemoveStale(destAbs); err != nil {
+		return man, fmt.Errorf("package: %w", err)
+	}
 	entries, err := collectEntries(root, destAbs)
 	if err != nil {
 		return man, fmt.Errorf("package %s: %w", srcDir, err)

@@ -126,6 +126,7 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
 		return Report{}, fmt.Errorf("output: %w", err)
 	}
+	j.removeStaleTemps()
 	rep := Report{Hyper: j.Hyper, Output: map[string]string{}}
 	train := pairs
 	switch {
@@ -174,6 +175,7 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
 		return rep, fmt.Errorf("output: %w", err)
 	}
+	j.removeStaleTemps()
 	if len(j.Pairs) == 0 {
 		for _, p := range split.Test[:min(3, len(split.Test))] {
 			j.Pairs = append(j.Pairs, [2]string{p.Anchor, p.Positive})
@@ -207,6 +209,18 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 	log.Info("tuned model", "ndcg@10", fmt.Sprintf("%.4f", rep.Tuned["ndcg@10"]), "mrr@10", fmt.Sprintf("%.4f", rep.Tuned["mrr@10"]),
 		"accuracy@1", fmt.Sprintf("%.4f", rep.Tuned["accuracy@1"]))
 	return rep, j.export(ctx, m, res, &rep)
+}
+
+// removeStaleTemps removes what a killed earlier run left in the output
+// folder (temporary files of up to the model's size), and says so.
+func (j *Job) removeStaleTemps() {
+	removed, err := minilm.RemoveStaleTemps(j.OutputDir)
+	if len(removed) > 0 {
+		j.log().Info("removed temporary files of an earlier run", "files", len(removed), "first", removed[0])
+	}
+	if err != nil {
+		j.log().Warn("removing temporary files of an earlier run", "err", err)
+	}
 }
 
 func (j *Job) trainOptions() Options {
