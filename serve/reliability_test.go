@@ -7,12 +7,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/embtune/embtune/minilm"
+	"github.com/embtune/embtune/torch"
 )
 
 // overflowingModel is the shipped model with word embeddings of 3e38:
@@ -58,5 +61,34 @@ func TestNoRouteReturnsNonFiniteVectors(t *testing.T) {
 		resp, body := postJSON(t, ts.url+c.path, c.body)
 		assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, "%s %s: %.200s", c.path, c.body, body)
 		assert.Contains(t, string(body), "non-finite", "%s %s", c.path, c.body)
+	}
+}
+
+// After a burst of large batches tcmalloc kept the freed activation pages
+// (the probe's RSS stayed at its 1.2 GB peak); an idle server hands them back.
+func TestIdleServerReturnsFreeMemory(t *testing.T) {
+	if _, ok := torch.ReadMallocStats(); !ok {
+		t.Skip("needs the tcmalloc build tag")
+	}
+	defer func(d time.Duration) { idleRelease = d }(idleRelease)
+	idleRelease = 100 * time.Millisecond
+	ts := startReady(t, Config{})
+	long := strings.Repeat("The security team publishes advisories for stable. ", 40)
+	in := make([]string, 64)
+	for i := range in {
+		in[i] = long
+	}
+	resp, body := postJSON(t, ts.url+"/invocations", mustJSON(t, map[string]any{"inputs": in}))
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%.200s", body)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _ := torch.ReadMallocStats()
+		if st.PageHeapFree < 16<<20 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tcmalloc still keeps %d MiB free after the server went idle", st.PageHeapFree>>20)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
