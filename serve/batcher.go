@@ -110,6 +110,7 @@ func (b *batcher) queued() int {
 
 func (b *batcher) run() {
 	var idle <-chan time.Time // armed after each batch; fires once the server is idle
+	var mem memoryBound
 	for {
 		select {
 		case <-b.quit:
@@ -125,6 +126,7 @@ func (b *batcher) run() {
 		if items := b.take(); len(items) > 0 {
 			b.process(items)
 		}
+		mem.afterBatch()
 		idle = time.After(idleRelease)
 	}
 }
