@@ -9,6 +9,7 @@
 #   make bench       go test -bench in bench/
 #   make bench-peer  encode and train against sentence-transformers, with ratios
 #   make golden      regenerate testdata/golden from the real peers
+#   make image-test  build the Dockerfile's image with buildah and run train and serve in it (not in CI)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -20,7 +21,7 @@ export PYTHON
 -include third_party/libtorch.mk
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: deps deps-aws libtorch model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
+.PHONY: image-test deps deps-aws libtorch model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
 
 deps: libtorch model faq gomod deps-aws
 
@@ -145,3 +146,9 @@ golden: build
 
 clean:
 	rm -rf bin out third_party/libtorch.mk
+
+# The SageMaker image, built with buildah (vfs, chroot isolation) on an
+# mmdebstrap bookworm base and run: train against a relocated /opt/ml, then
+# serve answering /ping and /invocations. Needs root, buildah and mmdebstrap.
+image-test: deps
+	tools/image-test.sh

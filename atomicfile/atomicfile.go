@@ -70,3 +70,26 @@ func syncFile(path string) error {
 	defer f.Close()
 	return f.Sync()
 }
+
+// RemoveStale removes the temporary files that writes of path left behind
+// when their process was killed (".NAME.tmp-*" beside it; up to a model's
+// size each). Call it when a command starts writing path again; two
+// processes writing one path at once are not supported anyway.
+func RemoveStale(path string) ([]string, error) {
+	pattern := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("remove stale temporary files of %s: %w", path, err)
+	}
+	var removed []string
+	for _, m := range matches {
+		if st, err := os.Lstat(m); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(m); err != nil && !os.IsNotExist(err) {
+			return removed, fmt.Errorf("remove stale temporary file: %w", err)
+		}
+		removed = append(removed, m)
+	}
+	return removed, nil
+}

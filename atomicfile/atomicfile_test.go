@@ -39,3 +39,19 @@ func TestFailedWriteKeepsOldFileAndLeavesNoTemp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "the temporary file is removed")
 }
+
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.safetensors")
+	stale := filepath.Join(dir, ".model.safetensors.tmp-123456")
+	other := filepath.Join(dir, ".other.tmp-1")
+	for _, p := range []string{stale, other, path} {
+		require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
+	}
+	removed, err := RemoveStale(path)
+	require.NoError(t, err)
+	assert.Equal(t, []string{stale}, removed)
+	assert.NoFileExists(t, stale)
+	assert.FileExists(t, other)
+	assert.FileExists(t, path)
+}

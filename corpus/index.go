@@ -363,6 +363,10 @@ func Load(path string) (*Index, error) {
 	case t.Shape[0] != int64(len(x.Chunks)) || t.Shape[1] != int64(x.Info.Dim) || x.Info.Dim < 1:
 		return nil, fmt.Errorf("load index %s: embeddings %v do not match %d chunks of dimension %d", path, t.Shape, len(x.Chunks), x.Info.Dim)
 	}
+	// Checked without overflow, whatever the safetensors reader accepted.
+	if n := len(x.Chunks); x.Info.Dim > math.MaxInt/4/max(1, n) || len(t.Data) != 4*n*x.Info.Dim {
+		return nil, fmt.Errorf("load index %s: embeddings hold %d bytes, not 4 × %d chunks × dimension %d", path, len(t.Data), n, x.Info.Dim)
+	}
 	x.vectors = make([]float32, len(t.Data)/4)
 	for i := range x.vectors {
 		v := math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))

@@ -137,6 +137,11 @@ func parseSafetensors(r io.ReaderAt, size int64, name string) (map[string]RawTen
 			}
 			count *= d
 		}
+		// The byte count overflows too: [2^62] F32 needs 2^64 bytes, which
+		// would wrap to 0 and accept a tensor with no data.
+		if count > math.MaxInt64/int64(dt.Size()) {
+			return nil, nil, bad("tensor %q: shape %v of %s overflows the size of a file", k, e.Shape, e.DType)
+		}
 		if want := count * int64(dt.Size()); e.DataOffsets[1]-e.DataOffsets[0] != want {
 			return nil, nil, bad("tensor %q: shape %v of %s needs %d bytes, offsets give %d",
 				k, e.Shape, e.DType, want, e.DataOffsets[1]-e.DataOffsets[0])

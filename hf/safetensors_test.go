@@ -3,6 +3,7 @@ package hf
 import (
 	"bytes"
 	"encoding/binary"
+	"math/big"
 	"path/filepath"
 	"testing"
 
@@ -67,12 +68,14 @@ func FuzzSafetensors(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// Checked in arbitrary precision, independently of the reader's
+		// int64 arithmetic (which once wrapped [2^62] F32 to 0 bytes).
 		for name, x := range ts {
-			n := int64(x.DType.Size())
+			n := big.NewInt(int64(x.DType.Size()))
 			for _, d := range x.Shape {
-				n *= d
+				n.Mul(n, big.NewInt(d))
 			}
-			if n != int64(len(x.Data)) {
+			if n.Cmp(big.NewInt(int64(len(x.Data)))) != 0 {
 				t.Fatalf("%s: %d bytes for shape %v", name, len(x.Data), x.Shape)
 			}
 		}

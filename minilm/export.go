@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/exportset"
 	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/torch"
 )
@@ -118,8 +119,19 @@ var folderFiles = []string{
 // SaveFolder writes a complete sentence-transformers folder to dir: the
 // current weights as model.safetensors plus the configuration and tokenizer
 // files of the folder the model was loaded from. sentence-transformers loads
-// it as SentenceTransformer(dir).
+// it as SentenceTransformer(dir). The files are written as one set (see
+// package exportset): a crash half way leaves a folder that Load refuses.
 func (m *Model) SaveFolder(ctx context.Context, dir string) error {
+	return m.saveSet(ctx, dir, false)
+}
+
+// SaveFolderWithTorchScript is SaveFolder with the TorchScript encoder as
+// dir/model.pt in the same set.
+func (m *Model) SaveFolderWithTorchScript(ctx context.Context, dir string) error {
+	return m.saveSet(ctx, dir, true)
+}
+
+func (m *Model) saveSet(ctx context.Context, dir string, torchScript bool) error {
 	weights, err := m.Weights(ctx)
 	if err != nil {
 		return err
@@ -127,9 +139,16 @@ func (m *Model) SaveFolder(ctx context.Context, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save folder: %w", err)
 	}
+	if _, err := RemoveStaleTemps(dir); err != nil {
+		return err
+	}
+	if err := exportset.Begin(dir); err != nil {
+		return err
+	}
 	if err := hf.WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
+	written := []string{"model.safetensors"}
 	for _, name := range folderFiles {
 		src := filepath.Join(m.Folder.Dir, name)
 		if _, err := os.Stat(src); err != nil {
@@ -138,8 +157,31 @@ func (m *Model) SaveFolder(ctx context.Context, dir string) error {
 		if err := copyFile(src, filepath.Join(dir, name)); err != nil {
 			return err
 		}
+		written = append(written, name)
 	}
-	return nil
+	if torchScript {
+		if err := m.SaveTorchScript(ctx, filepath.Join(dir, "model.pt")); err != nil {
+			return err
+		}
+		written = append(written, "model.pt")
+	}
+	return exportset.Finish(dir, written)
+}
+
+// RemoveStaleTemps removes the temporary files that a killed export or
+// training run left in a model folder (up to the weights' size each), and
+// returns their paths.
+func RemoveStaleTemps(dir string) ([]string, error) {
+	var removed []string
+	names := append([]string{"model.safetensors", "model.pt", exportset.RecordName, "eval.json", "loss.svg"}, folderFiles...)
+	for _, name := range names {
+		r, err := atomicfile.RemoveStale(filepath.Join(dir, name))
+		removed = append(removed, r...)
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
 }
 
 func copyFile(src, dst string) error {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/embtune/embtune/exportset"
 	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/torch"
 )
@@ -48,6 +49,9 @@ type Model struct {
 
 // Load reads a sentence-transformers folder and builds its encoder.
 func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
+	if err := exportset.Verify(dir); err != nil {
+		return nil, err
+	}
 	folder, text, err := hf.Open(dir, opts.MaxSeqLength)
 	if err != nil {
 		return nil, err
@@ -105,8 +109,13 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 			problems = append(problems, fmt.Sprintf("%s has shape %v, config needs %v", name, got.Shape, want))
 		case got.DType != hf.F32 && got.DType != hf.F16 && got.DType != hf.BF16:
 			problems = append(problems, fmt.Sprintf("%s has dtype %s, want a float type", name, got.DType))
+		default:
+			if i := firstNonFinite(got); i >= 0 {
+				problems = append(problems, fmt.Sprintf("%s has a non-finite value (NaN or Inf) at element %d", name, i))
+			}
 		}
 	}
+	problems = append(problems, extraLayers(weights, cfg.NumHiddenLayers)...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		if len(problems) > 5 {
@@ -400,6 +409,9 @@ func (m *Model) EncodeIDs(ctx context.Context, seqs [][]int64) ([][]float32, err
 	dim := m.Dim()
 	if len(flat) != len(seqs)*dim {
 		return nil, fmt.Errorf("encoder returned %d values for %d sequences of dimension %d", len(flat), len(seqs), dim)
+	}
+	if i := firstNaNOrInf(flat); i >= 0 {
+		return nil, fmt.Errorf("%w: sequence %d of the batch", ErrNonFinite, i/dim)
 	}
 	vecs := make([][]float32, len(seqs))
 	for i := range vecs {

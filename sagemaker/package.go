@@ -65,6 +65,7 @@ import (
 	"time"
 
 	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/exportset"
 	"github.com/embtune/embtune/hf"
 )
 
@@ -176,8 +177,18 @@ func PackageModel(srcDir, dest string, opts PackageOptions) (Manifest, error) {
 	} else if !st.IsDir() {
 		return man, fmt.Errorf("package: %s is not a folder", srcDir)
 	}
+	// A folder whose export did not finish, or that mixes two models' files,
+	// would make the containers that read model.pt and those that read
+	// model.safetensors serve different vectors.
+	if err := exportset.Verify(root); err != nil {
+		return man, fmt.Errorf("package: %w", err)
+	}
 	destAbs, err := filepath.Abs(dest)
 	if err != nil {
+		return man, fmt.Errorf("package: %w", err)
+	}
+	// What a killed earlier packaging left (up to the archive's size).
+	if _, err := atomicfile.RemoveStale(destAbs); err != nil {
 		return man, fmt.Errorf("package: %w", err)
 	}
 	entries, err := collectEntries(root, destAbs)

@@ -109,17 +109,25 @@ func (b *batcher) queued() int {
 }
 
 func (b *batcher) run() {
+	var idle <-chan time.Time // armed after each batch; fires once the server is idle
+	var mem memoryBound
 	for {
 		select {
 		case <-b.quit:
 			b.failQueued()
 			return
 		case <-b.wake:
+		case <-idle:
+			idle = nil
+			releaseMemory()
+			continue
 		}
 		b.fill()
 		if items := b.take(); len(items) > 0 {
 			b.process(items)
 		}
+		mem.afterBatch()
+		idle = time.After(idleRelease)
 	}
 }
 

@@ -42,26 +42,75 @@ func checkpointName(step int) string { return fmt.Sprintf("%s%08d", checkpointPr
 // latestCheckpoint returns the newest complete checkpoint folder in dir, or
 // "" when there is none.
 func latestCheckpoint(dir string) (string, error) {
+	paths, err := completeCheckpoints(dir)
+	if len(paths) == 0 {
+		return "", err
+	}
+	return paths[0], nil
+}
+
+// completeCheckpoints returns the checkpoint folders in dir that have a
+// state.json, newest first.
+func completeCheckpoints(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("checkpoints: %w", err)
+		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
-	var names []string
+	var paths []string
 	for _, e := range entries {
 		if e.IsDir() && strings.HasPrefix(e.Name(), checkpointPrefix) {
 			if _, err := os.Stat(filepath.Join(dir, e.Name(), "state.json")); err == nil {
-				names = append(names, e.Name())
+				paths = append(paths, filepath.Join(dir, e.Name()))
 			}
 		}
 	}
-	if len(names) == 0 {
-		return "", nil
+	sort.Sort(sort.Reverse(sort.StringSlice(paths)))
+	return paths, nil
+}
+
+// errCheckpointMismatch marks a checkpoint of another run (other data or
+// hyperparameters): resuming falls back past torn checkpoints, not past these.
+var errCheckpointMismatch = errors.New("checkpoint of another run")
+
+// syncPath fsyncs a file or folder; tests replace it to see what is synced.
+var syncPath = func(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
 	}
-	sort.Strings(names)
-	return filepath.Join(dir, names[len(names)-1]), nil
+	defer f.Close()
+	return f.Sync()
+}
+
+// syncTree fsyncs every file under dir, then dir's folders, so that the
+// rename that publishes dir never points at data still in the page cache
+// (libtorch's save and os.WriteFile do not sync).
+func syncTree(dir string) error {
+	var dirs []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir():
+			dirs = append(dirs, path)
+			return nil
+		case d.Type().IsRegular():
+			return syncPath(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syncPath(dirs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeCheckpoint assembles a checkpoint in a temporary folder via fill,
@@ -93,6 +142,9 @@ func writeCheckpoint(dir string, state checkpointState, keep int, fill func(tmp 
 		_, err := w.Write(b)
 		return err
 	}); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := syncTree(tmp); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	final := filepath.Join(dir, checkpointName(state.Step))

@@ -128,6 +128,7 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
 		return Report{}, fmt.Errorf("output: %w", err)
 	}
+	j.removeStaleTemps()
 	rep := Report{Hyper: j.Hyper, Output: map[string]string{}}
 	train := pairs
 	switch {
@@ -176,6 +177,7 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
 		return rep, fmt.Errorf("output: %w", err)
 	}
+	j.removeStaleTemps()
 	if len(j.Pairs) == 0 {
 		for _, p := range split.Test[:min(3, len(split.Test))] {
 			j.Pairs = append(j.Pairs, [2]string{p.Anchor, p.Positive})
@@ -209,6 +211,18 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 	log.Info("tuned model", "ndcg@10", fmt.Sprintf("%.4f", rep.Tuned["ndcg@10"]), "mrr@10", fmt.Sprintf("%.4f", rep.Tuned["mrr@10"]),
 		"accuracy@1", fmt.Sprintf("%.4f", rep.Tuned["accuracy@1"]))
 	return rep, j.export(ctx, m, res, &rep)
+}
+
+// removeStaleTemps removes what a killed earlier run left in the output
+// folder (temporary files of up to the model's size), and says so.
+func (j *Job) removeStaleTemps() {
+	removed, err := minilm.RemoveStaleTemps(j.OutputDir)
+	if len(removed) > 0 {
+		j.log().Info("removed temporary files of an earlier run", "files", len(removed), "first", removed[0])
+	}
+	if err != nil {
+		j.log().Warn("removing temporary files of an earlier run", "err", err)
+	}
 }
 
 func (j *Job) trainOptions() Options {
@@ -330,13 +344,10 @@ func pairCosines(ctx context.Context, m embedding.Encoder, pairs [][2]string, be
 // export writes the tuned model as a sentence-transformers folder and a
 // TorchScript model.pt at the root of OutputDir, the loss history, and eval.json.
 func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Report) error {
-	if err := m.SaveFolder(ctx, j.OutputDir); err != nil {
+	if err := m.SaveFolderWithTorchScript(ctx, j.OutputDir); err != nil {
 		return err
 	}
 	pt := filepath.Join(j.OutputDir, "model.pt")
-	if err := m.SaveTorchScript(ctx, pt); err != nil {
-		return err
-	}
 	rep.Output["folder"] = j.OutputDir
 	rep.Output["torchscript"] = pt
 	if err := writeLossCurve(j.OutputDir, res.History); err != nil {

@@ -114,16 +114,8 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	st := checkpointState{Hyper: hp, DataHash: hashPairs(pairs)}
 	resumedFrom := ""
 	if opts.Resume && opts.CheckpointDir != "" {
-		path, err := latestCheckpoint(opts.CheckpointDir)
-		if err != nil {
+		if st, resumedFrom, err = r.resume(ctx, opts.CheckpointDir, st, log); err != nil {
 			return Result{}, err
-		}
-		if path != "" {
-			if st, err = r.restore(ctx, path, st); err != nil {
-				return Result{}, err
-			}
-			resumedFrom = path
-			log.Info("resumed", "checkpoint", path, "step", st.Step, "epoch", st.Epoch, "batch", st.Batch)
 		}
 	}
 
@@ -455,6 +447,37 @@ func (r *run) checkpoint(ctx context.Context, dir string, st checkpointState, ke
 	})
 }
 
+// resume restores the newest checkpoint in dir that reads back whole. A
+// torn one (a crash can leave a renamed folder whose files never reached
+// the disk) is skipped with a warning, and the log says which checkpoint
+// the run continues from; a checkpoint of another run is an error.
+func (r *run) resume(ctx context.Context, dir string, want checkpointState, log *slog.Logger) (checkpointState, string, error) {
+	paths, err := completeCheckpoints(dir)
+	if err != nil {
+		return want, "", err
+	}
+	var errs []error
+	for _, path := range paths {
+		st, err := r.restore(ctx, path, want)
+		if err == nil {
+			if len(errs) > 0 {
+				log.Warn("resumed from an older checkpoint: the newer ones are unreadable", "checkpoint", path, "skipped", len(errs))
+			}
+			log.Info("resumed", "checkpoint", path, "step", st.Step, "epoch", st.Epoch, "batch", st.Batch)
+			return st, path, nil
+		}
+		if errors.Is(err, errCheckpointMismatch) {
+			return want, "", err
+		}
+		log.Warn("checkpoint is unreadable; trying the one before it", "checkpoint", path, "err", err)
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return want, "", fmt.Errorf("resume: no checkpoint in %s reads back: %w", dir, errors.Join(errs...))
+	}
+	return want, "", nil
+}
+
 // restore loads a checkpoint written by checkpoint for the same data and
 // hyperparameters.
 func (r *run) restore(ctx context.Context, path string, want checkpointState) (checkpointState, error) {
@@ -463,10 +486,10 @@ func (r *run) restore(ctx context.Context, path string, want checkpointState) (c
 		return st, err
 	}
 	if st.DataHash != want.DataHash {
-		return st, fmt.Errorf("resume: %s was written for different training data", path)
+		return st, fmt.Errorf("resume: %w: %s was written for different training data", errCheckpointMismatch, path)
 	}
 	if st.Hyper != want.Hyper {
-		return st, fmt.Errorf("resume: %s was written with other hyperparameters (%+v)", path, st.Hyper)
+		return st, fmt.Errorf("resume: %w: %s was written with other hyperparameters (%+v)", errCheckpointMismatch, path, st.Hyper)
 	}
 	weights, _, err := hf.ReadSafetensors(filepath.Join(path, "model.safetensors"))
 	if err != nil {

@@ -157,6 +157,14 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 		return err
 	}
 	defer m.Close()
+	if *folder != "" && *ts != "" && filepath.Clean(*ts) == filepath.Join(*folder, "model.pt") {
+		// model.pt inside the folder is written as part of its set.
+		if err := m.SaveFolderWithTorchScript(ctx, *folder); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\nwrote %s\n", *ts, *folder)
+		return nil
+	}
 	if *ts != "" {
 		if err := os.MkdirAll(filepath.Dir(*ts), 0o755); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/embtune/embtune/atomicfile"
 	"github.com/embtune/embtune/corpus"
 	"github.com/embtune/embtune/hf"
 )
@@ -34,6 +35,10 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	}
 	if fs.NArg() == 0 {
 		return usageError("give the documents to index: files or folders of .txt, .md, .rst or .jsonl ({\"text\",\"id\",\"title\"}), optionally gzipped")
+	}
+	// A killed earlier run leaves its temporary index file beside the output.
+	if _, err := atomicfile.RemoveStale(*output); err != nil {
+		return err
 	}
 	docs, skipped, err := corpus.ReadDocuments(fs.Args())
 	if err != nil {

@@ -10,7 +10,7 @@ package main
 //	embtune sagemaker deploy --name ENDPOINT --image URI --model-data s3://B/model.tar.gz --role ARN \
 //	    (--instance-type ml.m5.large [--instance-count 1] | --serverless-memory 2048 --serverless-concurrency 5) \
 //	    [--env K=V …] [--wait]
-//	embtune sagemaker invoke --endpoint ENDPOINT [TEXT …] < texts.txt > vectors.jsonl
+//	embtune sagemaker invoke --endpoint ENDPOINT [TEXT …] [-- TEXT …] < texts.txt > vectors.jsonl
 //
 // AWS credentials come from the SDK's default chain only; --endpoint-url or
 // the AWS_ENDPOINT_URL* variables point the calls at other servers.
@@ -270,8 +270,12 @@ func smTrainJob(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	res, err := sagemaker.CreateTrainingJob(ctx, c.SageMaker, spec, *wait)
-	if perr := printJSON(stdout, res); err == nil {
-		err = perr
+	// A job that was created is worth printing even when waiting for it
+	// failed (its status and failure reason); nothing else is.
+	if err == nil || res.ARN != "" {
+		if perr := printJSON(stdout, res); err == nil {
+			err = perr
+		}
 	}
 	return err
 }
@@ -322,8 +326,12 @@ func smDeploy(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	res, err := sagemaker.Deploy(ctx, c.SageMaker, spec, *wait)
-	if perr := printJSON(stdout, res); err == nil {
-		err = perr
+	// On failure Deploy rolls back what it created, except an endpoint that
+	// exists (waiting for it failed): only then is the result worth printing.
+	if err == nil || res.EndpointARN != "" {
+		if perr := printJSON(stdout, res); err == nil {
+			err = perr
+		}
 	}
 	return err
 }
@@ -334,7 +342,8 @@ func smInvoke(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	af.register(fs)
 	endpoint := fs.String("endpoint", "", "endpoint name")
 	batch := fs.Int("batch-size", 64, "texts per request")
-	if err := parseFlags(fs, args); err != nil {
+	texts, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
 	if *endpoint == "" {
@@ -343,9 +352,7 @@ func smInvoke(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	if *batch < 1 {
 		return usageError("--batch-size must be at least 1")
 	}
-	texts := fs.Args()
 	if len(texts) == 0 {
-		var err error
 		if texts, err = readLines(stdin); err != nil {
 			return err
 		}
@@ -369,4 +376,26 @@ func smInvoke(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		}
 	}
 	return w.Flush()
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments: in `invoke --endpoint ep "hello" --endpoint-url URL` the URL
+// must not be sent as text while the request goes to AWS. After "--"
+// everything is positional, so a text that starts with "-" goes there.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }

@@ -1,0 +1,42 @@
+package serve
+
+import (
+	"runtime/debug"
+	"time"
+
+	"github.com/embtune/embtune/torch"
+)
+
+// Measured (README, "Serving memory"): under a steady mixed load RSS grew
+// 21% after warm-up while the C heap in use stayed flat; the growth was
+// tcmalloc keeping freed activation pages for reuse, not a leak. These bound
+// what it keeps.
+var (
+	// idleRelease is how long the batcher waits without work before it
+	// hands all free memory (C and Go heaps) back to the operating system.
+	idleRelease = 2 * time.Second
+	// keepFreeBytes is how much free memory tcmalloc may keep under load;
+	// above it the batcher releases, at most once per releaseEvery, so the
+	// pages faulted back in cost little.
+	keepFreeBytes uint64 = 64 << 20
+	releaseEvery         = 5 * time.Second
+)
+
+// releaseMemory returns what tcmalloc and the Go heap keep free but mapped.
+func releaseMemory() {
+	torch.ReleaseFreeMemory()
+	debug.FreeOSMemory()
+}
+
+// memoryBound is the batcher's rate-limited release under load.
+type memoryBound struct{ last time.Time }
+
+func (m *memoryBound) afterBatch() {
+	if time.Since(m.last) < releaseEvery {
+		return
+	}
+	if st, ok := torch.ReadMallocStats(); ok && st.PageHeapFree > keepFreeBytes {
+		torch.ReleaseFreeMemory()
+		m.last = time.Now()
+	}
+}
