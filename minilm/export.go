@@ -33,6 +33,9 @@ func (m *Model) SaveTorchScript(ctx context.Context, path string) error {
 // module may call embtune's own operators (torch/ops.cpp), which a plain
 // libtorch or PyTorch cannot load. Runs on the worker.
 func (m *Model) exportModule() (*torch.Module, error) {
+	if err := m.floatOnly("export"); err != nil {
+		return nil, err
+	}
 	params, err := m.module.NamedParameters()
 	if err != nil {
 		return nil, err
@@ -74,6 +77,9 @@ func (m *Model) exportModule() (*torch.Module, error) {
 // encoder's current parameters (float32, on the CPU) and the stored tensors
 // the encoder does not use.
 func (m *Model) Weights(ctx context.Context) (map[string]hf.RawTensor, error) {
+	if err := m.floatOnly("reading the weights"); err != nil {
+		return nil, err
+	}
 	out := make(map[string]hf.RawTensor, len(m.passthrough)+64)
 	for k, v := range m.passthrough {
 		out[k] = v
@@ -203,6 +209,9 @@ func copyFile(src, dst string) error {
 // parameters (a checkpoint restore). Every encoder parameter must be present
 // with its exact shape; names the encoder does not use are ignored.
 func (m *Model) SetWeights(ctx context.Context, weights map[string]hf.RawTensor) error {
+	if err := m.floatOnly("setting the weights"); err != nil {
+		return err
+	}
 	return m.worker.Do(ctx, func() error {
 		params, err := m.module.NamedParameters()
 		if err != nil {

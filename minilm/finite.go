@@ -17,7 +17,7 @@ var ErrNonFinite = errors.New("minilm: the encoder produced a non-finite (NaN or
 
 // firstNonFinite returns the index of the first NaN or infinite element of
 // a float tensor as stored (F32, F16 or BF16), or -1.
-func firstNonFinite(t RawTensor) int {
+func firstNonFinite(t hf.RawTensor) int {
 	switch t.DType {
 	case hf.F32:
 		for i := 0; i+4 <= len(t.Data); i += 4 {
@@ -53,7 +53,7 @@ func firstNaNOrInf(v []float32) int {
 // extraLayers reports weights of encoder layers beyond num_hidden_layers: a
 // config that disagrees with the weights would otherwise run a truncated
 // encoder silently.
-func extraLayers(weights map[string]RawTensor, layers int) []string {
+func extraLayers(weights map[string]hf.RawTensor, layers int) []string {
 	top := -1
 	for name := range weights {
 		rest, ok := strings.CutPrefix(name, "encoder.layer.")

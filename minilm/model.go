@@ -28,6 +28,8 @@ type Options struct {
 	Threads int
 	// MaxSeqLength overrides sentence_bert_config.json's max_seq_length when > 0.
 	MaxSeqLength int
+	// Quantize selects quantized Linear layers on the CPU (see Quantization).
+	Quantize Quantization
 }
 
 // Model is a loaded sentence encoder. Its methods are safe for concurrent
@@ -44,11 +46,15 @@ type Model struct {
 	// passthrough holds stored tensors the encoder does not use (BERT's pooler,
 	// position_ids), kept so that an export is a complete Hugging Face folder.
 	passthrough map[string]hf.RawTensor
+	quant       Quantization
 	closeOnce   sync.Once
 }
 
 // Load reads a sentence-transformers folder and builds its encoder.
 func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
+	if err := checkQuantization(opts.Quantize, opts.Device); err != nil {
+		return nil, err
+	}
 	if err := exportset.Verify(dir); err != nil {
 		return nil, err
 	}
@@ -69,7 +75,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, worker: worker}
+	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, worker: worker, quant: opts.Quantize}
 	err = worker.Do(ctx, func() error {
 		// TorchScript's optimizing executor re-specialises graphs after the
 		// first runs, which makes the first steps numerically different from
@@ -122,6 +128,14 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 			problems = append(problems[:5], fmt.Sprintf("and %d more", len(problems)-5))
 		}
 		return fmt.Errorf("model.safetensors does not match config.json: %s", strings.Join(problems, "; "))
+	}
+	if m.quant != NoQuantization {
+		mod, err := m.buildQuantized(weights)
+		if err != nil {
+			return err
+		}
+		m.module, m.passthrough = mod, weights
+		return nil
 	}
 	mod, err := torch.NewModule("MiniLM")
 	if err != nil {

@@ -1,6 +1,7 @@
 // shim.cpp implements shim.h. Each function body runs inside ET_GUARD, which
 // turns any C++ exception into the returned error string.
 #include "shim.h"
+#include "shim_internal.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/jit/api/module.h>
@@ -14,12 +15,6 @@
 #include <cstring>
 #include <string>
 
-struct et_tensor_s {
-  at::Tensor t;
-};
-struct et_module_s {
-  torch::jit::Module m;
-};
 struct et_adamw_s {
   std::unique_ptr<torch::optim::AdamW> opt;
 };
@@ -29,18 +24,8 @@ struct et_guard_s {
 
 namespace {
 
-char* dup_message(const char* msg) {
-  size_t n = std::strlen(msg);
-  char* out = static_cast<char*>(std::malloc(n + 1));
-  if (out == nullptr) return nullptr;
-  std::memcpy(out, msg, n + 1);
-  return out;
-}
-
-// c10::Error messages carry a C++ backtrace; keep only the message a user can act on.
-char* error_message(const c10::Error& e) {
-  return dup_message(e.what_without_backtrace());
-}
+using et_internal::dup_message;
+using et_internal::error_message;
 
 et_tensor wrap(at::Tensor t) { return new et_tensor_s{std::move(t)}; }
 
@@ -64,9 +49,7 @@ c10::ScalarType scalar_type_of(int st) {
   }
 }
 
-void need(const void* p, const char* what) {
-  if (p == nullptr) throw std::invalid_argument(std::string("nil ") + what);
-}
+using et_internal::need;
 
 std::vector<int64_t> dims_of(const int64_t* shape, int ndim) {
   if (ndim < 0 || (ndim > 0 && shape == nullptr)) throw std::invalid_argument("bad shape");
@@ -78,13 +61,16 @@ std::vector<int64_t> dims_of(const int64_t* shape, int ndim) {
 }
 
 // The resolver for Module.Define: TorchScript's native one (`torch` is the
-// aten namespace), plus `embtune` for the operators of ops.cpp. The native
+// aten namespace), plus `embtune` for the operators of ops.cpp and
+// `quantized` for libtorch's quantized operators. The native
 // resolver has no `torch.ops`, so custom operators need a name of their own.
 struct Resolver : public torch::jit::Resolver {
   std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction& fn,
                                                          const torch::jit::SourceRange& loc) override {
     if (name == "torch") return std::make_shared<torch::jit::BuiltinModule>("aten");
     if (name == "embtune") return std::make_shared<torch::jit::BuiltinModule>("embtune");
+    // libtorch's quantized operators (quantized.cpp prepacks their weights).
+    if (name == "quantized") return std::make_shared<torch::jit::BuiltinModule>("quantized");
     return nullptr;
   }
   c10::TypePtr resolveType(const std::string& name, const torch::jit::SourceRange& loc) override { return nullptr; }
@@ -153,18 +139,6 @@ void adamw_step(torch::optim::AdamW& opt) {
 }
 
 }  // namespace
-
-#define ET_GUARD(body)                                      \
-  try {                                                     \
-    body;                                                   \
-    return nullptr;                                         \
-  } catch (const c10::Error& e) {                           \
-    return error_message(e);                                \
-  } catch (const std::exception& e) {                       \
-    return dup_message(e.what());                           \
-  } catch (...) {                                           \
-    return dup_message("unknown C++ exception in libtorch"); \
-  }
 
 extern "C" {
 

@@ -111,6 +111,19 @@ char* et_module_is_training(et_module m, int* out);
 char* et_module_to(et_module m, int device_type, int device_index);
 void et_module_free(et_module m);
 
+// ---- dynamic quantization (quantized.cpp) ----
+// Comma-separated engines compiled into libtorch ("fbgemm,onednn,x86,qnnpack").
+char* et_quantized_engines(char** out);       // free *out
+char* et_quantized_engine(char** out);        // the engine in use; free *out
+// Process-wide; an engine this libtorch lacks is an error naming those it has.
+char* et_set_quantized_engine(const char* name);
+// Quantizes and prepacks a Linear weight [out, in] (bias [out] or NULL) with the
+// current engine and registers the packed object as attribute name, for
+// quantized.linear_dynamic (kind 0: int8 per-channel, 1: int8 per-tensor) or
+// quantized.linear_dynamic_fp16 (kind 2: fp16 weights).
+char* et_module_register_linear_packed(et_module m, const char* name, et_tensor weight, et_tensor bias,
+                                       int kind);
+
 // ---- AdamW ----
 char* et_adamw_new(double lr, double beta1, double beta2, double eps, et_adamw* out);
 char* et_adamw_add_group(et_adamw o, et_tensor* params, int n, double lr, double weight_decay);

@@ -24,6 +24,7 @@ type modelFlags struct {
 	device       string
 	threads      int
 	maxSeqLength int
+	quantize     string
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -37,12 +38,27 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&m.maxSeqLength, "max-seq-length", 0, "truncate at this many tokens (0: the model's max_seq_length)")
 }
 
+// registerQuantize adds --quantize, for the commands that only encode.
+func (m *modelFlags) registerQuantize(fs *flag.FlagSet) {
+	fs.StringVar(&m.quantize, "quantize", os.Getenv("EMBTUNE_QUANTIZE"),
+		"Linear layers on the CPU: none or int8 (env EMBTUNE_QUANTIZE; int8-reduce-range, int8-mixed, int8-per-tensor, int8-unfused and fp16 are the measured alternatives)")
+}
+
 func (m *modelFlags) load(ctx context.Context) (*minilm.Model, error) {
-	dev, err := torch.ParseDevice(m.device)
+	q, err := minilm.ParseQuantization(m.quantize)
+	if err != nil {
+		return nil, usageError("--quantize: %v", err)
+	}
+	device := m.device
+	if q != minilm.NoQuantization && (device == "" || device == "auto") {
+		// The quantized encoder runs on the CPU only; auto picks it.
+		device = "cpu"
+	}
+	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength})
+	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength, Quantize: q})
 }
 
 // maxLineBytes bounds one input line; sentence-transformers truncates at
@@ -53,6 +69,7 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	fs := newFlags("encode")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerQuantize(fs)
 	batch := fs.Int("batch-size", minilm.DefaultBatchSize, "texts per forward pass")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -121,6 +138,7 @@ func runSimilarity(ctx context.Context, args []string, _ io.Reader, stdout io.Wr
 	fs := newFlags("similarity")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerQuantize(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

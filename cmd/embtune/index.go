@@ -21,6 +21,7 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	fs := newFlags("index")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerQuantize(fs)
 	output := fs.String("output", "", "index file to write (safetensors: embeddings plus chunk metadata)")
 	chunkTokens := fs.Int("chunk-size", 0, "most word pieces in a chunk (0: the model's max_seq_length less [CLS] and [SEP])")
 	overlap := fs.Int("chunk-overlap", -1, "word pieces of whole sentences repeated between chunks (-1: an eighth of the chunk size)")
@@ -99,6 +100,7 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	fs := newFlags("query")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerQuantize(fs)
 	indexPath := fs.String("index", "", "index file written by embtune index")
 	topK := fs.Int("top-k", 5, "results per query")
 	asJSON := fs.Bool("json", false, "one JSON object per query: {\"query\", \"hits\": [{rank, score, id, doc, text, …}]}")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/sagemaker"
 	"github.com/embtune/embtune/serve"
 	"github.com/embtune/embtune/torch"
@@ -24,6 +25,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	fs := newFlags("serve")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerQuantize(fs)
 	addr := fs.String("addr", "", "listen address (default "+serve.DefaultAddr+"; in a SageMaker container 0.0.0.0:$SAGEMAKER_BIND_TO_PORT or 0.0.0.0:8080)")
 	name := fs.String("model-name", "", "model name /v1/embeddings reports (default: the model folder's name)")
 	maxBatchTokens := fs.Int("max-batch-tokens", serve.DefaultMaxBatchTokens, "padded tokens (rows × longest) per forward batch")
@@ -54,6 +56,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	// A bad device is the operator's mistake: fail now, not on /ping.
 	if _, err := torch.ParseDevice(mf.device); err != nil {
 		return usageError("%v", err)
+	}
+	if _, err := minilm.ParseQuantization(mf.quantize); err != nil {
+		return usageError("--quantize: %v", err)
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -86,7 +91,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	if wait == 0 {
 		wait = -1 // serve.Config: negative is no wait, zero is the default
 	}
-	slog.Info("starting server", "model", mf.dir, "addr", *addr, "sagemaker", container)
+	slog.Info("starting server", "model", mf.dir, "addr", *addr, "sagemaker", container, "quantize", mf.quantize)
 	srv := serve.New(serve.Config{
 		Addr:           *addr,
 		ModelName:      *name,

@@ -170,6 +170,7 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	fs := newFlags("eval")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerQuantize(fs)
 	data := fs.String("data", "", "pairs to evaluate on: queries are the anchors, the corpus all positives")
 	evalSplit := fs.Float64("eval-split", 0, "evaluate only this held-out fraction (same split as train with the same --seed)")
 	seed := fs.Uint64("seed", 42, "split seed")

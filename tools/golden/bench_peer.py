@@ -1,24 +1,159 @@
-"""Encode throughput: sentence-transformers against embtune on the same texts
-and machine, alternating runs, reporting medians and the ratio.
+"""Encode throughput and latency: sentence-transformers (torch fp32), ONNX
+Runtime fp32 and dynamic int8 of the same model, and embtune fp32 and int8,
+on the same texts and machine, alternating, medians of ROUNDS, equal threads.
 
   bench_peer.py MODEL_DIR EMBTUNE_BIN
+
+ONNX Runtime is driven directly (sentence-transformers' backend="onnx" extra
+cannot be installed with transformers 5): the model is exported with
+torch.onnx and quantized with onnxruntime.quantization.quantize_dynamic as
+sentence-transformers' int8 export does (per-channel int8 weights, uint8
+activations, no reduce_range). Each ONNX Runtime encode times the HF
+tokenizer, the session, and mean pooling plus normalisation, with texts
+sorted by length as SentenceTransformer.encode sorts them.
 """
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import corpus_texts  # noqa: E402
+from generate import ROOT, corpus_texts  # noqa: E402
 
 ROUNDS = 3
+BATCH = 32
+LATENCY_QUERIES = 200
+
+
+def export_onnx(model_dir, out_dir):
+    """model.onnx (fp32, torch.onnx) and model_int8.onnx (quantize_dynamic), cached."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = out_dir / "model.onnx", out_dir / "model_int8.onnx"
+    if not fp32.exists():
+        model = AutoModel.from_pretrained(model_dir).eval()
+
+        class Wrap(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask):
+                return self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+        ids = torch.ones(2, 8, dtype=torch.long)
+        tmp = out_dir / "model.onnx.tmp"
+        torch.onnx.export(Wrap(model), (ids, ids), str(tmp), input_names=["input_ids", "attention_mask"],
+                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                          dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"},
+                                        "last_hidden_state": {0: "b", 1: "s"}})
+        tmp.rename(fp32)
+    if not int8.exists():
+        tmp = out_dir / "model_int8.tmp.onnx"
+        quantize_dynamic(str(fp32), str(tmp), per_channel=True, reduce_range=False, weight_type=QuantType.QInt8)
+        tmp.rename(int8)
+    return fp32, int8
+
+
+class ORTEncoder:
+    def __init__(self, path, tokenizer, threads, max_len):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.tok, self.max_len = tokenizer, max_len
+
+    def encode(self, texts, batch=BATCH):
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            enc = self.tok([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_len,
+                           return_tensors="np")
+            mask = enc["attention_mask"].astype(np.int64)
+            h = self.sess.run(None, {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": mask})[0]
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (h * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[idx] = pooled
+        return out
+
+
+def ndcg10(q, c, relevant):
+    """InformationRetrievalEvaluator's NDCG@10 with cosine scores (binary relevance)."""
+    scores = q @ c.T
+    total = 0.0
+    for i, rel in enumerate(relevant):
+        top = np.argsort(-scores[i], kind="stable")[:10]
+        dcg = sum(1.0 / np.log2(r + 2) for r, d in enumerate(top) if d in rel)
+        idcg = sum(1.0 / np.log2(r + 2) for r in range(min(len(rel), 10)))
+        total += dcg / idcg
+    return total / len(relevant)
+
+
+def embtune_bench(binary, model_dir, path, threads, quantize):
+    out = subprocess.run([binary, "bench", "--model", model_dir, "--texts", path, "--batch-size", str(BATCH),
+                          "--reps", "1", "--gemm", "false", "--threads", str(threads), "--quantize", quantize],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["median_seconds"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def latency(fn, queries):
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        fn(q)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return 1000 * times[len(times) // 2], 1000 * times[min(len(times) - 1, int(0.99 * len(times)))]
+
+
+def serve_latency(binary, model_dir, threads, queries):
+    port = free_port()
+    proc = subprocess.Popen([binary, "serve", "--model", model_dir, "--addr", f"127.0.0.1:{port}", "--threads",
+                             str(threads), "--quantize", "int8", "--batch-wait", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url + "/ping", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def one(q):
+            req = urllib.request.Request(url + "/embed", data=json.dumps({"inputs": q}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=30).read()
+
+        for q in queries[:20]:
+            one(q)
+        return latency(one, queries)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def main():
@@ -32,26 +167,59 @@ def main():
         f.write("\n".join(texts) + "\n")
         path = f.name
     st = SentenceTransformer(model_dir, device="cpu")
-    st.encode(texts[:64], batch_size=32)
-    st_times, ours, last = [], [], {}
-    for r in range(ROUNDS):
-        start = time.perf_counter()
-        st.encode(texts, batch_size=32)
-        st_times.append(time.perf_counter() - start)
-        out = subprocess.run(
-            [binary, "bench", "--model", model_dir, "--texts", path, "--batch-size", "32", "--reps", "3",
-             "--gemm", "true" if r == ROUNDS - 1 else "false", "--threads", str(threads)],
-            check=True, capture_output=True, text=True,
-        ).stdout
-        last = json.loads(out)
-        ours.append(last["median_seconds"])
-    st_med, our_med = statistics.median(st_times), statistics.median(ours)
-    print(f"texts {len(texts)}, tokens {last['tokens']}, batch 32, threads {threads}, torch {torch.__version__}")
-    print(f"sentence-transformers encode: median {st_med:.2f}s ({len(texts) / st_med:.1f} sentences/s) runs {[round(t, 2) for t in st_times]}")
-    print(f"embtune encode:               median {our_med:.2f}s ({len(texts) / our_med:.1f} sentences/s) runs {[round(t, 2) for t in ours]}")
-    print(f"ratio embtune/ST speed: {st_med / our_med:.2f}x")
-    print(f"GEMM 2048^3: {last['gemm_gflops']:.1f} GFLOP/s; encoder 32x128: {last['encoder_32x128_gflops']:.1f} GFLOP/s "
-          f"({last['encoder_32x128_tokens_per_sec']:.0f} tokens/s) = {100 * last['encoder_over_gemm']:.0f}% of GEMM")
+    fp32_path, int8_path = export_onnx(model_dir, ROOT / "third_party" / "tmp" / "onnx")
+    ort32 = ORTEncoder(fp32_path, st.tokenizer, threads, st.max_seq_length)
+    ort8 = ORTEncoder(int8_path, st.tokenizer, threads, st.max_seq_length)
+    for enc in (ort32, ort8):
+        enc.encode(texts[:64])
+    st.encode(texts[:64], batch_size=BATCH)
+
+    systems = {
+        "sentence-transformers (torch fp32)": lambda: st.encode(texts, batch_size=BATCH),
+        "ONNX Runtime fp32": lambda: ort32.encode(texts),
+        "ONNX Runtime dynamic int8": lambda: ort8.encode(texts),
+        "embtune fp32": None,
+        "embtune int8": None,
+    }
+    times = {k: [] for k in systems}
+    for _ in range(ROUNDS):
+        for name, fn in systems.items():
+            if fn is None:
+                times[name].append(embtune_bench(binary, model_dir, path, threads,
+                                                 "int8" if "int8" in name else "none"))
+            else:
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    load = os.getloadavg()
+    print(f"texts {len(texts)}, batch {BATCH}, threads {threads}, rounds {ROUNDS} (alternating), torch {torch.__version__}, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    base = med["ONNX Runtime dynamic int8"]
+    st_med = med["sentence-transformers (torch fp32)"]
+    print("| system | sentences/s | × ORT int8 | × ST | runs (s) |")
+    print("|---|---|---|---|---|")
+    for k, v in med.items():
+        print(f"| {k} | {len(texts) / v:.1f} | {base / v:.2f} | {st_med / v:.2f} | {[round(t, 2) for t in times[k]]} |")
+
+    # Quality of ONNX Runtime int8 against sentence-transformers fp32.
+    ref = st.encode(texts, batch_size=BATCH, normalize_embeddings=True)
+    got = ort8.encode(texts)
+    cos = (ref * got).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(got, axis=1)
+    task = json.loads((ROOT / "testdata" / "golden" / "evaluator" / "debian-faq.json").read_text())
+    rel = [set(r) for r in task["relevant"]]
+    n32 = ndcg10(st.encode(task["queries"], normalize_embeddings=True),
+                 st.encode(task["corpus"], normalize_embeddings=True), rel)
+    n8 = ndcg10(ort8.encode(task["queries"]), ort8.encode(task["corpus"]), rel)
+    print(f"ONNX Runtime int8: worst cosine to ST fp32 {cos.min():.4f}; NDCG@10 Debian FAQ {n8:.4f} (ST fp32 {n32:.4f})")
+
+    queries = [q for q in task["queries"]] * (LATENCY_QUERIES // len(task["queries"]) + 1)
+    queries = queries[:LATENCY_QUERIES]
+    p50, p99 = latency(lambda q: ort8.encode([q]), queries)
+    print(f"latency, one query at a time ({len(queries)} Debian FAQ questions):")
+    print(f"  ONNX Runtime int8 (tokenize + run + pool, in process): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    e50, e99 = serve_latency(binary, model_dir, threads, queries)
+    print(f"  embtune serve --quantize int8, POST /embed over HTTP:  p50 {e50:.2f} ms, p99 {e99:.2f} ms")
     os.unlink(path)
 
 

@@ -1,0 +1,332 @@
+package minilm
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/embtune/embtune/hf"
+	"github.com/embtune/embtune/torch"
+)
+
+// Quantization returns the precision of the model's Linear layers.
+func (m *Model) Quantization() Quantization { return m.quant }
+
+// Quantization is the precision of the encoder's Linear layers on the CPU
+// (--quantize). Embeddings, LayerNorm, attention and pooling stay float32,
+// and tokens stay unpadded. Weights are quantized at load from the float32
+// safetensors, so no second artifact exists; a quantized model encodes only
+// (it cannot be trained or exported).
+type Quantization string
+
+const (
+	// NoQuantization is the float32 encoder, the default.
+	NoQuantization Quantization = ""
+	// Int8 is dynamic int8 (torch.ao.nn.quantized.dynamic.Linear's maths,
+	// per_channel_dynamic_qconfig): symmetric int8 weights with one scale per
+	// output row, activations quantized per call to the full 8 bits
+	// (reduce_range=False, as ONNX Runtime's quantize_dynamic does), through
+	// quantized::linear_dynamic on the oneDNN engine. Q, K and V run as one
+	// GEMM. reduce_range=True (7-bit activations, Int8ReduceRange) lowered the
+	// worst cosine to fp32 over the golden texts from 0.971 to 0.914.
+	Int8 Quantization = "int8"
+	// Int8ReduceRange is Int8 with activations quantized to 7 bits
+	// (reduce_range=True, as torch.ao.nn.quantized.dynamic.Linear passes it
+	// for fbgemm's AVX2 kernels), kept for the measurements in the README.
+	Int8ReduceRange Quantization = "int8-reduce-range"
+	// Int8Mixed is Int8ReduceRange with the FFN's output projection in fp16.
+	Int8Mixed Quantization = "int8-mixed"
+	// Int8PerTensor is Int8 with one weight scale per matrix
+	// (default_dynamic_qconfig), kept for the measurements in the README.
+	Int8PerTensor Quantization = "int8-per-tensor"
+	// Int8Unfused is Int8 with Q, K and V as three GEMMs, kept for the
+	// measurements in the README.
+	Int8Unfused Quantization = "int8-unfused"
+	// Float16Weights keeps fp16 weights (quantized::linear_dynamic_fp16).
+	Float16Weights Quantization = "fp16"
+)
+
+// Quantizations lists the values ParseQuantization accepts, "none" first.
+var Quantizations = []Quantization{"none", Int8, Int8ReduceRange, Int8Mixed, Int8PerTensor, Int8Unfused, Float16Weights}
+
+// engine is the libtorch quantized engine that prepacks q's weights. Int8
+// runs full-range activations, which fbgemm computed about 6x slower than
+// with reduce_range on this AVX-512 VNNI machine while oneDNN (VNNI) ran them
+// at reduce_range's speed, with identical vectors; the other variants keep
+// fbgemm, torch.ao's engine for dynamic Linear on x86.
+func (q Quantization) engine() string {
+	if q == Int8 || q == Int8PerTensor || q == Int8Unfused {
+		return "onednn"
+	}
+	return "fbgemm"
+}
+
+// ParseQuantization reads a --quantize value; "" and "none" mean float32.
+func ParseQuantization(s string) (Quantization, error) {
+	if s == "" || s == "none" {
+		return NoQuantization, nil
+	}
+	for _, q := range Quantizations[1:] {
+		if string(q) == s {
+			return q, nil
+		}
+	}
+	names := make([]string, len(Quantizations))
+	for i, q := range Quantizations {
+		names[i] = string(q)
+	}
+	return "", fmt.Errorf("unknown quantization %q: want one of %s", s, strings.Join(names, ", "))
+}
+
+// packingOf is how the Linear layer attr is packed: Int8Mixed keeps the FFN's
+// output projection, whose GELU inputs carry the outliers, in fp16.
+func (q Quantization) packingOf(attr string) torch.PackedLinear {
+	if q == Int8Mixed && strings.HasSuffix(attr, "__output__dense") && !strings.Contains(attr, "attention") {
+		return torch.Float16Weights
+	}
+	return q.packing()
+}
+
+func (q Quantization) packing() torch.PackedLinear {
+	switch q {
+	case Int8PerTensor:
+		return torch.Int8PerTensor
+	case Float16Weights:
+		return torch.Float16Weights
+	}
+	return torch.Int8PerChannel
+}
+
+func (q Quantization) fusedQKV() bool { return q != Int8Unfused }
+
+// checkQuantization refuses what the quantized encoder cannot do, before any
+// weight is read: another device, or a libtorch without the engine.
+func checkQuantization(q Quantization, device torch.Device) error {
+	if _, err := ParseQuantization(string(q)); err != nil {
+		return err
+	}
+	if q == NoQuantization {
+		return nil
+	}
+	if device != torch.CPU {
+		return fmt.Errorf("quantization %s runs on the CPU only (libtorch's dynamic quantized Linear has no %s kernels); use fp32 on %s", q, device, device)
+	}
+	engines, err := torch.QuantizedEngines()
+	if err != nil {
+		return err
+	}
+	for _, e := range engines {
+		if e == q.engine() {
+			return nil
+		}
+	}
+	have := strings.Join(engines, ", ")
+	if have == "" {
+		have = "none"
+	}
+	return fmt.Errorf("quantization %s needs libtorch's %s quantized engine, which this libtorch or CPU lacks (engines: %s)", q, q.engine(), have)
+}
+
+// Per-layer Linear layers as the quantized encoder packs them: the name of
+// the packed attribute and the Hugging Face weights it holds.
+type packedLinear struct {
+	attr  string
+	names []string // weight prefixes, concatenated along the output rows
+}
+
+func quantizedLinears(l int, fused bool) []packedLinear {
+	p := func(s string) string { return fmt.Sprintf("encoder.layer.%d.%s", l, s) }
+	var out []packedLinear
+	if fused {
+		out = append(out, packedLinear{jitName(p("attention.self.qkv")), []string{p("attention.self.query"), p("attention.self.key"), p("attention.self.value")}})
+	} else {
+		for _, n := range []string{"query", "key", "value"} {
+			out = append(out, packedLinear{jitName(p("attention.self." + n)), []string{p("attention.self." + n)}})
+		}
+	}
+	for _, n := range []string{"attention.output.dense", "intermediate.dense", "output.dense"} {
+		out = append(out, packedLinear{jitName(p(n)), []string{p(n)}})
+	}
+	return out
+}
+
+// buildQuantized registers the float32 parameters (embeddings, LayerNorm),
+// packs every Linear layer with the quantized engine, and compiles the
+// inference-only encoder. weights has passed build's shape checks. Runs on
+// the worker.
+func (m *Model) buildQuantized(weights map[string]hf.RawTensor) (*torch.Module, error) {
+	cfg := m.Folder.Config
+	if err := torch.SetQuantizedEngine(m.quant.engine()); err != nil {
+		return nil, err
+	}
+	mod, err := torch.NewModule("MiniLMQuantized")
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*torch.Module, error) {
+		mod.Close()
+		return nil, err
+	}
+	for _, name := range paramOrder(cfg) {
+		if strings.HasSuffix(name, "LayerNorm.weight") || strings.HasSuffix(name, "LayerNorm.bias") || strings.HasPrefix(name, "embeddings.") {
+			if err := registerFloat32(mod, name, weights[name]); err != nil {
+				return fail(err)
+			}
+			delete(weights, name)
+		}
+	}
+	for l := 0; l < cfg.NumHiddenLayers; l++ {
+		for _, pl := range quantizedLinears(l, m.quant.fusedQKV()) {
+			if err := packLinear(mod, pl, weights, m.quant.packingOf(pl.attr)); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := mod.Define(quantizedEncoderSource(cfg, m.Folder.Normalize, m.quant)); err != nil {
+		return fail(fmt.Errorf("compile quantized encoder: %w", err))
+	}
+	if err := mod.Train(false); err != nil {
+		return fail(err)
+	}
+	return mod, nil
+}
+
+// packLinear concatenates the weights and biases of pl (all of one dtype) and
+// registers them packed; it removes them from weights.
+func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTensor, kind torch.PackedLinear) error {
+	var wdata, bdata bytes.Buffer
+	var rows, cols int64
+	dtype := weights[pl.names[0]+".weight"].DType
+	for _, n := range pl.names {
+		w, b := weights[n+".weight"], weights[n+".bias"]
+		if w.DType != dtype || b.DType != dtype {
+			return fmt.Errorf("weights of %s: %s and %s differ in dtype from %s", pl.attr, n+".weight", n+".bias", dtype)
+		}
+		wdata.Write(w.Data)
+		bdata.Write(b.Data)
+		rows += w.Shape[0]
+		cols = w.Shape[1]
+	}
+	wt, err := tensorOf(hf.RawTensor{DType: dtype, Shape: []int64{rows, cols}, Data: wdata.Bytes()})
+	if err != nil {
+		return fmt.Errorf("weight %s: %w", pl.attr, err)
+	}
+	defer wt.Close()
+	bt, err := tensorOf(hf.RawTensor{DType: dtype, Shape: []int64{rows}, Data: bdata.Bytes()})
+	if err != nil {
+		return fmt.Errorf("bias %s: %w", pl.attr, err)
+	}
+	defer bt.Close()
+	if err := mod.RegisterPackedLinear(pl.attr, wt, bt, kind); err != nil {
+		return err
+	}
+	for _, n := range pl.names {
+		delete(weights, n+".weight")
+		delete(weights, n+".bias")
+	}
+	return nil
+}
+
+// quantizedEncoderSource is the inference-only CPU encoder of encoderSource
+// (unpadded tokens, the same forward and token_embeddings) with every Linear
+// layer a quantized operator on a packed attribute. Layers are unrolled into
+// one method each because the packed weights are attributes, not tensors.
+func quantizedEncoderSource(c Config, normalize bool, q Quantization) string {
+	h := c.HiddenSize
+	heads := c.NumAttentionHeads
+	hd := h / heads
+	eps := torch.ScriptFloat(c.LayerNormEps)
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	linear := func(x, attr string) string {
+		if q.packingOf(attr) == torch.Float16Weights {
+			return fmt.Sprintf("quantized.linear_dynamic_fp16(%s, self.%s)", x, attr)
+		}
+		reduce := "False"
+		if q == Int8ReduceRange || q == Int8Mixed {
+			reduce = "True"
+		}
+		return fmt.Sprintf("quantized.linear_dynamic(%s, self.%s, %s)", x, attr, reduce)
+	}
+
+	w("def embed(self, ids: Tensor, positions: Tensor) -> Tensor:")
+	w("    x = torch.embedding(self.%s, ids)", jitName("embeddings.word_embeddings.weight"))
+	w("    x = x + torch.embedding(self.%s, positions)", jitName("embeddings.position_embeddings.weight"))
+	w("    x = x + self.%s[0]", jitName("embeddings.token_type_embeddings.weight"))
+	w("    return torch.layer_norm(x, [%d], self.%s, self.%s, %s)", h,
+		jitName("embeddings.LayerNorm.weight"), jitName("embeddings.LayerNorm.bias"), eps)
+	w("")
+	// qkv is [T, 3H] for the real tokens; attention runs on [B, heads, S, hd].
+	// A batch without padding (one query, or texts of equal length) skips the
+	// scatter and gather.
+	w("def attend(self, qkv: Tensor, idx: Tensor, b: int, s: int, mask: Tensor) -> Tensor:")
+	w("    dense = idx.size(0) == b * s")
+	w("    if not dense:")
+	w("        qkv = qkv.new_zeros([b * s, %d]).index_copy(0, idx, qkv)", 3*h)
+	w("    qkv = qkv.view(b, s, 3, %d, %d).permute(2, 0, 3, 1, 4)", heads, hd)
+	w("    if dense:")
+	w("        a = torch.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])")
+	w("        return a.transpose(1, 2).reshape(b * s, %d)", h)
+	w("    a = torch.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask)")
+	w("    return a.transpose(1, 2).reshape(b * s, %d).index_select(0, idx)", h)
+	w("")
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		attr := func(s string) string { return jitName(fmt.Sprintf("encoder.layer.%d.%s", l, s)) }
+		w("def layer%d(self, x: Tensor, idx: Tensor, b: int, s: int, mask: Tensor) -> Tensor:", l)
+		if q.fusedQKV() {
+			w("    qkv = %s", linear("x", attr("attention.self.qkv")))
+		} else {
+			w("    qkv = torch.cat([%s, %s, %s], 1)", linear("x", attr("attention.self.query")),
+				linear("x", attr("attention.self.key")), linear("x", attr("attention.self.value")))
+		}
+		w("    a = %s", linear("self.attend(qkv, idx, b, s, mask)", attr("attention.output.dense")))
+		w("    x = torch.layer_norm(a + x, [%d], self.%s, self.%s, %s)", h,
+			attr("attention.output.LayerNorm.weight"), attr("attention.output.LayerNorm.bias"), eps)
+		w("    f = torch.gelu(%s)", linear("x", attr("intermediate.dense")))
+		w("    f = %s", linear("f", attr("output.dense")))
+		w("    return torch.layer_norm(f + x, [%d], self.%s, self.%s, %s)", h,
+			attr("output.LayerNorm.weight"), attr("output.LayerNorm.bias"), eps)
+		w("")
+	}
+	w("def packed(self, input_ids: Tensor, attention_mask: Tensor, idx: Tensor) -> Tensor:")
+	w("    b = input_ids.size(0)")
+	w("    s = input_ids.size(1)")
+	w("    mask = (attention_mask > 0).unsqueeze(1).unsqueeze(2)")
+	w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		w("    x = self.layer%d(x, idx, b, s, mask)", l)
+	}
+	w("    return x")
+	w("")
+	w("def real_tokens(self, attention_mask: Tensor) -> Tensor:")
+	w("    return (attention_mask.reshape(-1) > 0).nonzero().squeeze(1)")
+	w("")
+	w("def token_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+	w("    idx = self.real_tokens(attention_mask)")
+	w("    x = self.packed(input_ids, attention_mask, idx)")
+	w("    b = input_ids.size(0)")
+	w("    s = input_ids.size(1)")
+	w("    return x.new_zeros([b * s, %d]).index_copy(0, idx, x).view(b, s, %d)", h, h)
+	w("")
+	w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+	w("    idx = self.real_tokens(attention_mask)")
+	w("    x = self.packed(input_ids, attention_mask, idx)")
+	w("    row = torch.div(idx, input_ids.size(1), rounding_mode=\"floor\")")
+	w("    n = torch.clamp(attention_mask.float().sum(1, keepdim=True), min=1e-9)")
+	w("    pooled = x.new_zeros([input_ids.size(0), %d]).index_add(0, row, x) / n", h)
+	if normalize {
+		w("    norm = torch.clamp(pooled.pow(2).sum(-1, keepdim=True).sqrt(), min=1e-12)")
+		w("    pooled = pooled / norm")
+	}
+	w("    return pooled")
+	return b.String()
+}
+
+// floatOnly refuses work that needs the float32 parameters (export, reading
+// or setting weights, training) on a quantized model.
+func (m *Model) floatOnly(what string) error {
+	if m.quant == NoQuantization {
+		return nil
+	}
+	return fmt.Errorf("%s needs the float32 model; this one is loaded with quantization %s", what, m.quant)
+}

@@ -1,0 +1,56 @@
+// shim_internal.h is shared by the C++ files of the shim (shim.cpp,
+// quantized.cpp): the handle structs behind shim.h's opaque types and the
+// ET_GUARD macro that turns every C++ exception into the returned error.
+// Go never includes it.
+#ifndef EMBTUNE_TORCH_SHIM_INTERNAL_H
+#define EMBTUNE_TORCH_SHIM_INTERNAL_H
+
+#include <torch/csrc/jit/api/module.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "shim.h"
+
+struct et_tensor_s {
+  at::Tensor t;
+};
+struct et_module_s {
+  torch::jit::Module m;
+};
+
+namespace et_internal {
+
+inline char* dup_message(const char* msg) {
+  size_t n = std::strlen(msg);
+  char* out = static_cast<char*>(std::malloc(n + 1));
+  if (out == nullptr) return nullptr;
+  std::memcpy(out, msg, n + 1);
+  return out;
+}
+
+// c10::Error messages carry a C++ backtrace; keep only the message a user can act on.
+inline char* error_message(const c10::Error& e) { return dup_message(e.what_without_backtrace()); }
+
+inline void need(const void* p, const char* what) {
+  if (p == nullptr) throw std::invalid_argument(std::string("nil ") + what);
+}
+
+}  // namespace et_internal
+
+#define ET_GUARD(body)                                                 \
+  try {                                                                \
+    body;                                                              \
+    return nullptr;                                                    \
+  } catch (const c10::Error& e) {                                      \
+    return et_internal::error_message(e);                              \
+  } catch (const std::exception& e) {                                  \
+    return et_internal::dup_message(e.what());                         \
+  } catch (...) {                                                      \
+    return et_internal::dup_message("unknown C++ exception in libtorch"); \
+  }
+
+#endif
