@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/distributed"
 	"github.com/embtune/embtune/sagemaker"
 	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/trainer"
@@ -68,6 +73,10 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	ckptMin := fs.Duration("checkpoint-min-interval", 0, "skip epoch-end checkpoints closer together than this (0: 1m; negative: never skip)")
 	keep := fs.Int("save-total-limit", 2, "keep the newest N checkpoints")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint")
+	nproc := fs.Int("nproc-per-node", envInt("EMBTUNE_NPROC_PER_NODE", 1), "start N data-parallel workers here, as torchrun does: one per GPU (cuda:LOCAL_RANK), or a share of the CPU threads each (env EMBTUNE_NPROC_PER_NODE)")
+	masterPort := fs.Int("master-port", 0, "with --nproc-per-node: the rendezvous port on 127.0.0.1 (0: a free one)")
+	rdzvTimeout := fs.Duration("rendezvous-timeout", envDuration("EMBTUNE_RENDEZVOUS_TIMEOUT", distributed.DefaultTimeout), "how long ranks wait for each other at the rendezvous and in each collective (env EMBTUNE_RENDEZVOUS_TIMEOUT)")
+	gather := fs.String("gather-across-devices", "", "true/false: MultipleNegativesRankingLoss over the global batch, with in-batch negatives from every rank (empty: true with more than one process)")
 	var pairs pairFlag
 	fs.Var(&pairs, "pair", "a \"query<TAB>answer\" pair whose cosine is reported before and after (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -75,6 +84,12 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	}
 	if *data == "" {
 		return usageError("--data is required")
+	}
+	if *nproc < 1 {
+		return usageError("--nproc-per-node must be at least 1")
+	}
+	if *nproc > 1 && os.Getenv("WORLD_SIZE") == "" {
+		return launchWorkers(ctx, fs, args, *nproc, *masterPort, *rdzvTimeout, mf, stdout)
 	}
 	hp, err := trainer.Preset(*preset)
 	if err != nil {
@@ -136,12 +151,90 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, KeepCheckpoints: *keep, Resume: *resume,
 		Logger: slog.Default(), Progress: os.Stderr,
 	}
+	cfg, distributedRun, err := distributed.FromEnv()
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if distributedRun && cfg.WorldSize > 1 {
+		if dev.Type == torch.CUDAType || (mf.device == "auto" && torch.CUDADeviceCount() > 0) {
+			dev = torch.CUDA(cfg.LocalRank) // one GPU per local rank, as torchrun's users set
+		}
+		cfg.Timeout, cfg.Device = *rdzvTimeout, dev
+		if cfg.Iface == "" && dev.Type == torch.CUDAType {
+			cfg.Iface = os.Getenv("NCCL_SOCKET_IFNAME")
+		}
+		switch *gather {
+		case "", "true":
+			job.GatherAcrossDevices = true
+		case "false":
+		default:
+			return usageError("--gather-across-devices takes true or false")
+		}
+		if hp.BatchSize%cfg.WorldSize != 0 {
+			return usageError("--batch-size %d does not divide by the world size %d: it is the global batch, split evenly across ranks", hp.BatchSize, cfg.WorldSize)
+		}
+		g, err := distributed.Join(ctx, cfg, nil)
+		if err != nil {
+			return err
+		}
+		job.Group, job.Device = g, dev
+		if !g.Main() {
+			job.Progress = nil
+		}
+		slog.Info("joined", "rank", cfg.Rank, "world_size", cfg.WorldSize, "master", fmt.Sprintf("%s:%d", cfg.MasterAddr, cfg.MasterPort), "device", dev.String())
+		rep, err := job.Run(ctx)
+		if err != nil {
+			g.Abort()
+			return err
+		}
+		// Every rank meets at the barrier before exiting.
+		if err := g.Close(ctx, nil); err != nil {
+			return err
+		}
+		if g.Main() {
+			trainer.PrintReport(stdout, rep)
+		}
+		return nil
+	}
 	rep, err := job.Run(ctx)
 	if err != nil {
 		return err
 	}
 	trainer.PrintReport(stdout, rep)
 	return nil
+}
+
+// launchWorkers re-runs this command as nproc workers (distributed.Launch),
+// giving each a share of the CPU threads unless --threads was set.
+func launchWorkers(ctx context.Context, fs *flag.FlagSet, args []string, nproc, port int, timeout time.Duration, mf modelFlags, stdout io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("launch: %w", err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	child := append([]string{"train"}, args...)
+	child = append(child, "--nproc-per-node", strconv.Itoa(nproc))
+	if !set["threads"] {
+		child = append(child, "--threads", strconv.Itoa(max(1, runtime.NumCPU()/nproc)))
+	}
+	grace := min(timeout, time.Minute)
+	slog.Info("launching", "nproc_per_node", nproc, "device", mf.device)
+	return distributed.Launch(ctx, exe, child, nproc, port, grace, stdout, os.Stderr)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 // runTrainingContainer is `docker run IMAGE train` under SageMaker: the
