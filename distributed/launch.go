@@ -14,17 +14,30 @@ import (
 	"time"
 )
 
+// Node places a launch among several hosts (torchrun's --nnodes,
+// --node-rank, --master-addr); the zero value is one host on loopback.
+type Node struct {
+	Rank, Count int
+	MasterAddr  string
+}
+
 // Launch starts n local workers of exe with args, as torchrun
-// --nproc-per-node n does: each gets RANK and LOCAL_RANK i, WORLD_SIZE and
-// LOCAL_WORLD_SIZE n, and MASTER_ADDR/MASTER_PORT of a store on loopback
-// (port 0: a free one). Rank 0's stdout goes to stdout, every rank's stderr
+// --nproc-per-node n does: each gets LOCAL_RANK i and LOCAL_WORLD_SIZE n,
+// RANK node.Rank·n+i and WORLD_SIZE node.Count·n, and MASTER_ADDR/
+// MASTER_PORT of the store (loopback and a free port for one node). Rank 0's stdout goes to stdout, every rank's stderr
 // to stderr. When ctx ends, the workers get SIGTERM (rank 0 checkpoints).
 // When one fails, the others have grace to fail on their own with an error
 // naming it, then are terminated. The result joins every failed rank's
 // exit status.
-func Launch(ctx context.Context, exe string, args []string, n, port int, grace time.Duration, stdout, stderr io.Writer) error {
+func Launch(ctx context.Context, exe string, args []string, n int, node Node, port int, grace time.Duration, stdout, stderr io.Writer) error {
 	if n < 1 {
 		return fmt.Errorf("--nproc-per-node must be at least 1, got %d", n)
+	}
+	if node.Count < 1 {
+		node = Node{Count: 1, MasterAddr: "127.0.0.1"}
+	}
+	if port == 0 && node.Count > 1 {
+		return fmt.Errorf("launch: several nodes need a fixed master port")
 	}
 	if port == 0 {
 		var err error
@@ -36,11 +49,11 @@ func Launch(ctx context.Context, exe string, args []string, n, port int, grace t
 	for i := range cmds {
 		c := exec.Command(exe, args...)
 		c.Env = append(os.Environ(),
-			"RANK="+strconv.Itoa(i), "LOCAL_RANK="+strconv.Itoa(i),
-			"WORLD_SIZE="+strconv.Itoa(n), "LOCAL_WORLD_SIZE="+strconv.Itoa(n),
-			"MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port))
+			"RANK="+strconv.Itoa(node.Rank*n+i), "LOCAL_RANK="+strconv.Itoa(i),
+			"WORLD_SIZE="+strconv.Itoa(node.Count*n), "LOCAL_WORLD_SIZE="+strconv.Itoa(n),
+			"MASTER_ADDR="+node.MasterAddr, "MASTER_PORT="+strconv.Itoa(port))
 		c.Stdout = io.Discard
-		if i == 0 {
+		if node.Rank*n+i == 0 {
 			c.Stdout = stdout
 		}
 		c.Stderr = stderr

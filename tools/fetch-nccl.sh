@@ -27,7 +27,7 @@ wheels=(
   "nvidia-cusparse==12.6.3.3.*"
   "nvidia-cusolver==12.0.4.66.*"
 )
-"$PIP" download --quiet --no-deps --only-binary=:all: --platform manylinux_2_18_x86_64 \
+"$PIP" download --quiet --no-deps --only-binary=:all: --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_18_x86_64 \
   --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 --python-version 3.11 -d "$tmp/whl" "${wheels[@]}" >&2
 mkdir -p "$tmp/inc"
 for w in "$tmp"/whl/*.whl; do

@@ -88,9 +88,6 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	if *nproc < 1 {
 		return usageError("--nproc-per-node must be at least 1")
 	}
-	if *nproc > 1 && os.Getenv("WORLD_SIZE") == "" {
-		return launchWorkers(ctx, fs, args, *nproc, *masterPort, *rdzvTimeout, mf, stdout)
-	}
 	hp, err := trainer.Preset(*preset)
 	if err != nil {
 		return usageError("%v", err)
@@ -136,6 +133,16 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	dev, err := torch.ParseDevice(mf.device)
 	if err != nil {
 		return usageError("%v", err)
+	}
+	if *nproc > 1 && os.Getenv("WORLD_SIZE") == "" {
+		node, err := nodeFromEnv()
+		if err != nil {
+			return usageError("%v", err)
+		}
+		if world := *nproc * node.Count; hp.BatchSize%world != 0 {
+			return usageError("--batch-size %d does not divide by the world size %d: it is the global batch, split evenly across ranks", hp.BatchSize, world)
+		}
+		return launchWorkers(ctx, fs, args, *nproc, node, *masterPort, *rdzvTimeout, mf, stdout)
 	}
 	switch {
 	case !*ckpts && *resume:
@@ -206,7 +213,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 
 // launchWorkers re-runs this command as nproc workers (distributed.Launch),
 // giving each a share of the CPU threads unless --threads was set.
-func launchWorkers(ctx context.Context, fs *flag.FlagSet, args []string, nproc, port int, timeout time.Duration, mf modelFlags, stdout io.Writer) error {
+func launchWorkers(ctx context.Context, fs *flag.FlagSet, args []string, nproc int, node distributed.Node, port int, timeout time.Duration, mf modelFlags, stdout io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("launch: %w", err)
@@ -220,7 +227,23 @@ func launchWorkers(ctx context.Context, fs *flag.FlagSet, args []string, nproc, 
 	}
 	grace := min(timeout, time.Minute)
 	slog.Info("launching", "nproc_per_node", nproc, "device", mf.device)
-	return distributed.Launch(ctx, exe, child, nproc, port, grace, stdout, os.Stderr)
+	if port == 0 && node.Count > 1 {
+		port = envInt("MASTER_PORT", 29500)
+	}
+	return distributed.Launch(ctx, exe, child, nproc, node, port, grace, stdout, os.Stderr)
+}
+
+// nodeFromEnv reads torchrun's multi-node launch variables NNODES,
+// NODE_RANK and MASTER_ADDR (one node on loopback when NNODES is unset).
+func nodeFromEnv() (distributed.Node, error) {
+	n := distributed.Node{Count: envInt("NNODES", 1), Rank: envInt("NODE_RANK", 0), MasterAddr: os.Getenv("MASTER_ADDR")}
+	if n.MasterAddr == "" {
+		n.MasterAddr = "127.0.0.1"
+	}
+	if n.Count < 1 || n.Rank < 0 || n.Rank >= n.Count {
+		return n, fmt.Errorf("NODE_RANK %d is outside NNODES %d", n.Rank, n.Count)
+	}
+	return n, nil
 }
 
 func envInt(name string, def int) int {
@@ -244,6 +267,9 @@ func runTrainingContainer(ctx context.Context, stdin io.Reader, stdout io.Writer
 	layout := sagemaker.DefaultLayout()
 	slog.Info("sagemaker training container", "base", layout.Base)
 	plan, err := sagemaker.PlanTraining(layout)
+	if err == nil && plan.Cluster != nil {
+		plan.Args, err = joinCluster(ctx, *plan.Cluster, plan.Args)
+	}
 	if err == nil {
 		slog.Info("training", "args", strings.Join(plan.Args, " "))
 		err = runTrain(ctx, plan.Args, stdin, stdout)
@@ -318,4 +344,39 @@ func runData(_ context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return fmt.Errorf("%s: no headings ending in \"?\" found", fs.Arg(0))
 	}
 	return dataset.WriteJSONL(stdout, entries)
+}
+
+// joinCluster sets torchrun's variables for this host of a multi-host job:
+// one process per GPU (--nproc-per-node, NODE_RANK, NNODES) or one per CPU
+// host (RANK is the host's index), the master at hosts[0], and the network
+// interface SageMaker names. The port is EMBTUNE_MASTER_PORT (29500).
+func joinCluster(ctx context.Context, c sagemaker.Cluster, args []string) ([]string, error) {
+	timeout := envDuration("EMBTUNE_RENDEZVOUS_TIMEOUT", distributed.DefaultTimeout)
+	master, err := c.ResolveMaster(ctx, timeout)
+	if err != nil {
+		return nil, err
+	}
+	set := func(k, v string) {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	if c.Iface != "" {
+		set("GLOO_SOCKET_IFNAME", c.Iface)
+		set("NCCL_SOCKET_IFNAME", c.Iface)
+	}
+	set("MASTER_ADDR", master)
+	set("MASTER_PORT", strconv.Itoa(envInt("EMBTUNE_MASTER_PORT", 29500)))
+	gpus := torch.CUDADeviceCount()
+	slog.Info("multi-host training", "host", c.Current, "node_rank", c.HostIndex, "hosts", len(c.Hosts),
+		"master", c.Master()+" ("+master+")", "gpus", gpus, "interface", c.Iface)
+	if gpus > 1 {
+		set("NNODES", strconv.Itoa(len(c.Hosts)))
+		set("NODE_RANK", strconv.Itoa(c.HostIndex))
+		return append(args, "--nproc-per-node="+strconv.Itoa(gpus)), nil
+	}
+	set("RANK", strconv.Itoa(c.HostIndex))
+	set("LOCAL_RANK", "0")
+	set("WORLD_SIZE", strconv.Itoa(len(c.Hosts)))
+	return args, nil
 }
