@@ -202,6 +202,31 @@ func TestDistributedFailures(t *testing.T) {
 	assert.Equal(t, 1, survivor.wait(t, time.Minute))
 	assert.Less(t, time.Since(start), 25*time.Second, "within the 20 s timeout (plus the heartbeat check)")
 	assert.Contains(t, survivor.stderr.String(), "rank(s) 1 stopped")
+	t.Logf("survivor: %s", lastLine(survivor.stderr.String()))
+
+	// SIGTERM to rank 1 alone (one SageMaker host stopping): both ranks stop
+	// after the same step, rank 0 writes the checkpoint, both exit.
+	port = freePort(t)
+	ckpt := t.TempDir()
+	r0 := startCLI(t, rankEnv(0, 2, port), args("--epochs", "50", "--checkpoints=true", "--checkpoint-dir", ckpt)...)
+	r1 := startCLI(t, rankEnv(1, 2, port), args("--epochs", "50", "--checkpoints=true", "--checkpoint-dir", ckpt)...)
+	deadline = time.Now().Add(time.Minute)
+	for !strings.Contains(r0.stderr.String(), "INFO step") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(t, r1.cmd.Process.Signal(syscall.SIGTERM))
+	assert.NotEqual(t, 0, r0.wait(t, time.Minute))
+	assert.NotEqual(t, 0, r1.wait(t, time.Minute))
+	assert.Contains(t, r0.stderr.String(), "reason=interrupted")
+	assert.Contains(t, r1.stderr.String(), "training interrupted")
+	entries, err := os.ReadDir(ckpt)
+	require.NoError(t, err)
+	assert.NotEmpty(t, entries, "rank 0 checkpointed")
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 // TestTrainingContainerTwoHosts: the SageMaker training container on two
