@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 
 	"github.com/embtune/embtune/distributed"
@@ -29,17 +30,45 @@ import (
 //     the gradient of the global batch's mean loss, as one process gets.
 
 // CommStats is the communication of a distributed run, for scaling
-// estimates: all-gather (embeddings) and all-reduce (gradients) time and
-// payload per rank.
+// estimates: per-step medians of the whole step, the all-gather
+// (embeddings) and the all-reduce (gradients), and the bytes per step.
 type CommStats struct {
-	Steps          int     `json:"steps"`
-	WorldSize      int     `json:"world_size"`
-	StepSeconds    float64 `json:"step_seconds"`
-	GatherSeconds  float64 `json:"all_gather_seconds"`
-	ReduceSeconds  float64 `json:"all_reduce_seconds"`
-	GatherBytes    int64   `json:"all_gather_bytes"`
-	ReduceBytes    int64   `json:"all_reduce_bytes"`
-	BucketsPerStep int     `json:"buckets_per_step"`
+	Steps     int `json:"steps"`
+	WorldSize int `json:"world_size"`
+	// Medians over the steps, in seconds.
+	StepSeconds   float64 `json:"step_seconds_median"`
+	GatherSeconds float64 `json:"all_gather_seconds_median"`
+	ReduceSeconds float64 `json:"all_reduce_seconds_median"`
+	// GatherBytes is what one rank receives per step (the other ranks'
+	// padded embeddings); ReduceBytes the gradient payload it all-reduces.
+	GatherBytes    int64 `json:"all_gather_bytes_per_step"`
+	ReduceBytes    int64 `json:"all_reduce_bytes_per_step"`
+	BucketsPerStep int   `json:"buckets_per_step"`
+
+	step, gather, reduce []float64
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// finish turns the per-step samples into medians and the byte totals into
+// per-step figures.
+func (c *CommStats) finish() {
+	c.StepSeconds, c.GatherSeconds, c.ReduceSeconds = median(c.step), median(c.gather), median(c.reduce)
+	if c.Steps > 0 {
+		c.GatherBytes /= int64(c.Steps)
+		c.ReduceBytes /= int64(c.Steps)
+	}
 }
 
 // shard returns the [start, end) of rank's share of an n-pair batch: sizes
@@ -218,7 +247,7 @@ func (r *run) stepShard(batch []int, lr float64, pg *torch.ProcessGroup, gather 
 			if err := s.Err(); err != nil {
 				return err
 			}
-			stats.GatherSeconds += time.Since(t0).Seconds()
+			stats.gather = append(stats.gather, time.Since(t0).Seconds())
 			// Bytes each rank receives: the other ranks' padded shards.
 			stats.GatherBytes += int64((1+k)*maxRows*dim) * int64(W-1) * int64(dtype.Size())
 			var parts []*torch.Tensor
@@ -293,7 +322,7 @@ func (r *run) stepShard(batch []int, lr float64, pg *torch.ProcessGroup, gather 
 		if err != nil {
 			return err
 		}
-		stats.ReduceSeconds += time.Since(t0).Seconds()
+		stats.reduce = append(stats.reduce, time.Since(t0).Seconds())
 		stats.ReduceBytes += nb
 		stats.BucketsPerStep = buckets
 		maxNorm := r.hp.MaxGradNorm
@@ -318,6 +347,6 @@ func (r *run) stepShard(batch []int, lr float64, pg *torch.ProcessGroup, gather 
 		return nil
 	})
 	stats.Steps++
-	stats.StepSeconds += time.Since(started).Seconds()
+	stats.step = append(stats.step, time.Since(started).Seconds())
 	return loss, norm, err
 }

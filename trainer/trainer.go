@@ -297,12 +297,13 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	}
 	secs := time.Since(start).Seconds()
 	if comm != nil {
-		log.Info("communication", "world_size", comm.WorldSize, "steps", comm.Steps,
-			"step_ms", fmt.Sprintf("%.1f", 1000*comm.StepSeconds/float64(comm.Steps)),
-			"all_gather_ms", fmt.Sprintf("%.2f", 1000*comm.GatherSeconds/float64(comm.Steps)),
-			"all_reduce_ms", fmt.Sprintf("%.1f", 1000*comm.ReduceSeconds/float64(comm.Steps)),
-			"all_gather_bytes_per_step", comm.GatherBytes/int64(comm.Steps),
-			"all_reduce_bytes_per_step", comm.ReduceBytes/int64(comm.Steps), "buckets", comm.BucketsPerStep)
+		comm.finish()
+		log.Info("communication (per-step medians)", "world_size", comm.WorldSize, "steps", comm.Steps,
+			"step_ms", fmt.Sprintf("%.1f", 1000*comm.StepSeconds),
+			"all_gather_ms", fmt.Sprintf("%.2f", 1000*comm.GatherSeconds),
+			"all_reduce_ms", fmt.Sprintf("%.1f", 1000*comm.ReduceSeconds),
+			"all_gather_bytes_per_step", comm.GatherBytes,
+			"all_reduce_bytes_per_step", comm.ReduceBytes, "buckets", comm.BucketsPerStep)
 	}
 	return Result{Steps: st.Step, Pairs: pairsDone, Seconds: secs, PairsPerSec: float64(pairsDone) / secs,
 		History: st.History, ResumedFrom: resumedFrom, Comm: comm}, nil
