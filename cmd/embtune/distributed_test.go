@@ -222,6 +222,11 @@ func TestDistributedFailures(t *testing.T) {
 	entries, err := os.ReadDir(ckpt)
 	require.NoError(t, err)
 	assert.NotEmpty(t, entries, "rank 0 checkpointed")
+
+	// That checkpoint was written by 2 processes: one process refuses it.
+	code, _, stderr := runCLI(context.Background(), args("--epochs", "50", "--checkpoints=true", "--checkpoint-dir", ckpt, "--resume"), "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "was written by 2 training process(es), this run has 1")
 }
 
 func lastLine(s string) string {
