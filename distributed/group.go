@@ -115,6 +115,11 @@ type Group struct {
 	beat  *torch.Store
 	pg    *torch.ProcessGroup
 
+	// agreements counts Agree calls: every rank makes the same calls in the
+	// same order, so the count names the round (a fold's run must not read
+	// another rank's value from the previous fold).
+	agreements int
+
 	stopBeat chan struct{}
 	beatDone chan struct{}
 	closing  sync.Once
@@ -315,7 +320,9 @@ func (g *Group) Agree(ctx context.Context, what string, settings map[string]stri
 	if err != nil {
 		return err
 	}
-	if err := g.store.Set(key("agree", what, g.cfg.Rank), b); err != nil {
+	round := g.agreements
+	g.agreements++
+	if err := g.store.Set(key("agree", round, g.cfg.Rank), b); err != nil {
 		return g.Explain(fmt.Errorf("agree on %s: %w", what, err))
 	}
 	names := make([]string, 0, len(settings))
@@ -328,7 +335,7 @@ func (g *Group) Agree(ctx context.Context, what string, settings map[string]stri
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		v, err := g.store.Get(key("agree", what, r))
+		v, err := g.store.Get(key("agree", round, r))
 		if err != nil {
 			return g.Explain(fmt.Errorf("agree on %s: waiting for rank %d: %w", what, r, err))
 		}

@@ -1,7 +1,12 @@
 package distributed
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,4 +46,67 @@ func TestFromEnv(t *testing.T) {
 			assert.Equal(t, c.want, cfg)
 		})
 	}
+}
+
+// TestAgreeRounds: two ranks in one process. Rank 1 runs ahead into a
+// second agreement (a second fold) while rank 0 is still busy; it must wait
+// for rank 0's second value, not read its first.
+func TestAgreeRounds(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx := context.Background()
+	groups := make([]*Group, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			groups[r], errs[r] = Join(ctx, Config{Rank: r, WorldSize: 2, MasterAddr: "127.0.0.1", MasterPort: port, Timeout: 20 * time.Second}, nil)
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for fold := range 2 {
+				if r == 0 {
+					time.Sleep(300 * time.Millisecond) // rank 0 evaluates between folds
+				}
+				if err := groups[r].Agree(ctx, "training", map[string]string{"data": fmt.Sprint("fold ", fold)}); err != nil {
+					errs[r] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.NoError(t, errs[0])
+	assert.NoError(t, errs[1])
+
+	// A real disagreement: both ranks refuse, naming the setting.
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = groups[r].Agree(ctx, "training", map[string]string{"lr": fmt.Sprint(r + 1)})
+		}()
+	}
+	wg.Wait()
+	for r := range 2 {
+		require.Error(t, errs[r])
+		assert.Contains(t, errs[r].Error(), `lr is "1" on rank 0 but "2" on rank 1`)
+	}
+	for r := range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[r] = groups[r].Close(ctx, nil) }()
+	}
+	wg.Wait()
+	assert.NoError(t, errs[0])
+	assert.NoError(t, errs[1])
 }
