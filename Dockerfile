@@ -19,7 +19,7 @@ ARG ARTIFACTS=build
 
 FROM golang:1.26-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        g++ make unzip binutils python3 python3-pip ca-certificates libtcmalloc-minimal4 \
+        g++ make unzip binutils python3 python3-pip ca-certificates libtcmalloc-minimal4 libgloo-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -2,6 +2,7 @@
 #
 #   make deps        fetch libtorch, the model, the Debian FAQ and Go modules (safe to re-run)
 #   make train       the main job: fine-tune on the Debian FAQ, print before/after
+#                    (NPROC=2 for 2 data-parallel processes on c10d)
 #                    (5-fold mean ± std; FOLDS= for one 20% split; PRESET=blog DATA=… for the AWS sample)
 #   make test        vet and run the test suite (what CI runs)
 #   make index       index the whole Debian FAQ with the tuned model (out/default), query it
@@ -21,9 +22,19 @@ export PYTHON
 -include third_party/libtorch.mk
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: image-test deps deps-aws libtorch model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
+.PHONY: image-test deps deps-aws libtorch gloo nccl-headers model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
 
-deps: libtorch model faq gomod deps-aws
+deps: libtorch gloo model faq gomod deps-aws
+
+# gloo headers (Debian libgloo-dev) for torch/distributed.cpp: the torch wheel
+# ships c10d's ProcessGroupGloo.hpp but not the gloo headers it includes.
+gloo:
+	@tools/fetch-gloo.sh
+
+# NCCL and CUDA headers from the wheels torch 2.11.0 requires, to compile the
+# NCCL path (-tags cuda) on a machine without a CUDA toolkit. Not in deps.
+nccl-headers:
+	@tools/fetch-nccl.sh
 
 # MinIO (built from the Go module proxy, ~4 min the first time) and
 # moto_server (PyPI) for the sagemaker package's tests against real servers.
@@ -90,6 +101,8 @@ DATA ?= third_party/data/debian-faq.jsonl
 OUTPUT ?= out/$(PRESET)
 FOLDS ?= 5
 DEVICE ?= auto
+# NPROC=2: data-parallel training in 2 local processes (--nproc-per-node).
+NPROC ?= 1
 SEED_QUERY := What are Agents, and how can they be used?
 SEED_ANSWER := Agents for Amazon Bedrock are fully managed capabilities that automatically break down tasks, create an orchestration plan, securely connect to company data through APIs, and generate accurate responses for complex tasks like automating inventory management or processing insurance claims.
 ifeq ($(PRESET),blog)
@@ -103,7 +116,7 @@ endif
 train: build
 	@$(MAKE) --no-print-directory $(DATA)
 	bin/embtune train --model $(MODEL) --data $(DATA) --output $(OUTPUT) --preset $(PRESET) \
-		--device $(DEVICE) $(EVAL_FLAGS) $(TRAIN_FLAGS)
+		--device $(DEVICE) --nproc-per-node $(NPROC) $(EVAL_FLAGS) $(TRAIN_FLAGS)
 
 # The retrieval half of RAG: chunk and embed the whole Debian FAQ with the model
 # `make train` wrote (INDEX_MODEL=… for another), then ask it QUERY.

@@ -1,13 +1,17 @@
 package sagemaker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/embtune/embtune/atomicfile"
 	"github.com/embtune/embtune/hf"
@@ -71,11 +75,60 @@ func DefaultBaseModel() string {
 type TrainingPlan struct {
 	Layout Layout
 	Args   []string
+	// Cluster is set for a job of more than one host.
+	Cluster *Cluster
 }
 
 type resourceConfig struct {
-	CurrentHost string   `json:"current_host"`
-	Hosts       []string `json:"hosts"`
+	CurrentHost          string   `json:"current_host"`
+	Hosts                []string `json:"hosts"`
+	NetworkInterfaceName string   `json:"network_interface_name"`
+}
+
+// Cluster is this host's place in a multi-host job (resourceconfig.json):
+// its index in Hosts is its node rank, Hosts[0] the master.
+type Cluster struct {
+	Hosts     []string
+	Current   string
+	HostIndex int
+	// Iface is network_interface_name, for GLOO_SOCKET_IFNAME and
+	// NCCL_SOCKET_IFNAME.
+	Iface string
+}
+
+// Master is the host that serves the rendezvous store (rank 0).
+func (c Cluster) Master() string { return c.Hosts[0] }
+
+// HostOverridesEnv maps host names to addresses ("algo-1=127.0.0.1,…"),
+// for tests that run several "hosts" on loopback.
+const HostOverridesEnv = "EMBTUNE_HOST_OVERRIDES"
+
+// ResolveMaster returns the master's address. SageMaker's host names may
+// not resolve for a while after a container starts (AWS's guidance for
+// distributed training is to retry), so lookups are retried every second
+// until timeout or ctx ends.
+func (c Cluster) ResolveMaster(ctx context.Context, timeout time.Duration) (string, error) {
+	name := c.Master()
+	for _, kv := range strings.Split(os.Getenv(HostOverridesEnv), ",") {
+		if h, addr, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && h == name {
+			return addr, nil
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		addrs, err := net.DefaultResolver.LookupHost(ctx, name)
+		if err == nil && len(addrs) > 0 {
+			return addrs[0], nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("master host %s did not resolve within %s: %w", name, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("resolving master host %s: %w", name, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 type channelConfig struct {
@@ -89,7 +142,8 @@ var dataExtensions = []string{".json", ".jsonl", ".csv", ".json.gz", ".jsonl.gz"
 // PlanTraining reads the container's configuration and returns the
 // `embtune train` invocation:
 //   - hyperparameters.json: the flags (see ParseHyperparameters);
-//   - resourceconfig.json: more than one host is refused (not supported yet);
+//   - resourceconfig.json: with more than one host, Cluster places this one
+//     (data-parallel training; the caller joins the group);
 //   - inputdataconfig.json and input/data/<channel>: the "training" channel
 //     holds the pairs (one data file, or the one named by the "data"
 //     hyperparameter); an optional "test" channel is evaluated before and
@@ -112,8 +166,12 @@ func PlanTraining(l Layout) (TrainingPlan, error) {
 		return plan, err
 	}
 	if len(rc.Hosts) > 1 {
-		return plan, fmt.Errorf("multi-host training is not supported yet: resourceconfig.json lists %d hosts (%s); use InstanceCount 1",
-			len(rc.Hosts), strings.Join(rc.Hosts, ", "))
+		idx := slices.Index(rc.Hosts, rc.CurrentHost)
+		if idx < 0 {
+			return plan, fmt.Errorf("resourceconfig.json: current_host %q is not among hosts (%s)", rc.CurrentHost, strings.Join(rc.Hosts, ", "))
+		}
+		// SageMaker lists hosts in the same order on every host; algo-1 first.
+		plan.Cluster = &Cluster{Hosts: rc.Hosts, Current: rc.CurrentHost, HostIndex: idx, Iface: rc.NetworkInterfaceName}
 	}
 	channels := map[string]channelConfig{}
 	if _, err := hf.ReadOptionalJSON(l.configPath("inputdataconfig.json"), &channels); err != nil {

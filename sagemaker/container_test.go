@@ -1,10 +1,12 @@
 package sagemaker
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,7 +82,7 @@ func TestPlanTraining(t *testing.T) {
 func TestPlanTrainingRefuses(t *testing.T) {
 	cases := map[string]func(t *testing.T, l Layout){
 		"multi-host": func(t *testing.T, l Layout) {
-			writeJSON(t, l.configPath("resourceconfig.json"), map[string]any{"current_host": "algo-1", "hosts": []string{"algo-1", "algo-2"}})
+			writeJSON(t, l.configPath("resourceconfig.json"), map[string]any{"current_host": "algo-3", "hosts": []string{"algo-1", "algo-2"}})
 		},
 		"unknown hyperparameter": func(t *testing.T, l Layout) {
 			writeJSON(t, l.configPath("hyperparameters.json"), map[string]string{"warmup_proportion": "1"})
@@ -96,7 +98,7 @@ func TestPlanTrainingRefuses(t *testing.T) {
 			require.NoError(t, os.WriteFile(l.configPath("resourceconfig.json"), []byte("{"), 0o644))
 		},
 	}
-	want := map[string]string{"multi-host": "multi-host training is not supported", "unknown hyperparameter": "warmup_proportion",
+	want := map[string]string{"multi-host": "current_host \"algo-3\" is not among hosts", "unknown hyperparameter": "warmup_proportion",
 		"pipe mode": "File mode", "no training channel": "training channel", "two data files": "name one",
 		"malformed config": "malformed JSON"}
 	for name, damage := range cases {
@@ -129,3 +131,30 @@ func TestWriteFailure(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+func TestPlanTrainingCluster(t *testing.T) {
+	l := fakeLayout(t)
+	writeJSON(t, l.configPath("resourceconfig.json"), map[string]any{"current_host": "algo-2",
+		"hosts": []string{"algo-1", "algo-2", "algo-3"}, "network_interface_name": "eth0"})
+	plan, err := PlanTraining(l)
+	require.NoError(t, err)
+	require.NotNil(t, plan.Cluster)
+	assert.Equal(t, 1, plan.Cluster.HostIndex)
+	assert.Equal(t, "algo-1", plan.Cluster.Master())
+	assert.Equal(t, "eth0", plan.Cluster.Iface)
+
+	t.Setenv(HostOverridesEnv, "algo-1=127.0.0.1")
+	addr, err := plan.Cluster.ResolveMaster(context.Background(), time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1", addr)
+	t.Setenv(HostOverridesEnv, "")
+	_, err = Cluster{Hosts: []string{"algo-1.invalid"}}.ResolveMaster(context.Background(), 1500*time.Millisecond)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "did not resolve within")
+
+	one := fakeLayout(t)
+	writeJSON(t, one.configPath("resourceconfig.json"), map[string]any{"current_host": "algo-1", "hosts": []string{"algo-1"}})
+	plan, err = PlanTraining(one)
+	require.NoError(t, err)
+	assert.Nil(t, plan.Cluster)
+}

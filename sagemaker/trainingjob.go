@@ -79,7 +79,7 @@ type TrainingJobSpec struct {
 	ImageURI     string
 	RoleARN      string
 	InstanceType string
-	// InstanceCount defaults to 1 (the container refuses more hosts).
+	// InstanceCount defaults to 1; more hosts train data-parallel over c10d.
 	InstanceCount int32
 	// VolumeSizeGB is the ML storage volume (default 30).
 	VolumeSizeGB int32

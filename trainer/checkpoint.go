@@ -35,6 +35,8 @@ type checkpointState struct {
 	Hyper    HyperParameters `json:"hyperparameters"`
 	DataHash string          `json:"data_hash"`
 	History  []StepLog       `json:"history"`
+	// WorldSize is the number of data-parallel ranks that wrote it (0: one).
+	WorldSize int `json:"world_size,omitempty"`
 }
 
 func checkpointName(step int) string { return fmt.Sprintf("%s%08d", checkpointPrefix, step) }

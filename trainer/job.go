@@ -14,6 +14,7 @@ import (
 
 	"github.com/embtune/embtune/atomicfile"
 	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/distributed"
 	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
@@ -49,7 +50,16 @@ type Job struct {
 	Resume                bool
 	Logger                *slog.Logger
 	Progress              io.Writer
+	// Group trains data-parallel across processes (see Options.Group). All
+	// ranks train every fold; rank 0 alone evaluates, logs and writes the
+	// output folder.
+	Group               *distributed.Group
+	GatherAcrossDevices bool
 }
+
+// main reports whether this process writes outputs: always, unless it is a
+// rank other than 0 of a group.
+func (j *Job) main() bool { return j.Group == nil || j.Group.Main() }
 
 // PairCosine is a chosen pair's cosine similarity before and after.
 type PairCosine struct {
@@ -89,10 +99,12 @@ type TrainingReport struct {
 	Seconds     float64 `json:"seconds"`
 	PairsPerSec float64 `json:"pairs_per_sec"`
 	FinalLoss   float64 `json:"final_loss"`
+	// Communication is measured in a distributed run.
+	Communication *CommStats `json:"communication,omitempty"`
 }
 
 func (j *Job) log() *slog.Logger {
-	if j.Logger == nil {
+	if j.Logger == nil || !j.main() {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return j.Logger
@@ -125,8 +137,8 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		return j.runHoldout(ctx, append(append([]dataset.Pair(nil), pairs...), test...), dataset.Split{Train: pairs, Test: test},
 			map[string]any{"mode": "test-data", "test_path": j.TestPath, "train": len(pairs), "test": len(test)})
 	}
-	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
-		return Report{}, fmt.Errorf("output: %w", err)
+	if err := j.mkdirOutput(); err != nil {
+		return Report{}, err
 	}
 	j.removeStaleTemps()
 	rep := Report{Hyper: j.Hyper, Output: map[string]string{}}
@@ -141,7 +153,7 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		if err != nil {
 			return rep, err
 		}
-		if err := writeSplit(filepath.Join(j.OutputDir, "split"), split); err != nil {
+		if err := j.writeSplit(filepath.Join(j.OutputDir, "split"), split); err != nil {
 			return rep, err
 		}
 		return j.runHoldout(ctx, pairs, split, map[string]any{"mode": "holdout", "test_fraction": j.EvalSplit,
@@ -155,7 +167,7 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	defer m.Close()
-	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, nil); err != nil {
+	if rep.Pairs, err = j.pairCosines(ctx, m, j.Pairs, nil); err != nil {
 		return rep, err
 	}
 	res, err := Train(ctx, m, train, j.Hyper, j.trainOptions())
@@ -163,7 +175,7 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	rep.Training = trainingReport(res)
-	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
+	if rep.Pairs, err = j.pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
 		return rep, err
 	}
 	return rep, j.export(ctx, m, res, &rep)
@@ -174,8 +186,8 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.Split, info map[string]any) (Report, error) {
 	log := j.log()
 	rep := Report{Hyper: j.Hyper, Output: map[string]string{}, Split: info}
-	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
-		return rep, fmt.Errorf("output: %w", err)
+	if err := j.mkdirOutput(); err != nil {
+		return rep, err
 	}
 	j.removeStaleTemps()
 	if len(j.Pairs) == 0 {
@@ -189,10 +201,10 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 		return rep, err
 	}
 	defer m.Close()
-	if rep.Base, err = evaluateTask(ctx, m, task); err != nil {
+	if rep.Base, err = j.evaluate(ctx, m, task); err != nil {
 		return rep, err
 	}
-	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, nil); err != nil {
+	if rep.Pairs, err = j.pairCosines(ctx, m, j.Pairs, nil); err != nil {
 		return rep, err
 	}
 	log.Info("base model", "ndcg@10", fmt.Sprintf("%.4f", rep.Base["ndcg@10"]), "mrr@10", fmt.Sprintf("%.4f", rep.Base["mrr@10"]),
@@ -202,10 +214,10 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 		return rep, err
 	}
 	rep.Training = trainingReport(res)
-	if rep.Tuned, err = evaluateTask(ctx, m, task); err != nil {
+	if rep.Tuned, err = j.evaluate(ctx, m, task); err != nil {
 		return rep, err
 	}
-	if rep.Pairs, err = pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
+	if rep.Pairs, err = j.pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
 		return rep, err
 	}
 	log.Info("tuned model", "ndcg@10", fmt.Sprintf("%.4f", rep.Tuned["ndcg@10"]), "mrr@10", fmt.Sprintf("%.4f", rep.Tuned["mrr@10"]),
@@ -228,11 +240,43 @@ func (j *Job) removeStaleTemps() {
 func (j *Job) trainOptions() Options {
 	return Options{CheckpointDir: j.CheckpointDir, CheckpointEvery: j.CheckpointEvery, Resume: j.Resume,
 		MinCheckpointInterval: j.MinCheckpointInterval, KeepCheckpoints: j.KeepCheckpoints,
-		Logger: j.log(), Progress: j.Progress}
+		Logger: j.log(), Progress: j.Progress, Group: j.Group, GatherAcrossDevices: j.GatherAcrossDevices}
+}
+
+// Rank 0 alone evaluates and writes; the other ranks skip these.
+func (j *Job) evaluate(ctx context.Context, m *minilm.Model, task dataset.IRTask) (IRMetrics, error) {
+	if !j.main() {
+		return IRMetrics{}, nil
+	}
+	return evaluateTask(ctx, m, task)
+}
+
+func (j *Job) pairCosines(ctx context.Context, m *minilm.Model, pairs [][2]string, before []PairCosine) ([]PairCosine, error) {
+	if !j.main() {
+		return nil, nil
+	}
+	return pairCosines(ctx, m, pairs, before)
+}
+
+func (j *Job) mkdirOutput() error {
+	if !j.main() {
+		return nil
+	}
+	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
+}
+
+func (j *Job) writeSplit(dir string, s dataset.Split) error {
+	if !j.main() {
+		return nil
+	}
+	return writeSplit(dir, s)
 }
 
 func trainingReport(r Result) TrainingReport {
-	t := TrainingReport{Pairs: r.Pairs, Steps: r.Steps, Seconds: r.Seconds, PairsPerSec: r.PairsPerSec}
+	t := TrainingReport{Pairs: r.Pairs, Steps: r.Steps, Seconds: r.Seconds, PairsPerSec: r.PairsPerSec, Communication: r.Comm}
 	if n := len(r.History); n > 0 {
 		t.FinalLoss = r.History[n-1].Loss
 	}
@@ -252,18 +296,19 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 		if err != nil {
 			return err
 		}
-		if err := writeSplit(filepath.Join(j.OutputDir, "folds", fmt.Sprintf("fold-%d", i+1)), f); err != nil {
+		if err := j.writeSplit(filepath.Join(j.OutputDir, "folds", fmt.Sprintf("fold-%d", i+1)), f); err != nil {
 			m.Close()
 			return err
 		}
 		task := dataset.NewIRTask(pairs, f.Test)
 		fr := FoldReport{Fold: i + 1, Train: len(f.Train), Test: len(f.Test)}
-		if fr.Base, err = evaluateTask(ctx, m, task); err == nil {
+		if fr.Base, err = j.evaluate(ctx, m, task); err == nil {
 			// Fold runs never checkpoint or resume: each is short and starts from the base model.
-			_, err = Train(ctx, m, f.Train, j.Hyper, Options{Logger: j.log(), Progress: j.Progress})
+			_, err = Train(ctx, m, f.Train, j.Hyper, Options{Logger: j.log(), Progress: j.Progress,
+				Group: j.Group, GatherAcrossDevices: j.GatherAcrossDevices})
 		}
 		if err == nil {
-			fr.Tuned, err = evaluateTask(ctx, m, task)
+			fr.Tuned, err = j.evaluate(ctx, m, task)
 		}
 		m.Close()
 		if err != nil {
@@ -344,6 +389,9 @@ func pairCosines(ctx context.Context, m embedding.Encoder, pairs [][2]string, be
 // export writes the tuned model as a sentence-transformers folder and a
 // TorchScript model.pt at the root of OutputDir, the loss history, and eval.json.
 func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Report) error {
+	if !j.main() {
+		return nil
+	}
 	if err := m.SaveFolderWithTorchScript(ctx, j.OutputDir); err != nil {
 		return err
 	}

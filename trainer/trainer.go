@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/distributed"
 	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
@@ -43,6 +44,13 @@ type Options struct {
 	Progress io.Writer
 	// OnStep, if set, is called after every optimizer step.
 	OnStep func(StepLog)
+	// Group, when it has more than one rank, trains data-parallel: this
+	// process takes its shard of every global batch (see distributed.go).
+	// Only rank 0 logs, shows progress and writes checkpoints.
+	Group *distributed.Group
+	// GatherAcrossDevices runs the loss over the global batch (in-batch
+	// negatives from every rank) rather than each rank's shard.
+	GatherAcrossDevices bool
 }
 
 // StepLog is one optimizer step, as logged.
@@ -62,6 +70,8 @@ type Result struct {
 	PairsPerSec float64
 	History     []StepLog
 	ResumedFrom string
+	// Comm is the communication of a distributed run (nil otherwise).
+	Comm *CommStats
 }
 
 // ErrInterrupted wraps the context error when a run stops early after
@@ -80,6 +90,16 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	}
 	if err := checkRectangular(pairs); err != nil {
 		return Result{}, err
+	}
+	var pg *torch.ProcessGroup
+	if g := opts.Group; g != nil && g.Size() > 1 {
+		if hp.BatchSize%g.Size() != 0 {
+			return Result{}, fmt.Errorf("batch size %d does not divide by the world size %d: --batch-size is the global batch, split evenly across ranks", hp.BatchSize, g.Size())
+		}
+		pg = g.ProcessGroup()
+		if g.Rank() != 0 {
+			opts.Logger, opts.Progress, opts.CheckpointEvery = nil, nil, 0
+		}
 	}
 	if opts.LogEvery <= 0 {
 		opts.LogEvery = 10
@@ -112,10 +132,41 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	defer r.close()
 
 	st := checkpointState{Hyper: hp, DataHash: hashPairs(pairs)}
+	var comm *CommStats
+	if pg != nil {
+		st.WorldSize = pg.Size
+		comm = &CommStats{WorldSize: pg.Size}
+		settings, err := agreeSettings(hp, st.DataHash, len(pairs), opts.GatherAcrossDevices, pg.Size)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := opts.Group.Agree(ctx, "training", settings); err != nil {
+			return Result{}, err
+		}
+		if hp.Seed != 0 {
+			if err := m.Worker().Do(ctx, func() error { return torch.ManualSeed(shardSeed(hp.Seed, pg.Rank)) }); err != nil {
+				return Result{}, err
+			}
+		}
+	}
 	resumedFrom := ""
 	if opts.Resume && opts.CheckpointDir != "" {
 		if st, resumedFrom, err = r.resume(ctx, opts.CheckpointDir, st, log); err != nil {
 			return Result{}, err
+		}
+		if pg != nil {
+			// Every rank must resume from the same checkpoint (a shared
+			// folder, or SageMaker's /opt/ml/checkpoints synced on every host).
+			if err := opts.Group.Agree(ctx, "resume", map[string]string{"checkpoint": filepath.Base(resumedFrom)}); err != nil {
+				return Result{}, err
+			}
+		}
+		if resumedFrom != "" && pg != nil && pg.Rank != 0 && hp.Seed != 0 {
+			// rng.bin is rank 0's generator; the others draw a fresh
+			// stream derived from the seed, the rank and the step.
+			if err := m.Worker().Do(ctx, func() error { return torch.ManualSeed(shardSeed(hp.Seed+uint64(st.Step), pg.Rank)) }); err != nil {
+				return Result{}, err
+			}
 		}
 	}
 
@@ -148,7 +199,7 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	pairsDone := 0
 	var lastSave time.Time
 	save := func(reason string) error {
-		if opts.CheckpointDir == "" {
+		if opts.CheckpointDir == "" || (pg != nil && pg.Rank != 0) {
 			return nil
 		}
 		if reason == "epoch" && st.Epoch < hp.Epochs && time.Since(lastSave) < opts.MinCheckpointInterval {
@@ -166,7 +217,20 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	for st.Epoch < hp.Epochs {
 		batches := epochs[st.Epoch]
 		for st.Batch < len(batches) {
-			if ctx.Err() != nil {
+			stop := ctx.Err() != nil
+			if pg != nil {
+				// Every rank stops after the same step, whichever was told to.
+				agreed, err := r.stopAgreed(pg, stop)
+				if err != nil {
+					bar.finish()
+					return Result{}, opts.Group.Explain(fmt.Errorf("step %d: %w", st.Step, err))
+				}
+				if agreed && !stop {
+					ctx = stoppedContext(ctx)
+				}
+				stop = agreed
+			}
+			if stop {
 				bar.finish()
 				if err := save("interrupted"); err != nil {
 					return Result{}, errors.Join(fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err()), err)
@@ -175,7 +239,15 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 			}
 			batch := batches[st.Batch]
 			lr := sched.LR(st.Step)
-			loss, norm, err := r.step(batch, lr)
+			var loss, norm float64
+			if pg != nil {
+				loss, norm, err = r.stepShard(batch, lr, pg, opts.GatherAcrossDevices, comm)
+				if err != nil {
+					err = opts.Group.Explain(err)
+				}
+			} else {
+				loss, norm, err = r.step(batch, lr)
+			}
 			if err != nil {
 				bar.finish()
 				return Result{}, fmt.Errorf("step %d: %w", st.Step, err)
@@ -217,8 +289,17 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		return Result{}, err
 	}
 	secs := time.Since(start).Seconds()
+	if comm != nil {
+		comm.finish()
+		log.Info("communication (per-step medians)", "world_size", comm.WorldSize, "steps", comm.Steps,
+			"step_ms", fmt.Sprintf("%.1f", 1000*comm.StepSeconds),
+			"all_gather_ms", fmt.Sprintf("%.2f", 1000*comm.GatherSeconds),
+			"all_reduce_ms", fmt.Sprintf("%.1f", 1000*comm.ReduceSeconds),
+			"all_gather_bytes_per_step", comm.GatherBytes,
+			"all_reduce_bytes_per_step", comm.ReduceBytes, "buckets", comm.BucketsPerStep)
+	}
 	return Result{Steps: st.Step, Pairs: pairsDone, Seconds: secs, PairsPerSec: float64(pairsDone) / secs,
-		History: st.History, ResumedFrom: resumedFrom}, nil
+		History: st.History, ResumedFrom: resumedFrom, Comm: comm}, nil
 }
 
 func checkRectangular(pairs []dataset.Pair) error {
@@ -488,6 +569,12 @@ func (r *run) restore(ctx context.Context, path string, want checkpointState) (c
 	if st.DataHash != want.DataHash {
 		return st, fmt.Errorf("resume: %w: %s was written for different training data", errCheckpointMismatch, path)
 	}
+	if max(st.WorldSize, 1) != max(want.WorldSize, 1) {
+		// The shards, dropout streams and per-rank RNG states depend on the
+		// world size; a different one would silently change the run.
+		return st, fmt.Errorf("resume: %w: %s was written by %d training process(es), this run has %d: resume with the same world size (--nproc-per-node, WORLD_SIZE, instance count)",
+			errCheckpointMismatch, path, max(st.WorldSize, 1), max(want.WorldSize, 1))
+	}
 	if st.Hyper != want.Hyper {
 		return st, fmt.Errorf("resume: %w: %s was written with other hyperparameters (%+v)", errCheckpointMismatch, path, st.Hyper)
 	}
@@ -512,4 +599,12 @@ func (r *run) restore(ctx context.Context, path string, want checkpointState) (c
 		return st, fmt.Errorf("resume: %w", err)
 	}
 	return st, nil
+}
+
+// stoppedContext is ctx cancelled: another rank was told to stop, so this
+// one stops after the same step and reports the interruption too.
+func stoppedContext(ctx context.Context) context.Context {
+	c, cancel := context.WithCancelCause(ctx)
+	cancel(errors.New("another rank stopped"))
+	return c
 }

@@ -104,14 +104,16 @@ func TestTrainingContainer(t *testing.T) {
 }
 
 func TestTrainingContainerFailures(t *testing.T) {
-	base := sagemakerTree(t, map[string]string{"epochs": "1"}, []string{"algo-1", "algo-2"})
+	// Two hosts whose master never resolves: a clear failure, after retrying.
+	base := sagemakerTree(t, map[string]string{"epochs": "1"}, []string{"algo-1.invalid", "algo-2.invalid"})
 	t.Setenv("SAGEMAKER_BASE_DIR", base)
+	t.Setenv("EMBTUNE_RENDEZVOUS_TIMEOUT", "1500ms")
 	code, _, stderr := runCLI(context.Background(), []string{"train"}, "")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "multi-host")
+	assert.Contains(t, stderr, "algo-1.invalid did not resolve")
 	b, err := os.ReadFile(filepath.Join(base, "output/failure"))
 	require.NoError(t, err)
-	assert.Contains(t, string(b), "multi-host training is not supported")
+	assert.Contains(t, string(b), "did not resolve")
 
 	base = sagemakerTree(t, map[string]string{"epochs": "1", "model": `"` + filepath.Join(t.TempDir(), "none") + `"`}, []string{"algo-1"})
 	t.Setenv("SAGEMAKER_BASE_DIR", base)

@@ -206,7 +206,7 @@ func smTrainJob(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&spec.ImageURI, "image", "", "embtune training image in ECR")
 	fs.StringVar(&spec.RoleARN, "role", "", "IAM role SageMaker assumes (S3 read/write, ECR pull, CloudWatch logs)")
 	fs.StringVar(&spec.InstanceType, "instance-type", "ml.c6i.2xlarge", "training instance type (the Dockerfile builds a CPU image)")
-	count := fs.Int("instance-count", 1, "instances (the container supports 1)")
+	count := fs.Int("instance-count", 1, "instances: more than 1 trains data-parallel across hosts (algo-1 is rank 0 and writes the model)")
 	volume := fs.Int("volume-size", 30, "ML storage volume, GB")
 	train := fs.String("train", "", "s3:// URI of the training pairs (the \"training\" channel)")
 	test := fs.String("test", "", "s3:// URI of held-out pairs (the \"test\" channel; optional)")

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/distributed"
 	"github.com/embtune/embtune/sagemaker"
 	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/trainer"
@@ -68,6 +73,10 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	ckptMin := fs.Duration("checkpoint-min-interval", 0, "skip epoch-end checkpoints closer together than this (0: 1m; negative: never skip)")
 	keep := fs.Int("save-total-limit", 2, "keep the newest N checkpoints")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint")
+	nproc := fs.Int("nproc-per-node", envInt("EMBTUNE_NPROC_PER_NODE", 1), "start N data-parallel workers here, as torchrun does: one per GPU (cuda:LOCAL_RANK), or a share of the CPU threads each (env EMBTUNE_NPROC_PER_NODE)")
+	masterPort := fs.Int("master-port", 0, "with --nproc-per-node: the rendezvous port on 127.0.0.1 (0: a free one)")
+	rdzvTimeout := fs.Duration("rendezvous-timeout", envDuration("EMBTUNE_RENDEZVOUS_TIMEOUT", distributed.DefaultTimeout), "how long ranks wait for each other at the rendezvous and in each collective (env EMBTUNE_RENDEZVOUS_TIMEOUT)")
+	gather := fs.String("gather-across-devices", "", "true/false: MultipleNegativesRankingLoss over the global batch, with in-batch negatives from every rank (empty: true with more than one process)")
 	var pairs pairFlag
 	fs.Var(&pairs, "pair", "a \"query<TAB>answer\" pair whose cosine is reported before and after (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -75,6 +84,9 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	}
 	if *data == "" {
 		return usageError("--data is required")
+	}
+	if *nproc < 1 {
+		return usageError("--nproc-per-node must be at least 1")
 	}
 	hp, err := trainer.Preset(*preset)
 	if err != nil {
@@ -122,6 +134,16 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	if err != nil {
 		return usageError("%v", err)
 	}
+	if *nproc > 1 && os.Getenv("WORLD_SIZE") == "" {
+		node, err := nodeFromEnv()
+		if err != nil {
+			return usageError("%v", err)
+		}
+		if world := *nproc * node.Count; hp.BatchSize%world != 0 {
+			return usageError("--batch-size %d does not divide by the world size %d: it is the global batch, split evenly across ranks", hp.BatchSize, world)
+		}
+		return launchWorkers(ctx, fs, args, *nproc, node, *masterPort, *rdzvTimeout, mf, stdout)
+	}
 	switch {
 	case !*ckpts && *resume:
 		return usageError("--resume needs checkpoints; drop --checkpoints=false")
@@ -136,12 +158,106 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, KeepCheckpoints: *keep, Resume: *resume,
 		Logger: slog.Default(), Progress: os.Stderr,
 	}
+	cfg, distributedRun, err := distributed.FromEnv()
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if distributedRun && cfg.WorldSize > 1 {
+		if dev.Type == torch.CUDAType || (mf.device == "auto" && torch.CUDADeviceCount() > 0) {
+			dev = torch.CUDA(cfg.LocalRank) // one GPU per local rank, as torchrun's users set
+		}
+		cfg.Timeout, cfg.Device = *rdzvTimeout, dev
+		if cfg.Iface == "" && dev.Type == torch.CUDAType {
+			cfg.Iface = os.Getenv("NCCL_SOCKET_IFNAME")
+		}
+		switch *gather {
+		case "", "true":
+			job.GatherAcrossDevices = true
+		case "false":
+		default:
+			return usageError("--gather-across-devices takes true or false")
+		}
+		if hp.BatchSize%cfg.WorldSize != 0 {
+			return usageError("--batch-size %d does not divide by the world size %d: it is the global batch, split evenly across ranks", hp.BatchSize, cfg.WorldSize)
+		}
+		g, err := distributed.Join(ctx, cfg, nil)
+		if err != nil {
+			return err
+		}
+		job.Group, job.Device = g, dev
+		if !g.Main() {
+			job.Progress = nil
+		}
+		slog.Info("joined", "rank", cfg.Rank, "world_size", cfg.WorldSize, "master", fmt.Sprintf("%s:%d", cfg.MasterAddr, cfg.MasterPort), "device", dev.String())
+		rep, err := job.Run(ctx)
+		if err != nil {
+			g.Abort()
+			return err
+		}
+		// Every rank meets at the barrier before exiting.
+		if err := g.Close(ctx, nil); err != nil {
+			return err
+		}
+		if g.Main() {
+			trainer.PrintReport(stdout, rep)
+		}
+		return nil
+	}
 	rep, err := job.Run(ctx)
 	if err != nil {
 		return err
 	}
 	trainer.PrintReport(stdout, rep)
 	return nil
+}
+
+// launchWorkers re-runs this command as nproc workers (distributed.Launch),
+// giving each a share of the CPU threads unless --threads was set.
+func launchWorkers(ctx context.Context, fs *flag.FlagSet, args []string, nproc int, node distributed.Node, port int, timeout time.Duration, mf modelFlags, stdout io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("launch: %w", err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	child := append([]string{"train"}, args...)
+	child = append(child, "--nproc-per-node", strconv.Itoa(nproc))
+	if !set["threads"] {
+		child = append(child, "--threads", strconv.Itoa(max(1, runtime.NumCPU()/nproc)))
+	}
+	grace := min(timeout, time.Minute)
+	slog.Info("launching", "nproc_per_node", nproc, "device", mf.device)
+	if port == 0 && node.Count > 1 {
+		port = envInt("MASTER_PORT", 29500)
+	}
+	return distributed.Launch(ctx, exe, child, nproc, node, port, grace, stdout, os.Stderr)
+}
+
+// nodeFromEnv reads torchrun's multi-node launch variables NNODES,
+// NODE_RANK and MASTER_ADDR (one node on loopback when NNODES is unset).
+func nodeFromEnv() (distributed.Node, error) {
+	n := distributed.Node{Count: envInt("NNODES", 1), Rank: envInt("NODE_RANK", 0), MasterAddr: os.Getenv("MASTER_ADDR")}
+	if n.MasterAddr == "" {
+		n.MasterAddr = "127.0.0.1"
+	}
+	if n.Count < 1 || n.Rank < 0 || n.Rank >= n.Count {
+		return n, fmt.Errorf("NODE_RANK %d is outside NNODES %d", n.Rank, n.Count)
+	}
+	return n, nil
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 // runTrainingContainer is `docker run IMAGE train` under SageMaker: the
@@ -151,6 +267,9 @@ func runTrainingContainer(ctx context.Context, stdin io.Reader, stdout io.Writer
 	layout := sagemaker.DefaultLayout()
 	slog.Info("sagemaker training container", "base", layout.Base)
 	plan, err := sagemaker.PlanTraining(layout)
+	if err == nil && plan.Cluster != nil {
+		plan.Args, err = joinCluster(ctx, *plan.Cluster, plan.Args)
+	}
 	if err == nil {
 		slog.Info("training", "args", strings.Join(plan.Args, " "))
 		err = runTrain(ctx, plan.Args, stdin, stdout)
@@ -235,4 +354,39 @@ func runData(_ context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return fmt.Errorf("%s: no headings ending in \"?\" found", fs.Arg(0))
 	}
 	return dataset.WriteJSONL(stdout, entries)
+}
+
+// joinCluster sets torchrun's variables for this host of a multi-host job:
+// one process per GPU (--nproc-per-node, NODE_RANK, NNODES) or one per CPU
+// host (RANK is the host's index), the master at hosts[0], and the network
+// interface SageMaker names. The port is EMBTUNE_MASTER_PORT (29500).
+func joinCluster(ctx context.Context, c sagemaker.Cluster, args []string) ([]string, error) {
+	timeout := envDuration("EMBTUNE_RENDEZVOUS_TIMEOUT", distributed.DefaultTimeout)
+	master, err := c.ResolveMaster(ctx, timeout)
+	if err != nil {
+		return nil, err
+	}
+	set := func(k, v string) {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	if c.Iface != "" {
+		set("GLOO_SOCKET_IFNAME", c.Iface)
+		set("NCCL_SOCKET_IFNAME", c.Iface)
+	}
+	set("MASTER_ADDR", master)
+	set("MASTER_PORT", strconv.Itoa(envInt("EMBTUNE_MASTER_PORT", 29500)))
+	gpus := torch.CUDADeviceCount()
+	slog.Info("multi-host training", "host", c.Current, "node_rank", c.HostIndex, "hosts", len(c.Hosts),
+		"master", c.Master()+" ("+master+")", "gpus", gpus, "interface", c.Iface)
+	if gpus > 1 {
+		set("NNODES", strconv.Itoa(len(c.Hosts)))
+		set("NODE_RANK", strconv.Itoa(c.HostIndex))
+		return append(args, "--nproc-per-node="+strconv.Itoa(gpus)), nil
+	}
+	set("RANK", strconv.Itoa(c.HostIndex))
+	set("LOCAL_RANK", "0")
+	set("WORLD_SIZE", strconv.Itoa(len(c.Hosts)))
+	return args, nil
 }
