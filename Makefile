@@ -8,6 +8,7 @@
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
 #   make bench-peer  encode and train against sentence-transformers, with ratios
+#   make bench-pgvector  HNSW recall, latency and build time of the pgvector store (minutes)
 #   make golden      regenerate testdata/golden from the real peers
 
 SHELL := /bin/bash
@@ -20,7 +21,7 @@ export PYTHON
 -include third_party/libtorch.mk
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: deps deps-aws deps-postgres libtorch model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
+.PHONY: deps deps-aws deps-postgres libtorch model faq gomod build test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
 deps: libtorch model faq gomod deps-aws deps-postgres
 
@@ -130,6 +131,11 @@ bench-peer: build
 	@$(MAKE) --no-print-directory third_party/data/debian-faq.jsonl
 	tools/golden/run.sh bench $(CURDIR)/bin/embtune
 	tools/golden/run.sh bench-train $(CURDIR)/bin/embtune $(CURDIR)/third_party/data/debian-faq.jsonl
+
+# The pgvector store against exact search: 100,000 random 384-d vectors and
+# the Debian FAQ's chunks (bench/pgrecall starts its own PostgreSQL).
+bench-pgvector: deps
+	$(GO) run $(GO_BUILD_FLAGS) ./bench/pgrecall $(PGRECALL_FLAGS)
 
 # sentence-transformers fine-tuning on the folds of a `make train FOLDS=5` run.
 peer-folds:
