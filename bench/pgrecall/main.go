@@ -57,6 +57,7 @@ func main() {
 	nq := flag.Int("queries", 1000, "random queries")
 	exactQ := flag.Int("exact-queries", 100, "queries timed for pgvector's exact search (a sequential scan each)")
 	k := flag.Int("k", 10, "top k")
+	clusters := flag.Int("clusters", 0, "draw the vectors around this many random centres (cosine about 0.7 to their centre), as embeddings cluster by topic; 0: uniform on the sphere")
 	efs := flag.String("ef-search", "40,100,200,400", "hnsw.ef_search values to measure")
 	model := flag.String("model", "third_party/models/all-MiniLM-L6-v2", "model for the Debian FAQ case (empty: skip it)")
 	faqText := flag.String("faq-text", "third_party/debian-faq/usr/share/doc/debian/FAQ/debian-faq.en.txt.gz", "the Debian FAQ to chunk")
@@ -89,13 +90,30 @@ func main() {
 	}
 	if *n > 0 {
 		rng := rand.New(rand.NewPCG(42, 7))
-		vecs := randomUnit(rng, *n, *dim)
+		name := "random_unit"
+		draw := func(m int) [][]float32 { return randomUnit(rng, m, *dim) }
+		if *clusters > 0 {
+			name = fmt.Sprintf("random_%d_clusters", *clusters)
+			centres := randomUnit(rng, *clusters, *dim)
+			draw = func(m int) [][]float32 {
+				out := randomUnit(rng, m, *dim)
+				for i, v := range out {
+					c := centres[rng.IntN(len(centres))]
+					for j := range v {
+						v[j] += c[j]
+					}
+					out[i] = unit(v)
+				}
+				return out
+			}
+		}
+		vecs := draw(*n)
 		chunks := make([]corpus.Chunk, *n)
 		for i := range chunks {
 			chunks[i] = corpus.Chunk{ID: fmt.Sprintf("v%06d", i), Doc: "random", Text: "v"}
 		}
-		qvecs := randomUnit(rng, *nq, *dim)
-		cases = append(cases, measure(ctx, srv.URL, "random_unit", chunks, vecs, make([]string, *nq), qvecs, *k, ef, *exactQ))
+		qvecs := draw(*nq)
+		cases = append(cases, measure(ctx, srv.URL, name, chunks, vecs, make([]string, *nq), qvecs, *k, ef, *exactQ))
 	}
 	out["cases"] = cases
 	enc := json.NewEncoder(os.Stdout)
@@ -154,6 +172,17 @@ func faqCase(ctx context.Context, modelDir, text, questions string) ([]corpus.Ch
 	return x.Chunks, vecs, qs, qv
 }
 
+func unit(v []float32) []float32 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	for j := range v {
+		v[j] = float32(float64(v[j]) / math.Sqrt(s))
+	}
+	return v
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func quantile(ds []time.Duration, q float64) float64 {
@@ -180,6 +209,20 @@ func measure(ctx context.Context, url, name string, chunks []corpus.Chunk, vecs 
 		truth[i] = ids(res)
 	}
 	r.EmbeddedMedMs = quantile(lat, 0.5)
+	// How far apart the neighbours are: on uniform random vectors the 1st,
+	// 10th and 100th nearest have nearly the same cosine, so a graph walk
+	// has nothing to follow.
+	r.Extra = map[string]float64{}
+	nEv := min(100, len(qvecs))
+	for i := 0; i < nEv; i++ {
+		hits, err := x.Search(qvecs[i], min(100, len(vecs)))
+		if err != nil {
+			log.Fatal(err)
+		}
+		r.Extra["mean_cosine_rank_1"] += float64(hits[0].Score) / float64(nEv)
+		r.Extra["mean_cosine_rank_10"] += float64(hits[min(9, len(hits)-1)].Score) / float64(nEv)
+		r.Extra["mean_cosine_rank_100"] += float64(hits[len(hits)-1].Score) / float64(nEv)
+	}
 
 	table := name
 	st, err := pgstore.Open(ctx, url, pgstore.Options{Table: table})
