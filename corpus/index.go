@@ -126,40 +126,16 @@ type Model struct {
 // Build chunks docs and embeds the chunks with m, batchSize texts at a time.
 // progress, when not nil, is called with the chunks embedded so far.
 func Build(ctx context.Context, m Model, docs []Document, c Chunking, batchSize int, progress func(done, total int)) (*Index, Stats, error) {
-	var st Stats
-	if len(docs) == 0 {
-		return nil, st, errors.New("index: no documents")
-	}
-	if c.MaxTokens > m.Text.MaxSeqLength-2 {
-		return nil, st, fmt.Errorf("index: chunks of %d tokens exceed the model's max_seq_length %d (less [CLS] and [SEP])", c.MaxTokens, m.Text.MaxSeqLength)
-	}
-	fp, err := ModelFingerprint(m.Folder.Dir)
+	info, chunks, st, err := Split(m, docs, c)
 	if err != nil {
 		return nil, st, err
 	}
-	x := &Index{Info: Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Folder.Config.HiddenSize,
-		MaxSeqLength: m.Text.MaxSeqLength, Chunking: c, Documents: len(docs)}}
-	for _, d := range docs {
-		spans, err := c.Split(d.Text, m.Text.WordPieces)
-		if err != nil {
-			return nil, st, fmt.Errorf("index: document %s: %w", d.ID, err)
-		}
-		for i, s := range spans {
-			if s.Truncated {
-				st.Truncated++
-			}
-			x.Chunks = append(x.Chunks, Chunk{ID: fmt.Sprintf("%s#%d", d.ID, i), Doc: d.ID, Title: d.Title,
-				Start: s.Start, End: s.End, Tokens: s.Tokens, Text: d.Text[s.Start:s.End]})
-		}
-	}
-	if len(x.Chunks) == 0 {
-		return nil, st, errors.New("index: the documents hold no text")
-	}
+	x := &Index{Info: info, Chunks: chunks}
 	texts := make([]string, len(x.Chunks))
 	for i, ch := range x.Chunks {
 		texts[i] = ch.Text
 	}
-	vecs, err := encodeWithProgress(ctx, m.Encoder, texts, batchSize, progress)
+	vecs, err := Embed(ctx, m.Encoder, texts, batchSize, progress)
 	if err != nil {
 		return nil, st, fmt.Errorf("index: %w", err)
 	}
@@ -168,10 +144,60 @@ func Build(ctx context.Context, m Model, docs []Document, c Chunking, batchSize 
 		if len(v) != x.Info.Dim {
 			return nil, st, fmt.Errorf("index: chunk %d has a vector of %d values; the model's dimension is %d", i, len(v), x.Info.Dim)
 		}
-		x.vectors = append(x.vectors, vecmath.Normalized(v)...)
+		x.vectors = append(x.vectors, v...)
 	}
-	st.Documents, st.Chunks = len(docs), len(x.Chunks)
 	return x, st, nil
+}
+
+// Split chunks docs for m, as Build does before embedding, and describes
+// the index they make. Stores that embed only what they lack (pgstore)
+// start here.
+func Split(m Model, docs []Document, c Chunking) (Info, []Chunk, Stats, error) {
+	var st Stats
+	if len(docs) == 0 {
+		return Info{}, nil, st, errors.New("index: no documents")
+	}
+	if c.MaxTokens > m.Text.MaxSeqLength-2 {
+		return Info{}, nil, st, fmt.Errorf("index: chunks of %d tokens exceed the model's max_seq_length %d (less [CLS] and [SEP])", c.MaxTokens, m.Text.MaxSeqLength)
+	}
+	fp, err := ModelFingerprint(m.Folder.Dir)
+	if err != nil {
+		return Info{}, nil, st, err
+	}
+	info := Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Folder.Config.HiddenSize,
+		MaxSeqLength: m.Text.MaxSeqLength, Chunking: c, Documents: len(docs)}
+	var chunks []Chunk
+	for _, d := range docs {
+		spans, err := c.Split(d.Text, m.Text.WordPieces)
+		if err != nil {
+			return Info{}, nil, st, fmt.Errorf("index: document %s: %w", d.ID, err)
+		}
+		for i, s := range spans {
+			if s.Truncated {
+				st.Truncated++
+			}
+			chunks = append(chunks, Chunk{ID: fmt.Sprintf("%s#%d", d.ID, i), Doc: d.ID, Title: d.Title,
+				Start: s.Start, End: s.End, Tokens: s.Tokens, Text: d.Text[s.Start:s.End]})
+		}
+	}
+	if len(chunks) == 0 {
+		return Info{}, nil, st, errors.New("index: the documents hold no text")
+	}
+	st.Documents, st.Chunks = len(docs), len(chunks)
+	return info, chunks, st, nil
+}
+
+// Embed encodes texts with enc and L2-normalises them, as Build does;
+// progress, when not nil, is called with the texts embedded so far.
+func Embed(ctx context.Context, enc embedding.Encoder, texts []string, batchSize int, progress func(done, total int)) ([][]float32, error) {
+	vecs, err := encodeWithProgress(ctx, enc, texts, batchSize, progress)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vecs {
+		vecs[i] = vecmath.Normalized(v)
+	}
+	return vecs, nil
 }
 
 // encodeWithProgress encodes texts in groups of similar length so progress

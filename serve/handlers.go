@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	s.handleTEI(mux, "/info", "info", s.handleInfo, http.MethodGet, http.MethodHead)
 	s.handle(mux, "/v1/embeddings", "openai", s.handleOpenAI, http.MethodPost)
 	s.handle(mux, "/search", "search", s.handleSearch, http.MethodPost)
+	s.handle(mux, "/execution-parameters", "execution_parameters", s.handleExecutionParameters, http.MethodGet)
 	s.handle(mux, "/metrics", "metrics", s.handleMetrics, http.MethodGet, http.MethodHead)
 	// One label for every unknown path keeps /metrics' cardinality bounded.
 	mux.Handle("/", s.instrument("other", func(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +219,10 @@ func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts
 }
 
 func (s *Server) handleInvocations(w http.ResponseWriter, r *http.Request) {
+	if isJSONLines(r.Header.Get("Content-Type")) {
+		s.handleInvocationsJSONLines(w, r)
+		return
+	}
 	m, body, ok := s.begin(w, r)
 	if !ok {
 		return

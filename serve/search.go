@@ -21,8 +21,9 @@ const (
 // the server was started with (Config.Index). Queries are truncated at
 // max_seq_length, as sentence-transformers does.
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Index == nil {
-		writeError(w, errorf(http.StatusNotFound, typeNotFound, "this server has no index; start it with --index FILE (embtune index)"))
+	store := s.searcher()
+	if store == nil {
+		writeError(w, errorf(http.StatusNotFound, typeNotFound, "this server has no index; start it with --index FILE or --store postgres://… (embtune index)"))
 		return
 	}
 	m, body, ok := s.begin(w, r)
@@ -54,7 +55,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	if hits := len(queries) * min(k, s.cfg.Index.Len()); hits > MaxSearchHits {
+	if hits := len(queries) * min(k, max(1, store.Len())); hits > MaxSearchHits {
 		writeError(w, errorf(http.StatusRequestEntityTooLarge, typeTooLarge,
 			"%d queries × top_k %d is %d hits, more than %d; split the request", len(queries), k, hits, MaxSearchHits))
 		return
@@ -64,19 +65,19 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	out := struct {
+	var out struct {
 		Results []corpus.Result `json:"results"`
-	}{make([]corpus.Result, len(queries))}
-	for i, q := range queries {
+	}
+	var err error
+	if out.Results, err = store.QueryAll(r.Context(), queries, res.vecs, k); err != nil {
 		if r.Context().Err() != nil {
 			writeError(w, errorf(499, typeClientCancelled, "request cancelled"))
 			return
 		}
-		var err error
-		if out.Results[i], err = s.cfg.Index.Query(q, res.vecs[i], k); err != nil {
-			writeError(w, errorf(http.StatusInternalServerError, typeInternal, "search: %v", err))
-			return
-		}
+		// The store is a database that may be down or being rebuilt.
+		s.log.Error("search failed", "err", err)
+		writeError(w, errorf(http.StatusServiceUnavailable, typeUnavailable, "%v", err))
+		return
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
@@ -85,4 +86,16 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(TruncatedHeader, strconv.Itoa(res.truncated))
 	writeJSON(w, http.StatusOK, b)
+}
+
+// searcher is the store POST /search answers from: Config.Store, else
+// Config.Index, else nil.
+func (s *Server) searcher() corpus.Searcher {
+	if s.cfg.Store != nil {
+		return s.cfg.Store
+	}
+	if s.cfg.Index != nil {
+		return s.cfg.Index
+	}
+	return nil
 }

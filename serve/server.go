@@ -78,6 +78,10 @@ type Config struct {
 	// Index, when set, is searched by POST /search. It must have been built
 	// with the served model (corpus.Index.CheckModel).
 	Index *corpus.Index
+	// Store, when set, is searched by POST /search instead of Index: a
+	// pgvector store (pgstore.Searcher) or any other corpus.Searcher
+	// built with the served model.
+	Store corpus.Searcher
 }
 
 func (c Config) withDefaults() Config {

@@ -28,11 +28,23 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	batch := fs.Int("batch-size", 32, "chunks per forward pass")
 	var rf remoteFlags
 	rf.register(fs)
+	var sf storeFlags
+	sf.register(fs, false)
+	fromEmbeddings := fs.String("from-embeddings", "", "build from SageMaker Batch Transform output (folder or s3:// prefix) instead of embedding; with --chunks")
+	chunksIn := fs.String("chunks", "", "with --from-embeddings: the transform job's input (--write-chunks output; folder or s3:// prefix)")
+	writeChunks := fs.String("write-chunks", "", "write the chunks as JSON Lines files to this folder, for embtune sagemaker batch-embed, instead of embedding")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *output == "" {
-		return usageError("give --output FILE")
+	af := rf.aws // --from-embeddings s3:// and --endpoint share the AWS flags
+	if *fromEmbeddings != "" {
+		if fs.NArg() > 0 {
+			return usageError("--from-embeddings takes no documents")
+		}
+		return indexFromEmbeddings(ctx, *fromEmbeddings, *chunksIn, mf.dir, *output, sf, af, stdout)
+	}
+	if *output == "" && sf.url == "" && *writeChunks == "" {
+		return usageError("give --output FILE, --store postgres://… or --write-chunks DIR")
 	}
 	if fs.NArg() == 0 {
 		return usageError("give the documents to index: files or folders of .txt, .md, .rst or .jsonl ({\"text\",\"id\",\"title\"}), optionally gzipped")
@@ -78,6 +90,21 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return usageError("%v", err)
 	}
 	slog.Info("indexing", "documents", len(docs), "skipped_empty", skipped, "chunk_size", c.MaxTokens, "chunk_overlap", c.Overlap)
+	if sf.url != "" || *writeChunks != "" {
+		info, chunks, st, err := corpus.Split(model, docs, c)
+		if err != nil {
+			return err
+		}
+		if *writeChunks != "" {
+			files, err := corpus.WriteChunks(*writeChunks, chunks, 0)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "wrote %d chunks of %d documents to %d files in %s\n", st.Chunks, st.Documents, len(files), *writeChunks)
+			return err
+		}
+		return indexToStore(ctx, sf, model.Encoder, info, chunks, *batch, stdout)
+	}
 	start := time.Now()
 	x, st, err := corpus.Build(ctx, model, docs, c, *batch, func(done, total int) {
 		slog.Info("embedded", "chunks", done, "of", total, "chunks_per_sec", fmt.Sprintf("%.1f", float64(done)/time.Since(start).Seconds()))
@@ -102,13 +129,12 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	mf.register(fs)
 	mf.registerQuantize(fs)
 	indexPath := fs.String("index", "", "index file written by embtune index")
+	var sf storeFlags
+	sf.register(fs, true)
 	topK := fs.Int("top-k", 5, "results per query")
 	asJSON := fs.Bool("json", false, "one JSON object per query: {\"query\", \"hits\": [{rank, score, id, doc, text, …}]}")
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if *indexPath == "" {
-		return usageError("give --index FILE")
 	}
 	if *topK < 1 {
 		return usageError("--top-k must be at least 1")
@@ -123,15 +149,13 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	if len(queries) == 0 {
 		return usageError("give queries as arguments or one per line on standard input")
 	}
-	x, err := corpus.Load(*indexPath)
+	x, info, closeStore, err := openSearcher(ctx, *indexPath, sf, mf.dir)
 	if err != nil {
 		return err
 	}
-	if err := x.CheckModel(mf.dir); err != nil {
-		return err
-	}
+	defer closeStore()
 	if mf.maxSeqLength == 0 {
-		mf.maxSeqLength = x.Info.MaxSeqLength
+		mf.maxSeqLength = info.MaxSeqLength
 	}
 	m, err := mf.load(ctx)
 	if err != nil {
@@ -145,11 +169,12 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	results, err := x.QueryAll(ctx, queries, vecs, *topK)
+	if err != nil {
+		return err
+	}
 	for i, q := range queries {
-		res, err := x.Query(q, vecs[i], *topK)
-		if err != nil {
-			return err
-		}
+		res := results[i]
 		if *asJSON {
 			if err := enc.Encode(res); err != nil {
 				return err

@@ -63,6 +63,7 @@ var smSubcommands = []struct{ name, summary string }{
 	{"train-job", "start a SageMaker training job with embtune's training image"},
 	{"deploy", "create a model, endpoint configuration and endpoint"},
 	{"invoke", "embed texts on an endpoint; one JSON array per output line"},
+	{"batch-embed", "embed JSON Lines files in S3 with a Batch Transform job"},
 }
 
 func smUsage(w io.Writer) {
@@ -91,6 +92,8 @@ func runSageMaker(ctx context.Context, args []string, stdin io.Reader, stdout io
 		return smDeploy(ctx, args[1:], stdout)
 	case "invoke":
 		return smInvoke(ctx, args[1:], stdin, stdout)
+	case "batch-embed":
+		return smBatchEmbed(ctx, args[1:], stdout)
 	}
 	smUsage(os.Stderr)
 	return usageError("unknown subcommand %q", args[0])

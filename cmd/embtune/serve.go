@@ -34,6 +34,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	maxInputs := fs.Int("max-inputs", serve.DefaultMaxInputs, "inputs per request before 413")
 	batchWait := fs.Duration("batch-wait", serve.DefaultBatchWait, "how long an input may wait for its batch to fill (0: no wait)")
 	indexPath := fs.String("index", "", "answer POST /search from this index (embtune index), built with the same model")
+	var sf storeFlags
+	sf.register(fs, true)
 	// Every flag also reads EMBTUNE_<NAME>: the SageMaker inference
 	// container starts `serve` with no arguments.
 	if err := parseFlagsEnv(fs, args, osLookupEnv); err != nil {
@@ -76,8 +78,18 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	if *name == "" {
 		*name = filepath.Base(filepath.Clean(mf.dir))
 	}
+	var store corpus.Searcher
+	if sf.url != "" {
+		q, info, closeStore, err := openSearcher(ctx, *indexPath, sf, mf.dir)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		store = q
+		slog.Info("opened store", "table", sf.table, "chunks", q.Len(), "documents", info.Documents, "exact", sf.exact)
+	}
 	var index *corpus.Index
-	if *indexPath != "" {
+	if *indexPath != "" && sf.url == "" {
 		var err error
 		if index, err = corpus.Load(*indexPath); err != nil {
 			return err
@@ -102,6 +114,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		BatchWait:      wait,
 		Logger:         slog.Default(),
 		Index:          index,
+		Store:          store,
 	}, mf.load)
 	return srv.ListenAndServe(ctx)
 }

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/embedding"
+	"github.com/embtune/embtune/pgstore"
+	"github.com/embtune/embtune/sagemaker"
+)
+
+// storeFlags choose a PostgreSQL store instead of an index file.
+type storeFlags struct {
+	url      string
+	table    string
+	exact    bool
+	efSearch int
+}
+
+func (s *storeFlags) register(fs *flag.FlagSet, search bool) {
+	fs.StringVar(&s.url, "store", os.Getenv("EMBTUNE_STORE"), "postgres://… database with pgvector to use instead of an index file (env EMBTUNE_STORE)")
+	table := os.Getenv("EMBTUNE_STORE_TABLE")
+	if table == "" {
+		table = pgstore.DefaultTable
+	}
+	fs.StringVar(&s.table, "table", table, "the store's table in that database (env EMBTUNE_STORE_TABLE)")
+	if search {
+		fs.BoolVar(&s.exact, "exact", false, "with --store: rank every chunk (exact, as the index file) instead of walking the HNSW index")
+		fs.IntVar(&s.efSearch, "ef-search", pgstore.DefaultEfSearch, "with --store: HNSW candidate list per query (hnsw.ef_search, raised to top-k)")
+	}
+}
+
+func (s *storeFlags) open(ctx context.Context) (*pgstore.Store, error) {
+	if !pgstore.IsURL(s.url) {
+		return nil, usageError("--store takes a postgres:// or postgresql:// URL, got %q", s.url)
+	}
+	return pgstore.Open(ctx, s.url, pgstore.Options{Table: s.table, Exact: s.exact, EfSearch: s.efSearch})
+}
+
+// openSearcher opens the index file or the store given, checked against the
+// model folder modelDir. close releases it.
+func openSearcher(ctx context.Context, indexPath string, sf storeFlags, modelDir string) (corpus.Searcher, corpus.Info, func(), error) {
+	if (indexPath == "") == (sf.url == "") {
+		return nil, corpus.Info{}, nil, usageError("give --index FILE or --store postgres://…, not both")
+	}
+	if indexPath != "" {
+		x, err := corpus.Load(indexPath)
+		if err != nil {
+			return nil, corpus.Info{}, nil, err
+		}
+		if err := x.CheckModel(modelDir); err != nil {
+			return nil, corpus.Info{}, nil, err
+		}
+		return x, x.Info, func() {}, nil
+	}
+	fp, err := corpus.ModelFingerprint(modelDir)
+	if err != nil {
+		return nil, corpus.Info{}, nil, err
+	}
+	st, err := sf.open(ctx)
+	if err != nil {
+		return nil, corpus.Info{}, nil, err
+	}
+	q, err := st.Searcher(ctx, fp)
+	if err != nil {
+		st.Close()
+		return nil, corpus.Info{}, nil, err
+	}
+	return q, q.Info(), st.Close, nil
+}
+
+// indexToStore upserts chunks into a PostgreSQL store, embedding only those
+// the store lacks (a re-run after an interruption resumes), a group at a
+// time so each committed group survives an interruption.
+func indexToStore(ctx context.Context, sf storeFlags, enc embedding.Encoder, info corpus.Info, chunks []corpus.Chunk, batch int, stdout io.Writer) error {
+	start := time.Now()
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w, err := st.Begin(ctx, info)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	missing, err := w.Missing(ctx, chunks)
+	if err != nil {
+		return err
+	}
+	slog.Info("store", "table", st.Table(), "chunks", len(chunks), "already_stored", len(chunks)-len(missing), "to_embed", len(missing))
+	group := max(1, batch) * 16
+	for from := 0; from < len(missing); from += group {
+		part := missing[from:min(from+group, len(missing))]
+		texts := make([]string, len(part))
+		for i, idx := range part {
+			texts[i] = chunks[idx].Text
+		}
+		vecs, err := corpus.Embed(ctx, enc, texts, batch, nil)
+		if err != nil {
+			return err
+		}
+		rows := make([]pgstore.Row, len(part))
+		for i, idx := range part {
+			rows[i] = pgstore.Row{Ord: idx, Chunk: chunks[idx], Vector: vecs[i]}
+		}
+		if err := w.Put(ctx, rows); err != nil {
+			return err
+		}
+		done := from + len(part)
+		slog.Info("stored", "chunks", done, "of", len(missing), "chunks_per_sec", fmt.Sprintf("%.1f", float64(done)/time.Since(start).Seconds()))
+	}
+	return finishStore(ctx, w, st, len(chunks), len(missing), start, stdout)
+}
+
+func finishStore(ctx context.Context, w *pgstore.Writer, st *pgstore.Store, total, embedded int, start time.Time, stdout io.Writer) error {
+	ready, err := w.Finish(ctx)
+	if err != nil {
+		return err
+	}
+	state := "ready"
+	if !ready {
+		state = "written; another writer is still running and will mark the store ready"
+	}
+	_, err = fmt.Fprintf(stdout, "stored %d chunks (%d embedded, %d already there) in table %s in %.1fs: %s\n",
+		total, embedded, total-embedded, st.Table(), time.Since(start).Seconds(), state)
+	return err
+}
+
+// indexFromEmbeddings builds an index file or a store from Batch Transform
+// output (local folders or s3:// prefixes), without embedding anything.
+func indexFromEmbeddings(ctx context.Context, out, in, modelDir, output string, sf storeFlags, af smAWSFlags, stdout io.Writer) error {
+	if in == "" {
+		return usageError("--from-embeddings needs --chunks: the transform job's input (folder or s3:// prefix)")
+	}
+	if (output == "") == (sf.url == "") {
+		return usageError("give --output FILE or --store postgres://…")
+	}
+	fp, err := corpus.ModelFingerprint(modelDir)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	local := func(src, what string) (string, func(), error) {
+		if !strings.HasPrefix(src, "s3://") {
+			return src, func() {}, nil
+		}
+		c, err := af.clients(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		dir, err := os.MkdirTemp("", "embtune-"+what+"-")
+		if err != nil {
+			return "", nil, err
+		}
+		n, err := sagemaker.Download(ctx, c.S3, src, dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
+		slog.Info("downloaded", "from", src, "objects", n)
+		return dir, func() { os.RemoveAll(dir) }, nil
+	}
+	inDir, cleanIn, err := local(in, "chunks")
+	if err != nil {
+		return err
+	}
+	defer cleanIn()
+	outDir, cleanOut, err := local(out, "embeddings")
+	if err != nil {
+		return err
+	}
+	defer cleanOut()
+	chunks, vecs, err := corpus.ReadTransformOutput(inDir, outDir)
+	if err != nil {
+		return err
+	}
+	docs := map[string]bool{}
+	for _, c := range chunks {
+		docs[c.Doc] = true
+	}
+	info := corpus.Info{Model: modelDir, ModelFingerprint: fp, Dim: len(vecs[0]), Documents: len(docs)}
+	if output != "" {
+		x, err := corpus.FromVectors(info, chunks, vecs)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+			return err
+		}
+		if err := x.Save(output); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "indexed %d chunks from %s in %.1fs: %s\n", len(chunks), out, time.Since(start).Seconds(), output)
+		return err
+	}
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w, err := st.Begin(ctx, info)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	rows := make([]pgstore.Row, len(chunks))
+	for i := range chunks {
+		rows[i] = pgstore.Row{Ord: i, Chunk: chunks[i], Vector: vecs[i]}
+	}
+	if err := w.Put(ctx, rows); err != nil {
+		return err
+	}
+	return finishStore(ctx, w, st, len(chunks), 0, start, stdout)
+}
+
+// smBatchEmbed is `embtune sagemaker batch-embed`: a Batch Transform job
+// that embeds JSON Lines files in S3 (embtune index --write-chunks) with a
+// model served by embtune's container.
+func smBatchEmbed(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("sagemaker batch-embed")
+	var af smAWSFlags
+	af.register(fs)
+	var spec sagemaker.TransformJobSpec
+	fs.StringVar(&spec.Name, "name", "", "transform job name")
+	fs.StringVar(&spec.ModelName, "model-name", "", "SageMaker model (embtune sagemaker deploy) whose container embeds")
+	fs.StringVar(&spec.InputS3, "input", "", "s3:// prefix of JSON Lines files, one text per line (a string or {\"text\": …})")
+	fs.StringVar(&spec.OutputS3, "output", "", "s3:// prefix for the output: FILE.out per input FILE, one embedding per line")
+	fs.StringVar(&spec.InstanceType, "instance-type", "ml.m5.xlarge", "instance type")
+	fs.IntVar(&spec.InstanceCount, "instance-count", 1, "instances; input files are shared among them")
+	fs.IntVar(&spec.MaxPayloadMB, "max-payload-mb", 0, "request size, at most 6 (0: the container's /execution-parameters)")
+	fs.IntVar(&spec.MaxConcurrent, "max-concurrent-transforms", 0, "requests in flight per instance (0: the container's /execution-parameters)")
+	fs.DurationVar(&spec.InvocationTimeout, "invocation-timeout", 0, "per-request timeout (0: SageMaker's 600s)")
+	wait := fs.Bool("wait", false, "wait until the job completes, stops or fails")
+	waitTimeout := fs.Duration("wait-timeout", 24*time.Hour, "give up waiting after this long")
+	noCheck := fs.Bool("no-check", false, "skip checking that the input exists in S3")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	if spec.Name == "" || spec.ModelName == "" || spec.InputS3 == "" || spec.OutputS3 == "" {
+		return usageError("--name, --model-name, --input and --output are required")
+	}
+	if spec.InstanceCount < 1 {
+		return usageError("--instance-count must be at least 1")
+	}
+	if spec.MaxPayloadMB < 0 || spec.MaxPayloadMB > sagemaker.MaxTransformPayloadMB {
+		return usageError("--max-payload-mb %d: the embtune server takes at most %d MB per request (SageMaker's invocation limit)", spec.MaxPayloadMB, sagemaker.MaxTransformPayloadMB)
+	}
+	c, err := af.clients(ctx)
+	if err != nil {
+		return err
+	}
+	if !*noCheck {
+		if err := sagemaker.CheckS3Inputs(ctx, c.S3, spec.InputS3); err != nil {
+			return fmt.Errorf("%w (--no-check skips this check)", err)
+		}
+	}
+	res, err := sagemaker.CreateTransformJob(ctx, c.SageMaker, spec, *wait, *waitTimeout)
+	if perr := printJSON(stdout, res); err == nil {
+		err = perr
+	}
+	return err
+}
