@@ -24,6 +24,7 @@ type modelFlags struct {
 	device       string
 	threads      int
 	maxSeqLength int
+	bf16         bool
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -42,7 +43,12 @@ func (m *modelFlags) load(ctx context.Context) (*minilm.Model, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength})
+	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength, BF16: m.bf16})
+}
+
+// registerBF16 adds --bf16 for commands that only encode (train has its own).
+func (m *modelFlags) registerBF16(fs *flag.FlagSet) {
+	fs.BoolVar(&m.bf16, "bf16", false, "encode under bfloat16 autocast")
 }
 
 // maxLineBytes bounds one input line; sentence-transformers truncates at
@@ -53,6 +59,7 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	fs := newFlags("encode")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerBF16(fs)
 	batch := fs.Int("batch-size", minilm.DefaultBatchSize, "texts per forward pass")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -189,7 +196,19 @@ func runInfo(_ context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return err
 	}
 	threads, _ := torch.NumThreads()
-	out := map[string]any{"libtorch": v, "cuda_devices": torch.CUDADeviceCount(), "threads": threads}
+	n := torch.CUDADeviceCount()
+	out := map[string]any{"libtorch": v, "cuda_build": torch.CUDABuild, "cuda_devices": n, "threads": threads}
+	if torch.CUDABuild {
+		var devs []torch.CUDADevice
+		for i := 0; i < n; i++ {
+			d, err := torch.CUDADeviceInfo(i)
+			if err != nil {
+				return err
+			}
+			devs = append(devs, d)
+		}
+		out["cuda"] = devs
+	}
 	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Fprintf(stdout, "%s\n%s", b, cfg)
 	return nil
