@@ -24,7 +24,7 @@ for a in "$@"; do
     *) rest+=("$a") ;;
   esac
 done
-if [ -f "$here/gpu/check.py" ]; then
+if [ -f "$here/data/weights.sha256" ]; then
   stage=$here
   root=$(cd "$here/.." && pwd)
 else
