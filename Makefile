@@ -12,6 +12,8 @@
 #   make bench-pgvector  HNSW recall, latency and build time of the pgvector store (minutes)
 #   make golden      regenerate testdata/golden from the real peers
 #   make image-test  build the Dockerfile's image with buildah and run train and serve in it (not in CI)
+#   make cuda-build  build bin/embtune-cuda (-tags cuda); links here without a GPU
+#   make gpu-stage   stage what a GPU machine lacks into gpu-stage/ for tools/gpu-check.sh
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -19,11 +21,13 @@ GO ?= go
 MODEL ?= third_party/models/all-MiniLM-L6-v2
 export PYTHON
 
-# cgo flags for the libtorch that tools/libtorch-env.sh finds.
--include third_party/libtorch.mk
+# cgo flags for the libtorch that tools/libtorch-env.sh finds (cuda-build
+# passes LIBTORCH_MK=third_party/libtorch-cuda.mk).
+LIBTORCH_MK ?= third_party/libtorch.mk
+-include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: image-test deps deps-aws deps-postgres libtorch gloo nccl-headers model faq gomod build test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
 deps: libtorch gloo model faq gomod deps-aws deps-postgres
 
@@ -92,6 +96,7 @@ gotest-vet:
 
 test: vet
 	$(MAKE) --no-print-directory gotest
+	$(MAKE) --no-print-directory cuda-build
 
 gotest:
 	$(GO) test $(GO_BUILD_FLAGS) -count=1 -timeout 30m ./...
@@ -168,8 +173,42 @@ golden: build
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt
 
+# GPU readiness (README, GPU). The CUDA libraries come from the same torch
+# wheel as the CPU ones; the NVIDIA libraries they link are link-time stubs
+# (tools/fetch-libtorch-cuda.sh), bound at run time on the GPU machine. The
+# CUDA binary leaves out tcmalloc: the GPU machine has none, and the large
+# allocations there are the CUDA caching allocator's.
+CUDA_MK := third_party/libtorch-cuda.mk
+GPU_STAGE ?= gpu-stage
+
+libtorch-cuda: libtorch
+	@tools/fetch-libtorch-cuda.sh
+	@EMBTUNE_CUDA=1 EMBTUNE_TCMALLOC=0 EMBTUNE_EXTRA_LDFLAGS=-Wl,--enable-new-dtags tools/libtorch-env.sh > $(CUDA_MK).tmp && mv $(CUDA_MK).tmp $(CUDA_MK)
+
+# The link is checked by loading the binary with the stubs in place of the
+# NVIDIA libraries: `info` must report a CUDA build (and no device).
+cuda-build: libtorch-cuda nccl-headers gomod
+	@$(MAKE) --no-print-directory LIBTORCH_MK=$(CUDA_MK) bin/embtune-cuda
+	@LD_LIBRARY_PATH=third_party/libtorch-cuda/lib:$(LIBTORCH_LIB_DIR):third_party/libtorch-cuda/stubs \
+		bin/embtune-cuda info 2>/dev/null | grep -q '"cuda_build": true' || \
+		{ echo "cuda-build: bin/embtune-cuda does not load"; exit 1; }
+	@echo "cuda-build: bin/embtune-cuda links and loads (NVIDIA libraries stubbed: no GPU here)"
+
+bin/embtune-cuda: FORCE
+	@mkdir -p bin
+	$(GO) build $(GO_BUILD_FLAGS) -o $@ ./cmd/embtune
+
+# Everything the GPU machine lacks, in one folder under 64 MiB: the CUDA
+# binary and its wrapper, the model's tokenizer and config, the golden texts,
+# training pairs, CPU reference loss curves and the check scripts. There:
+#   gpu-stage/gpu-check.sh          (report in $$OUT)
+# Here, on the CPU: tools/gpu-check.sh --dry-run
+gpu-stage: cuda-build build faq
+	@$(MAKE) --no-print-directory third_party/data/debian-faq.jsonl
+	tools/gpu/stage.sh $(GPU_STAGE)
+
 clean:
-	rm -rf bin out third_party/libtorch.mk
+	rm -rf bin out gpu-stage third_party/libtorch.mk third_party/libtorch-cuda.mk
 
 # The SageMaker image, built with buildah (vfs, chroot isolation) on an
 # mmdebstrap bookworm base and run: train against a relocated /opt/ml, then

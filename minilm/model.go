@@ -30,6 +30,10 @@ type Options struct {
 	MaxSeqLength int
 	// Quantize selects quantized Linear layers on the CPU (see Quantization).
 	Quantize Quantization
+	// BF16 runs Encode under bfloat16 autocast on Device (matrix products in
+	// bf16, pooling and normalisation in fp32), as torch.autocast does around
+	// SentenceTransformer.encode. Training sets its own autocast.
+	BF16 bool
 }
 
 // Model is a loaded sentence encoder. Its methods are safe for concurrent
@@ -41,6 +45,7 @@ type Model struct {
 	MaxSeqLength int
 
 	device torch.Device
+	bf16   bool
 	worker *torch.Worker
 	module *torch.Module
 	// passthrough holds stored tensors the encoder does not use (BERT's pooler,
@@ -54,6 +59,9 @@ type Model struct {
 func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err := checkQuantization(opts.Quantize, opts.Device); err != nil {
 		return nil, err
+	}
+	if opts.BF16 && opts.Quantize != NoQuantization {
+		return nil, fmt.Errorf("bf16 autocast and quantization %s cannot be combined: choose one", opts.Quantize)
 	}
 	if err := exportset.Verify(dir); err != nil {
 		return nil, err
@@ -75,7 +83,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, worker: worker, quant: opts.Quantize}
+	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, bf16: opts.BF16, worker: worker, quant: opts.Quantize}
 	err = worker.Do(ctx, func() error {
 		// TorchScript's optimizing executor re-specialises graphs after the
 		// first runs, which makes the first steps numerically different from
@@ -402,6 +410,13 @@ func (m *Model) EncodeIDs(ctx context.Context, seqs [][]int64) ([][]float32, err
 	var flat []float32
 	err := m.worker.Do(ctx, func() error {
 		return torch.InferenceMode(func() error {
+			if m.bf16 {
+				prev, err := torch.SetAutocast(m.device, true, torch.BFloat16)
+				if err != nil {
+					return err
+				}
+				defer torch.SetAutocast(m.device, prev, torch.BFloat16) //nolint:errcheck // restoring a flag
+			}
 			ids, mask, err := batch.Tensors(m.device)
 			if err != nil {
 				return err

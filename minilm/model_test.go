@@ -375,3 +375,34 @@ func residentBytes(t testing.TB) int64 {
 	require.NoError(t, err)
 	return res * int64(os.Getpagesize())
 }
+
+// TestEncodeBF16 runs Encode under bfloat16 autocast: the vectors must
+// change (autocast applied on every batch, not only the first) and stay
+// close to sentence-transformers' fp32 ones.
+func TestEncodeBF16(t *testing.T) {
+	m, err := Load(context.Background(), modelDir(t), Options{BF16: true})
+	require.NoError(t, err)
+	defer m.Close()
+	golden, want, _ := readGolden(t)
+	var texts []string
+	var ref [][]float32
+	for i := 0; i < len(golden); i += 11 {
+		texts = append(texts, golden[i].Text)
+		ref = append(ref, want[i])
+	}
+	got, err := m.Encode(context.Background(), texts, 8)
+	require.NoError(t, err)
+	worst := 1.0
+	changed := 0
+	for i := range got {
+		c := vecmath.Cosine(got[i], ref[i])
+		worst = math.Min(worst, c)
+		if c < 0.999999 {
+			changed++
+		}
+	}
+	assert.GreaterOrEqual(t, worst, 0.99, "bf16 worst cosine to ST fp32")
+	assert.Greater(t, changed, len(got)/2, "most vectors should show bf16 rounding")
+	// Every batch of 8 runs under autocast, the last as much as the first.
+	assert.Less(t, vecmath.Cosine(got[len(got)-1], ref[len(ref)-1]), 0.999999)
+}

@@ -512,19 +512,19 @@ char* et_tensor_arange(int64_t n, int device_type, int device_index, et_tensor* 
   })
 }
 
-char* et_rng_get_state(et_tensor* out) {
+char* et_rng_get_state(int device_type, int device_index, et_tensor* out) {
   ET_GUARD({
     need(out, "out");
-    auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CPU);
+    auto gen = at::globalContext().defaultGenerator(device_of(device_type, device_index));
     std::lock_guard<std::mutex> lock(gen.mutex());
     *out = wrap(gen.get_state());
   })
 }
 
-char* et_rng_set_state(et_tensor state) {
+char* et_rng_set_state(int device_type, int device_index, et_tensor state) {
   ET_GUARD({
     need(state, "state");
-    auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CPU);
+    auto gen = at::globalContext().defaultGenerator(device_of(device_type, device_index));
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(state->t);
   })

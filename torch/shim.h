@@ -83,9 +83,10 @@ char* et_tensor_cross_entropy(et_tensor logits, et_tensor targets, et_tensor* ou
 char* et_mean_pool(et_tensor token_embeddings, et_tensor mask, int normalize, et_tensor* out);
 char* et_tensor_narrow(et_tensor t, int64_t dim, int64_t start, int64_t length, et_tensor* out);
 char* et_tensor_arange(int64_t n, int device_type, int device_index, et_tensor* out);
-// The CPU generator's state (a uint8 tensor), for exact resumption.
-char* et_rng_get_state(et_tensor* out);
-char* et_rng_set_state(et_tensor state);
+// A device's default generator state (a uint8 CPU tensor), for exact
+// resumption: the CPU's, or a CUDA device's (dropout on the GPU).
+char* et_rng_get_state(int device_type, int device_index, et_tensor* out);
+char* et_rng_set_state(int device_type, int device_index, et_tensor state);
 // Clips the total 2-norm of the gradients; returns the norm before clipping.
 char* et_clip_grad_norm(et_tensor* params, int n, double max_norm, double* total_norm);
 

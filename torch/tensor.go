@@ -116,8 +116,11 @@ func ParseDevice(s string) (Device, error) {
 	if _, err := fmt.Sscanf(s, "cuda:%d", &idx); err != nil || idx < 0 {
 		return Device{}, fmt.Errorf("torch: unknown device %q (want auto, cpu, cuda or cuda:N)", s)
 	}
+	if !CUDABuild {
+		return Device{}, fmt.Errorf("torch: device %s requested: %w", s, ErrNoCUDABuild)
+	}
 	if n := CUDADeviceCount(); idx >= n {
-		return Device{}, fmt.Errorf("torch: device %s requested but %d CUDA devices are visible (is this a CUDA build? see README)", s, n)
+		return Device{}, fmt.Errorf("torch: device %s requested but %d CUDA devices are visible (driver, CUDA_VISIBLE_DEVICES?)", s, n)
 	}
 	return CUDA(idx), nil
 }

@@ -34,6 +34,9 @@ var leaked atomic.Int64
 // the garbage collector because nobody closed them. It should stay zero.
 func Leaked() int64 { return leaked.Load() }
 
+// ErrNoCUDABuild is returned for CUDA work in a binary built without -tags cuda.
+var ErrNoCUDABuild = errors.New("this binary was built without CUDA (go build -tags cuda; see README, GPU)")
+
 // ErrClosed is returned when an object is used after Close.
 var ErrClosed = errors.New("torch: use of closed object")
 
@@ -164,9 +167,16 @@ func cbool(b bool) C.int {
 
 // RNGState returns a copy of the CPU generator's state (dropout, randn), so
 // that a resumed training run draws the same random numbers.
-func RNGState() ([]byte, error) {
+func RNGState() ([]byte, error) { return DeviceRNGState(CPU) }
+
+// SetRNGState restores a state returned by RNGState.
+func SetRNGState(state []byte) error { return SetDeviceRNGState(CPU, state) }
+
+// DeviceRNGState returns a copy of device's default generator state: the
+// CPU's, or a CUDA device's, which draws dropout masks on the GPU.
+func DeviceRNGState(device Device) ([]byte, error) {
 	var h C.et_tensor
-	if err := check(C.et_rng_get_state(&h), "rng state"); err != nil {
+	if err := check(C.et_rng_get_state(C.int(device.Type), C.int(device.Index), &h), "rng state "+device.String()); err != nil {
 		return nil, err
 	}
 	t := newTensor(h)
@@ -174,12 +184,12 @@ func RNGState() ([]byte, error) {
 	return t.Bytes()
 }
 
-// SetRNGState restores a state returned by RNGState.
-func SetRNGState(state []byte) error {
+// SetDeviceRNGState restores a state returned by DeviceRNGState for the same device.
+func SetDeviceRNGState(device Device, state []byte) error {
 	t, err := FromBytes(state, Uint8, int64(len(state)))
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	return check(C.et_rng_set_state(t.h), "set rng state")
+	return check(C.et_rng_set_state(C.int(device.Type), C.int(device.Index), t.h), "set rng state "+device.String())
 }

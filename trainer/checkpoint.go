@@ -18,6 +18,7 @@ import (
 //	model.safetensors  the encoder weights (Hugging Face names)
 //	optimizer.pt       AdamW state (moments and step counts)
 //	rng.bin            libtorch's CPU generator state (dropout)
+//	rng-cuda.bin       the CUDA generator state, in checkpoints of CUDA runs
 //	state.json         step, data position, hyperparameters, loss history
 //
 // It is written in a temporary folder and renamed into place, so a folder

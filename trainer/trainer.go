@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -505,6 +506,9 @@ func (r *run) step(batch []int, lr float64) (loss, norm float64, err error) {
 	return loss, norm, err
 }
 
+// cudaRNGFile holds the CUDA generator's state in checkpoints of CUDA runs.
+const cudaRNGFile = "rng-cuda.bin"
+
 // checkpoint saves weights, optimizer, RNG and position.
 func (r *run) checkpoint(ctx context.Context, dir string, st checkpointState, keep int) (string, error) {
 	weights, err := r.m.Weights(ctx)
@@ -523,7 +527,17 @@ func (r *run) checkpoint(ctx context.Context, dir string, st checkpointState, ke
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(filepath.Join(tmp, "rng.bin"), rng, 0o644)
+			if err := os.WriteFile(filepath.Join(tmp, "rng.bin"), rng, 0o644); err != nil {
+				return err
+			}
+			if dev := r.m.Device(); dev.Type == torch.CUDAType {
+				// Dropout on the GPU draws from the device's own generator.
+				if rng, err = torch.DeviceRNGState(dev); err != nil {
+					return err
+				}
+				return os.WriteFile(filepath.Join(tmp, cudaRNGFile), rng, 0o644)
+			}
+			return nil
 		})
 	})
 }
@@ -593,7 +607,22 @@ func (r *run) restore(ctx context.Context, path string, want checkpointState) (c
 		if err := r.opt.Load(filepath.Join(path, "optimizer.pt")); err != nil {
 			return err
 		}
-		return torch.SetRNGState(rng)
+		if err := torch.SetRNGState(rng); err != nil {
+			return err
+		}
+		if dev := r.m.Device(); dev.Type == torch.CUDAType {
+			cuda, err := os.ReadFile(filepath.Join(path, cudaRNGFile))
+			if errors.Is(err, fs.ErrNotExist) {
+				// Written on the CPU: the GPU's dropout stream starts from the seed.
+				slog.Warn("resume: checkpoint has no CUDA generator state; GPU dropout will differ from an uninterrupted run", "checkpoint", path)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return torch.SetDeviceRNGState(dev, cuda)
+		}
+		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("resume: %w", err)

@@ -18,6 +18,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	var mf modelFlags
 	mf.register(fs)
 	mf.registerQuantize(fs)
+	mf.registerBF16(fs)
 	textsPath := fs.String("texts", "", "file with one text per line")
 	batch := fs.Int("batch-size", 32, "texts per forward pass")
 	reps := fs.Int("reps", 3, "timed repetitions (the median is reported)")

@@ -25,6 +25,7 @@ type modelFlags struct {
 	threads      int
 	maxSeqLength int
 	quantize     string
+	bf16         bool
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -58,7 +59,12 @@ func (m *modelFlags) load(ctx context.Context) (*minilm.Model, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength, Quantize: q})
+	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength, Quantize: q, BF16: m.bf16})
+}
+
+// registerBF16 adds --bf16 for commands that only encode (train has its own).
+func (m *modelFlags) registerBF16(fs *flag.FlagSet) {
+	fs.BoolVar(&m.bf16, "bf16", false, "encode under bfloat16 autocast")
 }
 
 // maxLineBytes bounds one input line; sentence-transformers truncates at
@@ -70,6 +76,7 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	var mf modelFlags
 	mf.register(fs)
 	mf.registerQuantize(fs)
+	mf.registerBF16(fs)
 	batch := fs.Int("batch-size", minilm.DefaultBatchSize, "texts per forward pass")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -215,7 +222,19 @@ func runInfo(_ context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return err
 	}
 	threads, _ := torch.NumThreads()
-	out := map[string]any{"libtorch": v, "cuda_devices": torch.CUDADeviceCount(), "threads": threads}
+	n := torch.CUDADeviceCount()
+	out := map[string]any{"libtorch": v, "cuda_build": torch.CUDABuild, "cuda_devices": n, "threads": threads}
+	if torch.CUDABuild {
+		var devs []torch.CUDADevice
+		for i := 0; i < n; i++ {
+			d, err := torch.CUDADeviceInfo(i)
+			if err != nil {
+				return err
+			}
+			devs = append(devs, d)
+		}
+		out["cuda"] = devs
+	}
 	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Fprintf(stdout, "%s\n%s", b, cfg)
 	return nil

@@ -26,6 +26,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	var mf modelFlags
 	mf.register(fs)
 	mf.registerQuantize(fs)
+	mf.registerBF16(fs)
 	addr := fs.String("addr", "", "listen address (default "+serve.DefaultAddr+"; in a SageMaker container 0.0.0.0:$SAGEMAKER_BIND_TO_PORT or 0.0.0.0:8080)")
 	name := fs.String("model-name", "", "model name /v1/embeddings reports (default: the model folder's name)")
 	maxBatchTokens := fs.Int("max-batch-tokens", serve.DefaultMaxBatchTokens, "padded tokens (rows × longest) per forward batch")
