@@ -50,9 +50,9 @@ const (
 var Quantizations = []Quantization{"none", Int8, Int8ReduceRange, Int8Mixed, Int8PerTensor, Int8Unfused, Float16Weights}
 
 // engine is the libtorch quantized engine that prepacks q's weights. Int8
-// runs full-range activations, which fbgemm computed about 6x slower than
-// with reduce_range on this AVX-512 VNNI machine while oneDNN (VNNI) ran them
-// at reduce_range's speed, with identical vectors; the other variants keep
+// runs full-range activations, which fbgemm computed 1.6x to 6x slower than
+// with reduce_range on an AVX-512 VNNI Xeon while oneDNN ran them as fast as
+// fbgemm's reduce_range or faster, with identical vectors; the other variants keep
 // fbgemm, torch.ao's engine for dynamic Linear on x86.
 func (q Quantization) engine() string {
 	if q == Int8 || q == Int8PerTensor || q == Int8Unfused {

@@ -26,6 +26,7 @@ func TestPackedLinear(t *testing.T) {
 		prev, err := QuantizedEngine()
 		require.NoError(t, err)
 		defer SetQuantizedEngine(prev) //nolint:errcheck // restoring
+		require.NoError(t, ManualSeed(13))
 		w, err := Randn(Float32, 64, 32)
 		require.NoError(t, err)
 		defer w.Close()
@@ -61,11 +62,13 @@ func TestPackedLinear(t *testing.T) {
 			require.NoError(t, err)
 			r, err := want[0].Float32s()
 			require.NoError(t, err)
-			worst := 0.0
+			worst, scale := 0.0, 0.0
 			for i := range g {
 				worst = math.Max(worst, math.Abs(float64(g[i]-r[i])))
+				scale = math.Max(scale, math.Abs(float64(r[i])))
 			}
-			assert.Less(t, worst, 0.25, "%s %s", c.engine, c.kind)
+			// int8 rounding of weights and activations: about 1% of the output range.
+			assert.Less(t, worst/scale, 0.03, "%s %s", c.engine, c.kind)
 			got.Close()
 			want[0].Close()
 			m.Close()
