@@ -35,7 +35,7 @@ bctx=$(mktemp -d "$work/bctx.XXXXXX")
 ctr=""
 serve_pid=""
 cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+  if [ -n "$serve_pid" ]; then kill -- "-$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null; fi
   [ -n "$ctr" ] && "${bah[@]}" rm "$ctr" >/dev/null 2>&1
   rm -rf "$ctx" "$ml" "$bctx"
   if [ "${KEEP:-}" != 1 ]; then "${bah[@]}" rmi -a -f >/dev/null 2>&1 || true; rm -rf "$store" "$work/run"; fi
@@ -95,7 +95,10 @@ done
 # 5. The inference container on the trained model.
 port=$(( 20000 + RANDOM % 20000 ))
 say "embtune serve on port $port"
-run --env SAGEMAKER_BIND_TO_PORT="$port" "$ctr" -- /usr/local/bin/embtune serve >"$work/serve.log" 2>&1 &
+# Its own process group, so that the cleanup stops buildah's chroot
+# runtime and the server with it.
+setsid "${bah[@]}" run --isolation chroot --volume "$ml:/opt/ml-relocated" --env SAGEMAKER_BASE_DIR=/opt/ml-relocated \
+  --env SAGEMAKER_BIND_TO_PORT="$port" "$ctr" -- /usr/local/bin/embtune serve >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 120); do
   curl -fsS "http://127.0.0.1:$port/ping" >/dev/null 2>&1 && break
@@ -115,5 +118,5 @@ for x in v:
     assert abs(n - 1) < 1e-4, n
 print("image-test: /invocations: 2 vectors of 384, unit norm", file=sys.stderr)
 PY
-kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=""
+kill -- "-$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=""
 say "passed"
