@@ -14,9 +14,12 @@ import (
 	"github.com/embtune/embtune/sagemaker"
 )
 
-// containerOwned are the train flags the training container sets itself
-// from /opt/ml, so they are not hyperparameters.
-var containerOwned = map[string]bool{"output": true, "checkpoint-dir": true, "resume": true}
+// containerOwned are the train flags the training container sets itself,
+// so they are not hyperparameters: the paths and --resume from /opt/ml, and
+// the launcher's process count and port from resourceconfig.json (GPUs per
+// host) and EMBTUNE_MASTER_PORT.
+var containerOwned = map[string]bool{"output": true, "checkpoint-dir": true, "resume": true,
+	"nproc-per-node": true, "master-port": true}
 
 // TestHyperparametersAreTrainFlags ties the training container's
 // hyperparameter names to the `embtune train` flag set: every flag but the
