@@ -27,7 +27,7 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
 deps: libtorch gloo model faq gomod deps-aws deps-postgres
 
@@ -96,10 +96,17 @@ gotest-vet:
 
 test: vet
 	$(MAKE) --no-print-directory gotest
+	$(MAKE) --no-print-directory gotest-nocgo
 	$(MAKE) --no-print-directory cuda-build
 
 gotest:
 	$(GO) test $(GO_BUILD_FLAGS) -count=1 -timeout 30m ./...
+
+# The packages that read model folders, datasets and indexes build and pass
+# without cgo (no libtorch): the model-loading tests are //go:build cgo.
+NOCGO_PKGS := ./hf/... ./dataset/... ./corpus/... ./vecmath/... ./topk/... ./embedding/... ./exportset/... ./atomicfile/...
+gotest-nocgo:
+	CGO_ENABLED=0 $(GO) test -count=1 $(NOCGO_PKGS)
 
 # The main job. Defaults: the Debian FAQ, the default preset on CPU, 5-fold
 # evaluation (mean ± std over all 120 questions; one 24-question split swings
