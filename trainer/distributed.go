@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"time"
 
@@ -325,26 +324,8 @@ func (r *run) stepShard(batch []int, lr float64, pg *torch.ProcessGroup, gather 
 		stats.reduce = append(stats.reduce, time.Since(t0).Seconds())
 		stats.ReduceBytes += nb
 		stats.BucketsPerStep = buckets
-		maxNorm := r.hp.MaxGradNorm
-		if maxNorm == 0 {
-			maxNorm = math.Inf(1)
-		}
-		if norm, err = torch.ClipGradNorm(r.params, maxNorm); err != nil {
-			return err
-		}
-		if err := r.opt.SetLR(lr); err != nil {
-			return err
-		}
-		if err := r.opt.Step(); err != nil {
-			return err
-		}
-		if err := r.opt.ZeroGrad(); err != nil {
-			return err
-		}
-		if r.hp.BF16 {
-			return torch.ClearAutocastCache()
-		}
-		return nil
+		norm, err = r.clipAndStep(lr)
+		return err
 	})
 	stats.Steps++
 	stats.step = append(stats.step, time.Since(started).Seconds())

@@ -481,27 +481,8 @@ func (r *run) step(batch []int, lr float64) (loss, norm float64, err error) {
 		if err := l.Backward(); err != nil {
 			return err
 		}
-		maxNorm := r.hp.MaxGradNorm
-		if maxNorm == 0 {
-			maxNorm = math.Inf(1)
-		}
-		if norm, err = torch.ClipGradNorm(r.params, maxNorm); err != nil {
-			return err
-		}
-		if err := r.opt.SetLR(lr); err != nil {
-			return err
-		}
-		if err := r.opt.Step(); err != nil {
-			return err
-		}
-		if err := r.opt.ZeroGrad(); err != nil {
-			return err
-		}
-		if r.hp.BF16 {
-			// Cached bf16 weight copies would otherwise go stale after the step.
-			return torch.ClearAutocastCache()
-		}
-		return nil
+		norm, err = r.clipAndStep(lr)
+		return err
 	})
 	return loss, norm, err
 }
@@ -636,4 +617,32 @@ func stoppedContext(ctx context.Context) context.Context {
 	c, cancel := context.WithCancelCause(ctx)
 	cancel(errors.New("another rank stopped"))
 	return c
+}
+
+// clipAndStep clips the gradients to MaxGradNorm (0: no clipping, the norm
+// is still measured), sets the learning rate, steps AdamW and zeroes the
+// gradients. It returns the norm before clipping. Runs on the worker.
+func (r *run) clipAndStep(lr float64) (float64, error) {
+	maxNorm := r.hp.MaxGradNorm
+	if maxNorm == 0 {
+		maxNorm = math.Inf(1)
+	}
+	norm, err := torch.ClipGradNorm(r.params, maxNorm)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.opt.SetLR(lr); err != nil {
+		return norm, err
+	}
+	if err := r.opt.Step(); err != nil {
+		return norm, err
+	}
+	if err := r.opt.ZeroGrad(); err != nil {
+		return norm, err
+	}
+	if r.hp.BF16 {
+		// Cached bf16 weight copies would otherwise go stale after the step.
+		return norm, torch.ClearAutocastCache()
+	}
+	return norm, nil
 }
