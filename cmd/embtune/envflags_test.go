@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -72,47 +70,12 @@ func TestServeContainerFromEnvironment(t *testing.T) {
 	base := filepath.Join(dir, "opt-ml")
 	require.NoError(t, os.MkdirAll(base, 0o755))
 	require.NoError(t, os.Symlink(m, filepath.Join(base, "model")))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
+	addr := freeAddr(t)
 	t.Setenv("SAGEMAKER_BASE_DIR", base)
 	t.Setenv("EMBTUNE_INDEX", idx)
 	t.Setenv("EMBTUNE_ADDR", addr)
 	t.Setenv("EMBTUNE_MAX_INPUTS", "2")
-
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan string, 1)
-	go func() {
-		code, _, stderr := runCLI(sctx, []string{"serve"}, "")
-		done <- fmt.Sprintf("exit %d: %s", code, stderr)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	url := "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(url + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case msg := <-done:
-			t.Fatalf("serve exited: %s", msg)
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "serve never became ready")
-		time.Sleep(100 * time.Millisecond)
-	}
+	url := runServeUntilReady(t, addr) // no arguments, as the container starts it
 
 	resp, err := http.Post(url+"/search", "application/json", strings.NewReader(`{"query": "grub configuration", "top_k": 1}`))
 	require.NoError(t, err)

@@ -14,18 +14,32 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// startServe runs `embtune serve` on a free loopback port until the test
-// ends and returns its base URL once /ping answers 200.
-func startServe(t *testing.T, args ...string) string {
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
+	return addr
+}
+
+// startServe runs `embtune serve --addr` on a free loopback port until the
+// test ends and returns its base URL once /ping answers 200.
+func startServe(t *testing.T, args ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	return runServeUntilReady(t, addr, append([]string{"--addr", addr}, args...)...)
+}
+
+// runServeUntilReady runs `embtune serve args…`, which must listen on addr,
+// until the test ends, and returns its base URL once /ping answers 200.
+func runServeUntilReady(t *testing.T, addr string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan string, 1)
 	go func() {
-		code, _, stderr := runCLI(ctx, append([]string{"serve", "--addr", addr}, args...), "")
+		code, _, stderr := runCLI(ctx, append([]string{"serve"}, args...), "")
 		done <- fmt.Sprintf("exit %d: %s", code, stderr)
 	}()
 	t.Cleanup(func() {
