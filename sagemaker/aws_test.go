@@ -122,14 +122,17 @@ func TestTrainingJobInput(t *testing.T) {
 // moto completes every job and endpoint at once, so the failure outcomes
 // are checked here.
 func TestWaitOutcomes(t *testing.T) {
-	res, err := trainingOutcome("j", TrainingJobResult{Status: "Completed", ModelArtifacts: "s3://b/j/output/model.tar.gz"}, nil)
-	require.NoError(t, err)
-	assert.Equal(t, "s3://b/j/output/model.tar.gz", res.ModelArtifacts)
-	_, err = trainingOutcome("j", TrainingJobResult{Status: "Failed", FailureReason: "AlgorithmError: training channel: no data file"}, errors.New("waiter state transitioned to Failure"))
+	outcome := func(r TrainingJobResult, werr error) error {
+		st, reason := trainingState(r)
+		return jobOutcome("training job", r.Name, st, reason, werr)
+	}
+	require.NoError(t, outcome(TrainingJobResult{Name: "j", Status: "Completed"}, nil))
+	assert.EqualError(t, jobOutcome("transform job", "t", "Failed", "", nil), "transform job t failed: no reason given")
+	err := outcome(TrainingJobResult{Name: "j", Status: "Failed", FailureReason: "AlgorithmError: training channel: no data file"}, errors.New("waiter state transitioned to Failure"))
 	assert.EqualError(t, err, "training job j failed: AlgorithmError: training channel: no data file")
-	_, err = trainingOutcome("j", TrainingJobResult{Status: "Stopped"}, nil)
+	err = outcome(TrainingJobResult{Name: "j", Status: "Stopped"}, nil)
 	assert.EqualError(t, err, "training job j stopped: no reason given")
-	_, err = trainingOutcome("j", TrainingJobResult{Status: "InProgress"}, errors.New("exceeded max wait time"))
+	err = outcome(TrainingJobResult{Name: "j", Status: "InProgress"}, errors.New("exceeded max wait time"))
 	assert.EqualError(t, err, "training job j is still InProgress: exceeded max wait time")
 
 	_, err = endpointOutcome(DeployResult{EndpointName: "e", Status: "InService"}, nil)

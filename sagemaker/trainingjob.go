@@ -269,36 +269,12 @@ func WaitTrainingJob(ctx context.Context, client *sm.Client, name string, maxWai
 		o.MaxDelay = 5 * time.Minute
 	})
 	_, werr := w.WaitForOutput(ctx, &sm.DescribeTrainingJobInput{TrainingJobName: aws.String(name)}, maxWait)
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
-	defer cancel()
-	res, err := DescribeTrainingJob(dctx, client, name)
-	if err != nil {
-		if werr != nil {
-			return res, fmt.Errorf("training job %s: %w", name, werr)
-		}
-		return res, err
-	}
-	return trainingOutcome(name, res, werr)
+	return afterWait(ctx, "training job", name, werr,
+		func(ctx context.Context) (TrainingJobResult, error) { return DescribeTrainingJob(ctx, client, name) },
+		trainingState)
 }
 
-// trainingOutcome judges a training job's state after waiting: only a
-// completed job is a success.
-func trainingOutcome(name string, res TrainingJobResult, werr error) (TrainingJobResult, error) {
-	switch smtypes.TrainingJobStatus(res.Status) {
-	case smtypes.TrainingJobStatusCompleted:
-		return res, nil
-	case smtypes.TrainingJobStatusFailed, smtypes.TrainingJobStatusStopped:
-		reason := res.FailureReason
-		if reason == "" {
-			reason = "no reason given"
-		}
-		return res, fmt.Errorf("training job %s %s: %s", name, strings.ToLower(res.Status), reason)
-	}
-	if werr == nil {
-		werr = errors.New("the waiter returned early")
-	}
-	return res, fmt.Errorf("training job %s is still %s: %w", name, res.Status, werr)
-}
+func trainingState(r TrainingJobResult) (status, reason string) { return r.Status, r.FailureReason }
 
 // DescribeTrainingJob returns a training job's state.
 func DescribeTrainingJob(ctx context.Context, client *sm.Client, name string) (TrainingJobResult, error) {

@@ -5,7 +5,6 @@ package sagemaker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -150,29 +149,9 @@ func WaitTransformJob(ctx context.Context, client *sm.Client, name string, maxWa
 		o.MaxDelay = 5 * time.Minute
 	})
 	_, werr := w.WaitForOutput(ctx, &sm.DescribeTransformJobInput{TransformJobName: aws.String(name)}, maxWait)
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
-	defer cancel()
-	res, err := DescribeTransformJob(dctx, client, name)
-	if err != nil {
-		if werr != nil {
-			return res, fmt.Errorf("transform job %s: %w", name, werr)
-		}
-		return res, err
-	}
-	switch smtypes.TransformJobStatus(res.Status) {
-	case smtypes.TransformJobStatusCompleted:
-		return res, nil
-	case smtypes.TransformJobStatusFailed, smtypes.TransformJobStatusStopped:
-		reason := res.FailureReason
-		if reason == "" {
-			reason = "no reason given"
-		}
-		return res, fmt.Errorf("transform job %s %s: %s", name, strings.ToLower(res.Status), reason)
-	}
-	if werr == nil {
-		werr = errors.New("the waiter returned early")
-	}
-	return res, fmt.Errorf("transform job %s is still %s: %w", name, res.Status, werr)
+	return afterWait(ctx, "transform job", name, werr,
+		func(ctx context.Context) (TransformJobResult, error) { return DescribeTransformJob(ctx, client, name) },
+		func(r TransformJobResult) (string, string) { return r.Status, r.FailureReason })
 }
 
 // DescribeTransformJob returns a transform job's state.

@@ -275,7 +275,14 @@ func smTrainJob(ctx context.Context, args []string, stdout io.Writer) error {
 	res, err := sagemaker.CreateTrainingJob(ctx, c.SageMaker, spec, *wait)
 	// A job that was created is worth printing even when waiting for it
 	// failed (its status and failure reason); nothing else is.
-	if err == nil || res.ARN != "" {
+	return printUnlessFailed(stdout, res, err, res.ARN != "")
+}
+
+// printUnlessFailed prints res as JSON when the call succeeded, or when it
+// failed but left something behind worth reporting (exists), and returns
+// the call's error first.
+func printUnlessFailed(stdout io.Writer, res any, err error, exists bool) error {
+	if err == nil || exists {
 		if perr := printJSON(stdout, res); err == nil {
 			err = perr
 		}
@@ -331,12 +338,7 @@ func smDeploy(ctx context.Context, args []string, stdout io.Writer) error {
 	res, err := sagemaker.Deploy(ctx, c.SageMaker, spec, *wait)
 	// On failure Deploy rolls back what it created, except an endpoint that
 	// exists (waiting for it failed): only then is the result worth printing.
-	if err == nil || res.EndpointARN != "" {
-		if perr := printJSON(stdout, res); err == nil {
-			err = perr
-		}
-	}
-	return err
+	return printUnlessFailed(stdout, res, err, res.EndpointARN != "")
 }
 
 func smInvoke(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {

@@ -45,6 +45,21 @@ func (s *storeFlags) open(ctx context.Context) (*pgstore.Store, error) {
 	return pgstore.Open(ctx, s.url, pgstore.Options{Table: s.table, Exact: s.exact, EfSearch: s.efSearch})
 }
 
+// begin opens the store and starts writing the index info describes;
+// done closes both.
+func (s *storeFlags) begin(ctx context.Context, info corpus.Info) (*pgstore.Store, *pgstore.Writer, func(), error) {
+	st, err := s.open(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w, err := st.Begin(ctx, info)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return st, w, func() { w.Close(); st.Close() }, nil
+}
+
 // openSearcher opens the index file or the store given, checked against the
 // model folder modelDir. close releases it.
 func openSearcher(ctx context.Context, indexPath string, sf storeFlags, modelDir string) (corpus.Searcher, corpus.Info, func(), error) {
@@ -82,16 +97,11 @@ func openSearcher(ctx context.Context, indexPath string, sf storeFlags, modelDir
 // time so each committed group survives an interruption.
 func indexToStore(ctx context.Context, sf storeFlags, enc embedding.Encoder, info corpus.Info, chunks []corpus.Chunk, batch int, stdout io.Writer) error {
 	start := time.Now()
-	st, err := sf.open(ctx)
+	st, w, done, err := sf.begin(ctx, info)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	w, err := st.Begin(ctx, info)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
+	defer done()
 	missing, err := w.Missing(ctx, chunks)
 	if err != nil {
 		return err
@@ -202,16 +212,11 @@ func indexFromEmbeddings(ctx context.Context, out, in, modelDir, output string, 
 		_, err = fmt.Fprintf(stdout, "indexed %d chunks from %s in %.1fs: %s\n", len(chunks), out, time.Since(start).Seconds(), output)
 		return err
 	}
-	st, err := sf.open(ctx)
+	st, w, done, err := sf.begin(ctx, info)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	w, err := st.Begin(ctx, info)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
+	defer done()
 	rows := make([]pgstore.Row, len(chunks))
 	for i := range chunks {
 		rows[i] = pgstore.Row{Ord: i, Chunk: chunks[i], Vector: vecs[i]}
