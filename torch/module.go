@@ -186,21 +186,22 @@ func (m *Module) NamedParameters() ([]NamedTensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	var names **C.char
+	var tensors *C.et_tensor
 	var n C.int
-	if err := check(C.et_module_num_parameters(h, &n), "parameters"); err != nil {
+	if err := check(C.et_module_parameters(h, &names, &tensors, &n), "parameters"); err != nil {
 		return nil, err
 	}
-	out := make([]NamedTensor, 0, int(n))
-	for i := 0; i < int(n); i++ {
-		var name *C.char
-		var t C.et_tensor
-		if err := check(C.et_module_parameter(h, C.int(i), &name, &t), "parameter"); err != nil {
-			for _, p := range out {
-				p.Tensor.Close()
-			}
-			return nil, err
-		}
-		out = append(out, NamedTensor{Name: takeString(name), Tensor: newTensor(t)})
+	if n == 0 {
+		return nil, nil
+	}
+	defer C.free(unsafe.Pointer(names))
+	defer C.free(unsafe.Pointer(tensors))
+	ns := unsafe.Slice(names, int(n))
+	ts := unsafe.Slice(tensors, int(n))
+	out := make([]NamedTensor, int(n))
+	for i := range out {
+		out[i] = NamedTensor{Name: takeString(ns[i]), Tensor: newTensor(ts[i])}
 	}
 	return out, nil
 }

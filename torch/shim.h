@@ -71,13 +71,10 @@ char* et_tensor_grad(et_tensor t, et_tensor* out);
 char* et_tensor_copy_(et_tensor dst, et_tensor src);
 void et_tensor_free(et_tensor t);
 
-// Unary/binary ops. op names the operation; see shim.cpp for the list.
-char* et_tensor_unary(const char* op, et_tensor a, et_tensor* out);
-char* et_tensor_binary(const char* op, et_tensor a, et_tensor b, et_tensor* out);
-char* et_tensor_scalar_op(const char* op, et_tensor a, double s, et_tensor* out);
-char* et_tensor_reduce(const char* op, et_tensor a, const int64_t* dims, int ndims,
-                       int keepdim, et_tensor* out);
-char* et_tensor_cross_entropy(et_tensor logits, et_tensor targets, et_tensor* out);
+// a @ b; torch.cat(ts, dim); a * s.
+char* et_tensor_matmul(et_tensor a, et_tensor b, et_tensor* out);
+char* et_tensor_cat(et_tensor* ts, int n, int64_t dim, et_tensor* out);
+char* et_tensor_mul_scalar(et_tensor a, double s, et_tensor* out);
 // sum(x * mask) / clamp(sum(mask), 1e-9) over the sequence axis, then
 // optionally x / max(||x||_2, 1e-12) (sentence-transformers' Pooling + Normalize).
 char* et_mean_pool(et_tensor token_embeddings, et_tensor mask, int normalize, et_tensor* out);
@@ -103,9 +100,10 @@ char* et_module_define(et_module m, const char* source);
 // *nout receives how many the method returned.
 char* et_module_run(et_module m, const char* method, et_tensor* inputs, int nin,
                     et_tensor* outputs, int cap, int* nout);
-char* et_module_num_parameters(et_module m, int* out);
-// Names are dotted paths; *name is malloc'ed.
-char* et_module_parameter(et_module m, int index, char** name, et_tensor* out);
+// Every parameter, recursively, in registration order, in one call. Names
+// are dotted paths. *names, each name, and *tensors are malloc'ed (the caller
+// frees them, and owns the tensors); both are NULL when *n is 0.
+char* et_module_parameters(et_module m, char*** names, et_tensor** tensors, int* n);
 char* et_module_set_parameter(et_module m, const char* name, et_tensor value);
 char* et_module_train(et_module m, int on);
 char* et_module_is_training(et_module m, int* out);

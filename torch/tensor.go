@@ -7,6 +7,7 @@ package torch
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -448,128 +449,41 @@ func (t *Tensor) unaryCall(what string, f func(C.et_tensor, *C.et_tensor) *C.cha
 	return newTensor(out), nil
 }
 
-func (t *Tensor) unary(op string) (*Tensor, error) {
-	cop := C.CString(op)
-	defer C.free(unsafe.Pointer(cop))
-	return t.unaryCall(op, func(h C.et_tensor, out *C.et_tensor) *C.char {
-		return C.et_tensor_unary(cop, h, out)
-	})
-}
-
-func (t *Tensor) binary(op string, u *Tensor) (*Tensor, error) {
+// MatMul returns the matrix product t @ u.
+func (t *Tensor) MatMul(u *Tensor) (*Tensor, error) {
 	b, err := u.handle()
 	if err != nil {
 		return nil, err
 	}
-	cop := C.CString(op)
-	defer C.free(unsafe.Pointer(cop))
-	return t.unaryCall(op, func(h C.et_tensor, out *C.et_tensor) *C.char {
-		return C.et_tensor_binary(cop, h, b, out)
+	return t.unaryCall("matmul", func(h C.et_tensor, out *C.et_tensor) *C.char {
+		return C.et_tensor_matmul(h, b, out)
 	})
 }
-
-func (t *Tensor) scalar(op string, s float64) (*Tensor, error) {
-	cop := C.CString(op)
-	defer C.free(unsafe.Pointer(cop))
-	return t.unaryCall(op, func(h C.et_tensor, out *C.et_tensor) *C.char {
-		return C.et_tensor_scalar_op(cop, h, C.double(s), out)
-	})
-}
-
-func (t *Tensor) reduce(op string, keepdim bool, dims ...int64) (*Tensor, error) {
-	cop := C.CString(op)
-	defer C.free(unsafe.Pointer(cop))
-	dp, nd := cshape(dims)
-	return t.unaryCall(op, func(h C.et_tensor, out *C.et_tensor) *C.char {
-		return C.et_tensor_reduce(cop, h, dp, nd, cbool(keepdim), out)
-	})
-}
-
-// Add returns t + u (broadcasting).
-func (t *Tensor) Add(u *Tensor) (*Tensor, error) { return t.binary("add", u) }
-
-// Sub returns t - u.
-func (t *Tensor) Sub(u *Tensor) (*Tensor, error) { return t.binary("sub", u) }
-
-// Mul returns t * u, elementwise.
-func (t *Tensor) Mul(u *Tensor) (*Tensor, error) { return t.binary("mul", u) }
-
-// Div returns t / u, elementwise.
-func (t *Tensor) Div(u *Tensor) (*Tensor, error) { return t.binary("div", u) }
-
-// MatMul returns the matrix product.
-func (t *Tensor) MatMul(u *Tensor) (*Tensor, error) { return t.binary("matmul", u) }
 
 // Cat0 concatenates t and u along the first axis.
-func (t *Tensor) Cat0(u *Tensor) (*Tensor, error) { return t.binary("cat0", u) }
+func (t *Tensor) Cat0(u *Tensor) (*Tensor, error) { return Cat(0, t, u) }
 
-// CosSim returns the matrix of cosine similarities between the rows of t and
-// of u, as sentence-transformers' util.cos_sim.
-func (t *Tensor) CosSim(u *Tensor) (*Tensor, error) { return t.binary("cos_sim", u) }
-
-// MulScalar returns t * s.
-func (t *Tensor) MulScalar(s float64) (*Tensor, error) { return t.scalar("mul", s) }
-
-// AddScalar returns t + s.
-func (t *Tensor) AddScalar(s float64) (*Tensor, error) { return t.scalar("add", s) }
-
-// Pow returns t ** s.
-func (t *Tensor) Pow(s float64) (*Tensor, error) { return t.scalar("pow", s) }
-
-// Neg returns -t.
-func (t *Tensor) Neg() (*Tensor, error) { return t.unary("neg") }
-
-// Exp returns e**t.
-func (t *Tensor) Exp() (*Tensor, error) { return t.unary("exp") }
-
-// Sqrt returns the elementwise square root.
-func (t *Tensor) Sqrt() (*Tensor, error) { return t.unary("sqrt") }
-
-// T returns the transpose of a matrix.
-func (t *Tensor) T() (*Tensor, error) { return t.unary("t") }
-
-// Contiguous returns a contiguous tensor with the same values.
-func (t *Tensor) Contiguous() (*Tensor, error) { return t.unary("contiguous") }
-
-// Clone returns a copy with its own storage.
-func (t *Tensor) Clone() (*Tensor, error) { return t.unary("clone") }
-
-// L2Normalize divides each row (last axis) by max(||row||, 1e-12), as torch.nn.functional.normalize.
-func (t *Tensor) L2Normalize() (*Tensor, error) { return t.unary("l2_normalize") }
-
-// Softmax over the last axis.
-func (t *Tensor) Softmax() (*Tensor, error) { return t.unary("softmax") }
-
-// Sum over dims (all elements when none are given).
-func (t *Tensor) Sum(keepdim bool, dims ...int64) (*Tensor, error) {
-	return t.reduce("sum", keepdim, dims...)
-}
-
-// Mean over dims (all elements when none are given).
-func (t *Tensor) Mean(keepdim bool, dims ...int64) (*Tensor, error) {
-	return t.reduce("mean", keepdim, dims...)
-}
-
-// Argmax along dim, or over all elements when dim is omitted.
-func (t *Tensor) Argmax(keepdim bool, dim ...int64) (*Tensor, error) {
-	return t.reduce("argmax", keepdim, dim...)
-}
-
-// CrossEntropy returns the mean cross-entropy of logits [N, C] against class indices [N].
-func CrossEntropy(logits, targets *Tensor) (*Tensor, error) {
-	l, err := logits.handle()
+// Cat concatenates tensors along dim (torch.cat).
+func Cat(dim int64, ts ...*Tensor) (*Tensor, error) {
+	hs, err := handles(ts)
 	if err != nil {
 		return nil, err
 	}
-	tg, err := targets.handle()
-	if err != nil {
-		return nil, err
+	if len(hs) == 0 {
+		return nil, errors.New("cat: no tensors")
 	}
 	var out C.et_tensor
-	if err := check(C.et_tensor_cross_entropy(l, tg, &out), "cross entropy"); err != nil {
+	if err := check(C.et_tensor_cat(&hs[0], C.int(len(hs)), C.int64_t(dim), &out), "cat"); err != nil {
 		return nil, err
 	}
 	return newTensor(out), nil
+}
+
+// MulScalar returns t * s.
+func (t *Tensor) MulScalar(s float64) (*Tensor, error) {
+	return t.unaryCall("mul", func(h C.et_tensor, out *C.et_tensor) *C.char {
+		return C.et_tensor_mul_scalar(h, C.double(s), out)
+	})
 }
 
 // MeanPool averages token embeddings [B, S, H] over an attention mask [B, S]
