@@ -12,3 +12,30 @@ import "context"
 type Encoder interface {
 	Encode(ctx context.Context, texts []string, batchSize int) ([][]float32, error)
 }
+
+// RoleEncoder is an Encoder that embeds queries and documents with
+// different prompts, as sentence-transformers' encode_query and
+// encode_document do (a BGE query instruction, E5's "query: " and
+// "passage: "). minilm.Model satisfies it.
+type RoleEncoder interface {
+	EncodeQueries(ctx context.Context, texts []string, batchSize int) ([][]float32, error)
+	EncodeDocuments(ctx context.Context, texts []string, batchSize int) ([][]float32, error)
+}
+
+// Queries embeds search queries: EncodeQueries when enc is a RoleEncoder,
+// else Encode (a remote endpoint applies its own prompts, if any).
+func Queries(ctx context.Context, enc Encoder, texts []string, batchSize int) ([][]float32, error) {
+	if r, ok := enc.(RoleEncoder); ok {
+		return r.EncodeQueries(ctx, texts, batchSize)
+	}
+	return enc.Encode(ctx, texts, batchSize)
+}
+
+// Documents embeds the documents searched: EncodeDocuments when enc is a
+// RoleEncoder, else Encode.
+func Documents(ctx context.Context, enc Encoder, texts []string, batchSize int) ([][]float32, error) {
+	if r, ok := enc.(RoleEncoder); ok {
+		return r.EncodeDocuments(ctx, texts, batchSize)
+	}
+	return enc.Encode(ctx, texts, batchSize)
+}
