@@ -16,6 +16,7 @@ import (
 	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/distributed"
 	"github.com/embtune/embtune/embedding"
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/vecmath"
@@ -55,6 +56,9 @@ type Job struct {
 	// output folder.
 	Group               *distributed.Group
 	GatherAcrossDevices bool
+	// QueryPrompt and DocumentPrompt choose the prompts that anchors and
+	// documents get in training and evaluation (see minilm.Options).
+	QueryPrompt, DocumentPrompt hf.PromptChoice
 }
 
 // main reports whether this process writes outputs: always, unless it is a
@@ -111,7 +115,8 @@ func (j *Job) log() *slog.Logger {
 }
 
 func (j *Job) load(ctx context.Context) (*minilm.Model, error) {
-	return minilm.Load(ctx, j.ModelDir, minilm.Options{Device: j.Device, Threads: j.Threads, MaxSeqLength: j.Hyper.MaxSeqLength})
+	return minilm.Load(ctx, j.ModelDir, minilm.Options{Device: j.Device, Threads: j.Threads, MaxSeqLength: j.Hyper.MaxSeqLength,
+		QueryPrompt: j.QueryPrompt, DocumentPrompt: j.DocumentPrompt})
 }
 
 // Run executes the job and writes the output folder.

@@ -77,8 +77,17 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		}
 		defer m.Close()
 		model = corpus.Model{Folder: m.Folder, Text: m.Text(), Encoder: m}
+		if p := m.Prompt(hf.RoleDocument); p != "" {
+			if model.PromptTokens, err = m.WordPieces(p); err != nil {
+				return fmt.Errorf("document prompt: %w", err)
+			}
+		}
 	}
 	c := corpus.DefaultChunking(model.Text)
+	if model.PromptTokens > 0 && model.PromptTokens < c.MaxTokens {
+		// The document prompt shares each chunk's window, as in encode_document.
+		c = corpus.Chunking{MaxTokens: c.MaxTokens - model.PromptTokens, Overlap: (c.MaxTokens - model.PromptTokens) / 8}
+	}
 	if *chunkTokens > 0 {
 		c.MaxTokens = *chunkTokens
 		c.Overlap = c.MaxTokens / 8
@@ -162,7 +171,7 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 	defer m.Close()
-	vecs, err := m.Encode(ctx, queries, 0)
+	vecs, err := m.EncodeQueries(ctx, queries, 0) // with the query prompt, as encode_query
 	if err != nil {
 		return err
 	}

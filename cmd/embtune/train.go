@@ -158,6 +158,9 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, KeepCheckpoints: *keep, Resume: *resume,
 		Logger: slog.Default(), Progress: os.Stderr,
 	}
+	if job.QueryPrompt, job.DocumentPrompt, err = mf.prompts.choices(); err != nil {
+		return err
+	}
 	cfg, distributedRun, err := distributed.FromEnv()
 	if err != nil {
 		return usageError("%v", err)
