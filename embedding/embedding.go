@@ -39,3 +39,33 @@ func Documents(ctx context.Context, enc Encoder, texts []string, batchSize int) 
 	}
 	return enc.Encode(ctx, texts, batchSize)
 }
+
+// Prompted is a RoleEncoder over an encoder that knows no prompts (a
+// remote server or endpoint): it prepends the query or document prompt
+// here, as sentence-transformers prepends prompt= to each text, and the
+// server tokenizes and truncates the whole.
+type Prompted struct {
+	Encoder
+	Query, Document string
+}
+
+// EncodeQueries implements RoleEncoder.
+func (p Prompted) EncodeQueries(ctx context.Context, texts []string, batchSize int) ([][]float32, error) {
+	return p.Encode(ctx, withPrompt(p.Query, texts), batchSize)
+}
+
+// EncodeDocuments implements RoleEncoder.
+func (p Prompted) EncodeDocuments(ctx context.Context, texts []string, batchSize int) ([][]float32, error) {
+	return p.Encode(ctx, withPrompt(p.Document, texts), batchSize)
+}
+
+func withPrompt(prompt string, texts []string) []string {
+	if prompt == "" {
+		return texts
+	}
+	out := make([]string, len(texts))
+	for i, t := range texts {
+		out[i] = prompt + t
+	}
+	return out
+}

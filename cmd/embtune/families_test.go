@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -89,4 +90,35 @@ func TestFamilyRefusalsCLI(t *testing.T) {
 	code, _, stderr = runCLI(ctx, []string{"encode", "--model", dir}, "hello\n")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, `unknown pooling mode "median"`)
+}
+
+// TestEvalThroughServerWithPrompts: eval through --encoder-url prepends the
+// local folder's query and document prompts, so it scores as with the
+// weights loaded; without prompts the table differs.
+func TestEvalThroughServerWithPrompts(t *testing.T) {
+	ctx := context.Background()
+	dir, g := testmodel.AssembleFamily(t, "e5-prompts")
+	var pairs strings.Builder
+	for i := 0; i < 5; i++ {
+		fmt.Fprintf(&pairs, "{\"anchor\": %q, \"positive\": %q}\n", g.Texts[i+4], g.Texts[i+12])
+	}
+	data := filepath.Join(t.TempDir(), "pairs.jsonl")
+	writeFile(t, data, pairs.String())
+	url := startServe(t, "--model", dir)
+	prompts := []string{"--document-prompt-name", "passage"}
+
+	code, local, stderr := runCLI(ctx, append([]string{"eval", "--model", dir, "--data", data}, prompts...), "")
+	require.Equal(t, 0, code, stderr)
+	code, remote, stderr := runCLI(ctx, append([]string{"eval", "--model", dir, "--encoder-url", url, "--data", data}, prompts...), "")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, local, remote)
+	code, bare, stderr := runCLI(ctx, []string{"eval", "--model", dir, "--data", data, "--query-prompt", "", "--document-prompt", ""}, "")
+	require.Equal(t, 0, code, stderr)
+	assert.NotEqual(t, local, bare, "the prompts change the scores")
+
+	// A default_prompt_name would be prepended by the server too: refused.
+	dflt, _ := testmodel.AssembleFamily(t, "prompts-default")
+	code, _, stderr = runCLI(ctx, []string{"eval", "--model", dflt, "--encoder-url", url, "--data", data}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "default_prompt_name")
 }

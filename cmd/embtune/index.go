@@ -14,6 +14,7 @@ import (
 
 	"github.com/embtune/embtune/atomicfile"
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/hf"
 )
 
@@ -69,7 +70,15 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		if err != nil {
 			return err
 		}
+		if enc, err = mf.remoteWithPrompts(enc); err != nil {
+			return err
+		}
 		model = corpus.Model{Folder: folder, Text: text, Encoder: enc}
+		if p, ok := enc.(embedding.Prompted); ok && p.Document != "" {
+			if model.PromptTokens, err = text.WordPieces(p.Document); err != nil {
+				return fmt.Errorf("document prompt: %w", err)
+			}
+		}
 	} else {
 		m, err := mf.load(ctx)
 		if err != nil {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"flag"
+	"fmt"
 
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/hf"
 )
 
@@ -79,4 +81,38 @@ func (m *modelFlags) checkPrompts() error {
 		}
 	}
 	return nil
+}
+
+// remoteWithPrompts gives a remote encoder the query and document prompts
+// of the local model folder (--model, with the prompt flags), prepended on
+// this side, so that eval and index through a server embed as they would
+// with the weights loaded. A folder that does not read locally leaves the
+// encoder as it is. A folder with a default_prompt_name is refused: the
+// server would prepend it as well.
+func (m *modelFlags) remoteWithPrompts(enc embedding.Encoder) (embedding.Encoder, error) {
+	f, err := hf.ReadFolder(m.dir)
+	if err != nil {
+		return enc, nil
+	}
+	query, document, err := m.prompts.choices()
+	if err != nil {
+		return nil, err
+	}
+	q, err := f.ResolvePrompt(query, hf.RoleQuery)
+	if err != nil {
+		return nil, usageError("--query-prompt-name: %v", err)
+	}
+	d, err := f.ResolvePrompt(document, hf.RoleDocument)
+	if err != nil {
+		return nil, usageError("--document-prompt-name: %v", err)
+	}
+	if q == "" && d == "" {
+		return enc, nil
+	}
+	if f.DefaultPromptName != "" {
+		return nil, fmt.Errorf("%s sets default_prompt_name %q, which a server prepends to every input: "+
+			"query and document prompts cannot be added on top through --encoder-url/--endpoint; load the weights here instead",
+			m.dir, f.DefaultPromptName)
+	}
+	return embedding.Prompted{Encoder: enc, Query: q, Document: d}, nil
 }

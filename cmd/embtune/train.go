@@ -320,6 +320,11 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
+	if enc != nil {
+		if enc, err = mf.remoteWithPrompts(enc); err != nil {
+			return err
+		}
+	}
 	if enc == nil {
 		m, err := mf.load(ctx)
 		if err != nil {
