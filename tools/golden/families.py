@@ -14,7 +14,12 @@ Written under testdata/golden/families/:
                  plus golden.json: the texts and sentence-transformers'
                  encode / encode_query / encode_document vectors.
 A test assembles base + variant into one folder. Usage:
-  families.py TOKENIZER_SOURCE_DIR
+  families.py TOKENIZER_SOURCE_DIR          write the goldens
+  families.py check-export DIR VARIANT...   load DIR/VARIANT (an `embtune export
+                                            --folder DIR/VARIANT --torchscript
+                                            DIR/VARIANT/model.pt` of that variant) with
+                                            sentence-transformers and torch.jit.load, and
+                                            print the largest |diff| to the goldens
 """
 
 import json
@@ -251,5 +256,24 @@ def main():
     (OUT / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
+def check_export(root, variants):
+    for v in variants:
+        g = json.loads((OUT / v / "golden.json").read_text())
+        model = SentenceTransformer(str(Path(root) / v), device="cpu")
+        worst = {}
+        for key, fn in (("encode", model.encode), ("encode_query", model.encode_query),
+                        ("encode_document", model.encode_document)):
+            e = fn(g["texts"], convert_to_tensor=True)
+            worst[key] = (e - torch.tensor(g[key])).abs().max().item()
+        ts = torch.jit.load(str(Path(root) / v / "model.pt"))
+        feats = model.tokenize([model.prompts.get("query", "") + t for t in g["texts"]])
+        out = ts(feats["input_ids"], feats["attention_mask"])
+        worst["model.pt"] = (out - torch.tensor(g["encode_query"])).abs().max().item()
+        print(v, json.dumps({k: float(f"{x:.2g}") for k, x in worst.items()}))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "check-export":
+        check_export(sys.argv[2], sys.argv[3:])
+    else:
+        main()

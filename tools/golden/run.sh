@@ -9,6 +9,7 @@
 #   tools/golden/run.sh adamw                  torch.optim.AdamW steps on fixed tensors
 #   tools/golden/run.sh torchscript MODEL_PT   check embtune's TorchScript export
 #   tools/golden/run.sh families               small random BERT folders, one per head variant
+#   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh peer-folds OUT_DIR     ST fine-tuning on embtune's folds
 #   tools/golden/run.sh peer-blog DATA_JSON    the AWS sample's fit() run
 #   tools/golden/run.sh bench [EMBTUNE_BIN]    encode throughput, ST vs embtune
@@ -29,6 +30,7 @@ case "${1:-}" in
   corpus|loss|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
+  families-export) shift; exec "$venv/bin/python" "$root/tools/golden/families.py" check-export "$@" ;;
   peer-folds) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" folds "$2" "$model" ;;
   peer-blog) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" blog "$2" "$model" ${3:+"$3"} ;;
   bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ;;
