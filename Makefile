@@ -176,6 +176,7 @@ golden: build
 	tools/golden/run.sh adamw
 	tools/golden/run.sh negatives
 	tools/golden/run.sh search
+	tools/golden/run.sh families
 	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt

@@ -121,6 +121,9 @@ type Model struct {
 	Folder  hf.Folder
 	Text    hf.Text
 	Encoder embedding.Encoder
+	// PromptTokens is how many word pieces the document prompt takes of
+	// each chunk's window (0 without one): a chunk must fit beside it.
+	PromptTokens int
 }
 
 // Build chunks docs and embeds the chunks with m, batchSize texts at a time.
@@ -157,14 +160,15 @@ func Split(m Model, docs []Document, c Chunking) (Info, []Chunk, Stats, error) {
 	if len(docs) == 0 {
 		return Info{}, nil, st, errors.New("index: no documents")
 	}
-	if c.MaxTokens > m.Text.MaxSeqLength-2 {
-		return Info{}, nil, st, fmt.Errorf("index: chunks of %d tokens exceed the model's max_seq_length %d (less [CLS] and [SEP])", c.MaxTokens, m.Text.MaxSeqLength)
+	if c.MaxTokens > m.Text.MaxSeqLength-2-m.PromptTokens {
+		return Info{}, nil, st, fmt.Errorf("index: chunks of %d tokens exceed the model's max_seq_length %d (less [CLS], [SEP] and %d tokens of document prompt)",
+			c.MaxTokens, m.Text.MaxSeqLength, m.PromptTokens)
 	}
 	fp, err := ModelFingerprint(m.Folder.Dir)
 	if err != nil {
 		return Info{}, nil, st, err
 	}
-	info := Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Folder.Config.HiddenSize,
+	info := Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Folder.Dim(),
 		MaxSeqLength: m.Text.MaxSeqLength, Chunking: c, Documents: len(docs)}
 	var chunks []Chunk
 	for _, d := range docs {
@@ -187,7 +191,8 @@ func Split(m Model, docs []Document, c Chunking) (Info, []Chunk, Stats, error) {
 	return info, chunks, st, nil
 }
 
-// Embed encodes texts with enc and L2-normalises them, as Build does;
+// Embed encodes texts as documents (with the document prompt, see
+// embedding.Documents) and L2-normalises them, as Build does;
 // progress, when not nil, is called with the texts embedded so far.
 func Embed(ctx context.Context, enc embedding.Encoder, texts []string, batchSize int, progress func(done, total int)) ([][]float32, error) {
 	vecs, err := encodeWithProgress(ctx, enc, texts, batchSize, progress)
@@ -219,7 +224,7 @@ func encodeWithProgress(ctx context.Context, m embedding.Encoder, texts []string
 		for i, idx := range order[start:end] {
 			part[i] = texts[idx]
 		}
-		vecs, err := m.Encode(ctx, part, batchSize)
+		vecs, err := embedding.Documents(ctx, m, part, batchSize)
 		if err != nil {
 			return nil, err
 		}

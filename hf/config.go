@@ -48,15 +48,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Pooling mirrors sentence-transformers' 1_Pooling/config.json.
-type Pooling struct {
-	WordEmbeddingDimension int  `json:"word_embedding_dimension"`
-	ModeCLSToken           bool `json:"pooling_mode_cls_token"`
-	ModeMeanTokens         bool `json:"pooling_mode_mean_tokens"`
-	ModeMaxTokens          bool `json:"pooling_mode_max_tokens"`
-	ModeMeanSqrtLenTokens  bool `json:"pooling_mode_mean_sqrt_len_tokens"`
-}
-
 // stModule is one entry of modules.json.
 type stModule struct {
 	Idx  int    `json:"idx"`
@@ -67,12 +58,21 @@ type stModule struct {
 
 // Folder describes a sentence-transformers model folder as read from disk.
 type Folder struct {
-	Dir          string
-	Config       Config
-	Pooling      Pooling
-	Normalize    bool // modules.json has a Normalize module
-	MaxSeqLength int  // sentence_bert_config.json
-	DoLowerCase  bool // sentence_bert_config.json: ST lowercases before tokenizing
+	Dir         string
+	Config      Config
+	Pooling     Pooling
+	PoolingPath string  // the Pooling module's folder, e.g. "1_Pooling"
+	Dense       []Dense // Dense modules after pooling, in order
+	Normalize   bool    // modules.json ends with a Normalize module
+	// NormalizePath is the Normalize module's folder ("" when absent or at the root).
+	NormalizePath string
+	MaxSeqLength  int  // sentence_bert_config.json, else tokenizer_config.json's model_max_length
+	DoLowerCase   bool // sentence_bert_config.json: ST lowercases before tokenizing
+	// Prompts are config_sentence_transformers.json's prompts, with "query"
+	// and "document" always present (empty unless set), as in
+	// SentenceTransformer. DefaultPromptName is "" when none is set.
+	Prompts           map[string]string
+	DefaultPromptName string
 }
 
 // ReadFolder reads and validates the configuration files of a
@@ -94,40 +94,11 @@ func ReadFolder(dir string) (Folder, error) {
 		return f, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
 	}
 
-	var modules []stModule
-	if err := ReadJSON(filepath.Join(dir, "modules.json"), &modules); err != nil {
+	if err := f.readModules(); err != nil {
 		return f, err
 	}
-	poolingPath := ""
-	sawTransformer := false
-	for _, m := range modules {
-		switch m.Type {
-		case "sentence_transformers.models.Transformer":
-			if m.Path != "" {
-				return f, fmt.Errorf("modules.json: Transformer in subfolder %q is not supported", m.Path)
-			}
-			sawTransformer = true
-		case "sentence_transformers.models.Pooling":
-			poolingPath = m.Path
-		case "sentence_transformers.models.Normalize":
-			f.Normalize = true
-		default:
-			return f, fmt.Errorf("modules.json: module type %q is not supported", m.Type)
-		}
-	}
-	if !sawTransformer || poolingPath == "" {
-		return f, errors.New("modules.json: need a Transformer and a Pooling module")
-	}
-	if err := ReadJSON(filepath.Join(dir, poolingPath, "config.json"), &f.Pooling); err != nil {
+	if err := f.readSTConfig(); err != nil {
 		return f, err
-	}
-	p := f.Pooling
-	if !p.ModeMeanTokens || p.ModeCLSToken || p.ModeMaxTokens || p.ModeMeanSqrtLenTokens {
-		return f, fmt.Errorf("%s: only mean pooling is supported", filepath.Join(dir, poolingPath, "config.json"))
-	}
-	if p.WordEmbeddingDimension != f.Config.HiddenSize {
-		return f, fmt.Errorf("pooling word_embedding_dimension %d does not match hidden_size %d",
-			p.WordEmbeddingDimension, f.Config.HiddenSize)
 	}
 
 	var sb struct {
@@ -139,6 +110,11 @@ func ReadFolder(dir string) (Folder, error) {
 	}
 	f.MaxSeqLength = sb.MaxSeqLength
 	f.DoLowerCase = sb.DoLowerCase
+	if f.MaxSeqLength <= 0 {
+		if f.MaxSeqLength, err = maxSeqFromTokenizer(dir); err != nil {
+			return f, err
+		}
+	}
 	if f.MaxSeqLength <= 0 || f.MaxSeqLength > f.Config.MaxPositionEmbeddings {
 		f.MaxSeqLength = f.Config.MaxPositionEmbeddings
 	}
@@ -168,6 +144,7 @@ func ReadOptionalJSON(path string, v any) (found bool, err error) {
 
 // EmbeddingShape reads a folder's embedding width and max_seq_length
 // without validating that embtune can run it (packaging ships any folder):
+// the output width of the head when ReadFolder accepts the folder, else
 // 1_Pooling's word_embedding_dimension, else config.json's hidden_size;
 // sentence_bert_config.json's max_seq_length, else max_position_embeddings
 // up to 512.
@@ -192,10 +169,15 @@ func EmbeddingShape(dir string) (dim, maxSeq int, err error) {
 		return 0, 0, err
 	}
 	dim = pooling.Dim
+	maxSeq = st.MaxSeqLength
+	if f, err := ReadFolder(dir); err == nil {
+		// After concatenated pooling modes and Dense modules; max_seq_length
+		// also from tokenizer_config.json, as sentence-transformers 6 reads it.
+		dim, maxSeq = f.Dim(), f.MaxSeqLength
+	}
 	if dim == 0 {
 		dim = cfg.HiddenSize
 	}
-	maxSeq = st.MaxSeqLength
 	if maxSeq == 0 {
 		maxSeq = min(cfg.MaxPositionEmbeddings, 512)
 	}

@@ -78,7 +78,7 @@ func paramOrder(c hf.Config) []string {
 // encoderSource returns the TorchScript methods of the BERT encoder:
 //
 //	token_embeddings(input_ids, attention_mask) -> [B, S, H]  (BertModel's last_hidden_state)
-//	forward(input_ids, attention_mask)          -> [B, H]     (mean pooling, then L2 normalisation if normalize)
+//	forward(input_ids, attention_mask)          -> [B, D]     (the head: pooling, Dense, Normalize; see writeHead)
 //
 // Batch and sequence length are dynamic. Dropout follows self.training, so
 // Module.Train switches it on for fine-tuning. Constants are baked in from
@@ -100,7 +100,7 @@ func paramOrder(c hf.Config) []string {
 // Without cpu the source uses only stock operators (torch.dropout and SDPA's
 // dropout_p) on padded batches, so a saved archive loads in any libtorch or
 // PyTorch and the CUDA module never synchronises on nonzero().
-func encoderSource(c hf.Config, normalize, cpu bool) string {
+func encoderSource(c hf.Config, top head, cpu bool) string {
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads
@@ -208,14 +208,10 @@ func encoderSource(c hf.Config, normalize, cpu bool) string {
 		w("    s = input_ids.size(1)")
 		w("    return x.new_zeros([b * s, %d]).index_copy(0, idx, x).view(b, s, %d)", h, h)
 		w("")
-		// Pooling runs in float32 even under autocast, as sentence-transformers
-		// does: the sum over each text's real tokens, over their count.
+		// Pooling runs in float32 even under autocast, as sentence-transformers does.
 		w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
 		w("    idx = self.real_tokens(attention_mask)")
 		w("    x = self.packed(input_ids, attention_mask, idx).float()")
-		w("    row = torch.div(idx, input_ids.size(1), rounding_mode=\"floor\")")
-		w("    n = torch.clamp(attention_mask.float().sum(1, keepdim=True), min=1e-9)")
-		w("    pooled = x.new_zeros([input_ids.size(0), %d]).index_add(0, row, x) / n", h)
 	} else {
 		w("def token_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
 		w(mask)
@@ -226,13 +222,7 @@ func encoderSource(c hf.Config, normalize, cpu bool) string {
 		// Pooling runs in float32 even under autocast, as sentence-transformers does.
 		w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
 		w("    x = self.token_embeddings(input_ids, attention_mask).float()")
-		w("    m = attention_mask.unsqueeze(-1).float()")
-		w("    pooled = (x * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)")
 	}
-	if normalize {
-		w("    norm = torch.clamp(pooled.pow(2).sum(-1, keepdim=True).sqrt(), min=1e-12)")
-		w("    pooled = pooled / norm")
-	}
-	w("    return pooled")
+	writeHead(w, h, top, cpu)
 	return b.String()
 }

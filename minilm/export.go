@@ -64,7 +64,7 @@ func (m *Model) exportModule() (*torch.Module, error) {
 			return fail(err)
 		}
 	}
-	if err := mod.Define(encoderSource(m.Folder.Config, m.Folder.Normalize, false)); err != nil {
+	if err := mod.Define(encoderSource(m.Folder.Config, headOf(m.Folder), false)); err != nil {
 		return fail(err)
 	}
 	if err := mod.Train(false); err != nil {
@@ -122,6 +122,23 @@ var folderFiles = []string{
 	"README.md", "1_Pooling/config.json",
 }
 
+// configFiles are the configuration and tokenizer files SaveFolder copies:
+// folderFiles plus the head's own (Pooling, Dense and Normalize configs
+// wherever modules.json put them).
+func (m *Model) configFiles() []string {
+	names := append([]string(nil), folderFiles...)
+	if p := m.Folder.PoolingPath; p != "" && p != "1_Pooling" {
+		names = append(names, p+"/config.json")
+	}
+	for _, d := range m.Folder.Dense {
+		names = append(names, d.Path+"/config.json")
+	}
+	if p := m.Folder.NormalizePath; p != "" {
+		names = append(names, p+"/config.json")
+	}
+	return names
+}
+
 // SaveFolder writes a complete sentence-transformers folder to dir: the
 // current weights as model.safetensors plus the configuration and tokenizer
 // files of the folder the model was loaded from. sentence-transformers loads
@@ -151,11 +168,29 @@ func (m *Model) saveSet(ctx context.Context, dir string, torchScript bool) error
 	if err := exportset.Begin(dir); err != nil {
 		return err
 	}
-	if err := hf.WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
-		return err
+	// Dense modules' tensors go back to their own folders' safetensors.
+	files := map[string]map[string]hf.RawTensor{"model.safetensors": weights}
+	for name, t := range weights {
+		if path, tensor, ok := splitDenseParam(name); ok {
+			file := path + "/model.safetensors"
+			if files[file] == nil {
+				files[file] = map[string]hf.RawTensor{}
+			}
+			files[file][tensor] = t
+			delete(weights, name)
+		}
 	}
-	written := []string{"model.safetensors"}
-	for _, name := range folderFiles {
+	var written []string
+	for file, tensors := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, file)), 0o755); err != nil {
+			return fmt.Errorf("save folder: %w", err)
+		}
+		if err := hf.WriteSafetensors(filepath.Join(dir, file), tensors, map[string]string{"format": "pt"}); err != nil {
+			return err
+		}
+		written = append(written, file)
+	}
+	for _, name := range m.configFiles() {
 		src := filepath.Join(m.Folder.Dir, name)
 		if _, err := os.Stat(src); err != nil {
 			continue

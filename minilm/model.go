@@ -30,6 +30,12 @@ type Options struct {
 	MaxSeqLength int
 	// Quantize selects quantized Linear layers on the CPU (see Quantization).
 	Quantize Quantization
+	// QueryPrompt, DocumentPrompt and DefaultPrompt choose the prompts that
+	// EncodeQueries, EncodeDocuments and Encode prepend, as
+	// sentence-transformers' encode_query, encode_document and encode take
+	// prompt_name= or prompt=; the zero value picks what those methods pick
+	// from config_sentence_transformers.json.
+	QueryPrompt, DocumentPrompt, DefaultPrompt hf.PromptChoice
 	// BF16 runs Encode under bfloat16 autocast on Device (matrix products in
 	// bf16, pooling and normalisation in fp32), as torch.autocast does around
 	// SentenceTransformer.encode. Training sets its own autocast.
@@ -52,7 +58,9 @@ type Model struct {
 	// position_ids), kept so that an export is a complete Hugging Face folder.
 	passthrough map[string]hf.RawTensor
 	quant       Quantization
-	closeOnce   sync.Once
+	// prompts are the resolved prompts by role (see Options.QueryPrompt).
+	prompts   map[hf.PromptRole]string
+	closeOnce sync.Once
 }
 
 // Load reads a sentence-transformers folder and builds its encoder.
@@ -70,6 +78,13 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := headOf(folder).check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	prompts, err := resolvePrompts(folder, opts)
+	if err != nil {
+		return nil, err
+	}
 	tok, maxLen := text.Tokenizer, text.MaxSeqLength
 	weights, _, err := hf.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
@@ -83,7 +98,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, bf16: opts.BF16, worker: worker, quant: opts.Quantize}
+	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, bf16: opts.BF16, worker: worker, quant: opts.Quantize, prompts: prompts}
 	err = worker.Do(ctx, func() error {
 		// TorchScript's optimizing executor re-specialises graphs after the
 		// first runs, which makes the first steps numerically different from
@@ -156,7 +171,11 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 		}
 		delete(weights, name)
 	}
-	if err := mod.Define(encoderSource(cfg, m.Folder.Normalize, m.device == torch.CPU)); err != nil {
+	if err := registerDense(mod, m.Folder.Dir, m.Folder.Dense); err != nil {
+		mod.Close()
+		return err
+	}
+	if err := mod.Define(encoderSource(cfg, headOf(m.Folder), m.device == torch.CPU)); err != nil {
 		mod.Close()
 		return fmt.Errorf("compile encoder: %w", err)
 	}
@@ -217,8 +236,9 @@ func (m *Model) Close() {
 	})
 }
 
-// Dim is the embedding dimension.
-func (m *Model) Dim() int { return m.Folder.Config.HiddenSize }
+// Dim is the embedding dimension: the head's output (pooled modes
+// concatenated, then the last Dense module's out_features).
+func (m *Model) Dim() int { return m.Folder.Dim() }
 
 // Device is where the encoder runs.
 func (m *Model) Device() torch.Device { return m.device }
@@ -246,9 +266,9 @@ type Encoded struct {
 	Truncated []bool
 }
 
-// Encode embeds texts as SentenceTransformer.encode does: strip, tokenize,
-// truncate at MaxSeqLength, run the encoder, mean-pool over the attention
-// mask and L2-normalise. Texts are sorted by length so that each batch pads
+// Encode embeds texts as SentenceTransformer.encode does: prepend the
+// default prompt if the folder names one, strip, tokenize, truncate at
+// MaxSeqLength, run the encoder and its head (pooling, Dense, Normalize). Texts are sorted by length so that each batch pads
 // little; results come back in input order. Empty and whitespace-only texts
 // get a vector ([CLS] [SEP]), as in sentence-transformers. Invalid UTF-8 is
 // rejected with an error naming the input (it is never silently replaced).
@@ -258,14 +278,23 @@ func (m *Model) Encode(ctx context.Context, texts []string, batchSize int) ([][]
 }
 
 // EncodeDetailed is Encode that also reports token counts and truncation.
+// The folder's default prompt (default_prompt_name) is prepended, as
+// SentenceTransformer.encode does.
 func (m *Model) EncodeDetailed(ctx context.Context, texts []string, batchSize int) (Encoded, error) {
+	return m.EncodePrompted(ctx, texts, batchSize, m.prompts[hf.RoleDefault])
+}
+
+// EncodePrompted is EncodeDetailed with prompt prepended to every text
+// (sentence-transformers' prompt=): the prompt's tokens count towards
+// max_seq_length.
+func (m *Model) EncodePrompted(ctx context.Context, texts []string, batchSize int, prompt string) (Encoded, error) {
 	if len(texts) == 0 {
 		return Encoded{}, ErrNoTexts
 	}
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize
 	}
-	ids, truncated, err := m.tokenizeAll(texts)
+	ids, truncated, err := m.tokenizeAll(texts, prompt)
 	if err != nil {
 		return Encoded{}, err
 	}
@@ -319,7 +348,7 @@ func (m *Model) Prepare(text string) (ids []int64, truncated bool, err error) {
 func (m *Model) WordPieces(text string) (int, error) { return m.Text().WordPieces(text) }
 
 // tokenizeAll tokenizes in parallel; the tokenizer is read-only.
-func (m *Model) tokenizeAll(texts []string) ([][]int64, []bool, error) {
+func (m *Model) tokenizeAll(texts []string, prompt string) ([][]int64, []bool, error) {
 	ids := make([][]int64, len(texts))
 	truncated := make([]bool, len(texts))
 	errs := make([]error, len(texts))
@@ -330,7 +359,7 @@ func (m *Model) tokenizeAll(texts []string) ([][]int64, []bool, error) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(texts); i += workers {
-				ids[i], truncated[i], errs[i] = m.Prepare(texts[i])
+				ids[i], truncated[i], errs[i] = m.Prepare(prompt + texts[i])
 			}
 		}(w)
 	}

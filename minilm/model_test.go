@@ -238,9 +238,9 @@ func TestLoadBadFolders(t *testing.T) {
 		{"malformed config", func(t *testing.T, dir string) {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte("{"), 0o644))
 		}, "malformed JSON"},
-		{"unsupported pooling", func(t *testing.T, dir string) {
-			editJSON(t, filepath.Join(dir, "1_Pooling", "config.json"), func(c map[string]any) { c["pooling_mode_cls_token"] = true })
-		}, "only mean pooling"},
+		{"unknown pooling mode", func(t *testing.T, dir string) {
+			editJSON(t, filepath.Join(dir, "1_Pooling", "config.json"), func(c map[string]any) { c["pooling_mode"] = "median" })
+		}, `unknown pooling mode "median"`},
 		{"malformed tokenizer", func(t *testing.T, dir string) {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte("[1,2"), 0o644))
 		}, "tokenizer"},

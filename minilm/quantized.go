@@ -182,7 +182,10 @@ func (m *Model) buildQuantized(weights map[string]hf.RawTensor) (*torch.Module, 
 			}
 		}
 	}
-	if err := mod.Define(quantizedEncoderSource(cfg, m.Folder.Normalize, m.quant)); err != nil {
+	if err := registerDense(mod, m.Folder.Dir, m.Folder.Dense); err != nil {
+		return fail(err)
+	}
+	if err := mod.Define(quantizedEncoderSource(cfg, headOf(m.Folder), m.quant)); err != nil {
 		return fail(fmt.Errorf("compile quantized encoder: %w", err))
 	}
 	if err := mod.Train(false); err != nil {
@@ -231,7 +234,7 @@ func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTen
 // (unpadded tokens, the same forward and token_embeddings) with every Linear
 // layer a quantized operator on a packed attribute. Layers are unrolled into
 // one method each because the packed weights are attributes, not tensors.
-func quantizedEncoderSource(c Config, normalize bool, q Quantization) string {
+func quantizedEncoderSource(c Config, top head, q Quantization) string {
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads
@@ -311,14 +314,7 @@ func quantizedEncoderSource(c Config, normalize bool, q Quantization) string {
 	w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
 	w("    idx = self.real_tokens(attention_mask)")
 	w("    x = self.packed(input_ids, attention_mask, idx)")
-	w("    row = torch.div(idx, input_ids.size(1), rounding_mode=\"floor\")")
-	w("    n = torch.clamp(attention_mask.float().sum(1, keepdim=True), min=1e-9)")
-	w("    pooled = x.new_zeros([input_ids.size(0), %d]).index_add(0, row, x) / n", h)
-	if normalize {
-		w("    norm = torch.clamp(pooled.pow(2).sum(-1, keepdim=True).sqrt(), min=1e-12)")
-		w("    pooled = pooled / norm")
-	}
-	w("    return pooled")
+	writeHead(w, h, top, true)
 	return b.String()
 }
 

@@ -170,11 +170,14 @@ type embedded struct {
 }
 
 // embed tokenizes texts in the caller's goroutine, so tokenizing runs in
-// parallel across requests, and queues the ids for the batcher.
-func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts []string, truncate, norm bool) (embedded, *apiError) {
+// parallel across requests, and queues the ids for the batcher. prompt is
+// prepended to every text (see requestPrompt); its tokens count towards
+// max_seq_length, as in sentence-transformers.
+func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts []string, prompt string, truncate, norm bool) (embedded, *apiError) {
 	seqs := make([][]int64, len(texts))
 	var out embedded
 	for i, text := range texts {
+		text = prompt + text
 		ids, cut, err := m.Prepare(text) // as Encode prepares it
 		if err != nil {
 			if errors.Is(err, hf.ErrInvalidUTF8) {
@@ -184,7 +187,7 @@ func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts
 		}
 		if cut {
 			if !truncate {
-				n, _ := m.Text().Length(text)
+				n, _ := m.Text().Length(text) // the prompt included
 				return out, errorf(http.StatusRequestEntityTooLarge, typeTooLarge,
 					"input %d has %d tokens, more than max_seq_length %d; shorten it or send \"truncate\": true", i, n, m.MaxSeqLength)
 			}
@@ -218,6 +221,25 @@ func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts
 	return out, nil
 }
 
+// requestPrompt resolves a request's prompt_name (TEI's field) among the
+// folder's prompts; none gives the default prompt, as encode() without
+// prompt_name. A name the folder does not define is a 422, TEI's
+// Validation error.
+func requestPrompt(m *minilm.Model, name *string) (string, *apiError) {
+	if name == nil {
+		return m.Prompt(hf.RoleDefault), nil
+	}
+	if *name == "" {
+		return "", errorf(http.StatusUnprocessableEntity, typeInvalidRequest, "prompt_name is empty; omit it for the default prompt")
+	}
+	p, err := m.PromptByName(*name, hf.RoleDefault)
+	if err != nil {
+		return "", errorf(http.StatusUnprocessableEntity, typeInvalidRequest, "prompt_name %q is not defined; this model's prompts are %s",
+			*name, m.Folder.PromptNames())
+	}
+	return p, nil
+}
+
 func (s *Server) handleInvocations(w http.ResponseWriter, r *http.Request) {
 	if isJSONLines(r.Header.Get("Content-Type")) {
 		s.handleInvocationsJSONLines(w, r)
@@ -227,12 +249,17 @@ func (s *Server) handleInvocations(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	texts, aerr := parseInvocations(body, s.cfg.MaxInputs)
+	texts, promptName, aerr := parseInvocations(body, s.cfg.MaxInputs)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	res, aerr := s.embed(r.Context(), m, "invocations", texts, true, true)
+	prompt, aerr := requestPrompt(m, promptName)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	res, aerr := s.embed(r.Context(), m, "invocations", texts, prompt, true, true)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -267,6 +294,7 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		Normalize           *bool           `json:"normalize"`
 		Truncate            *bool           `json:"truncate"`
 		TruncationDirection *string         `json:"truncation_direction"`
+		PromptName          *string         `json:"prompt_name"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, jsonError(err))
@@ -281,9 +309,14 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	prompt, aerr := requestPrompt(m, req.PromptName)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
 	truncate := req.Truncate == nil || *req.Truncate
 	norm := req.Normalize == nil || *req.Normalize
-	res, aerr := s.embed(r.Context(), m, "embed", texts, truncate, norm)
+	res, aerr := s.embed(r.Context(), m, "embed", texts, prompt, truncate, norm)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -335,7 +368,10 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	res, aerr := s.embed(r.Context(), m, "openai", texts, true, true)
+	// OpenAI's request has no prompt field: inputs get the default prompt
+	// (--default-prompt-name / --default-prompt, else the folder's
+	// default_prompt_name), as sentence-transformers' encode() would.
+	res, aerr := s.embed(r.Context(), m, "openai", texts, m.Prompt(hf.RoleDefault), true, true)
 	if aerr != nil {
 		writeError(w, aerr)
 		return

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/embtune/embtune/hf"
 )
 
 // JSONLinesType is the media type SageMaker Batch Transform sends with
@@ -72,7 +74,7 @@ func (s *Server) handleInvocationsJSONLines(w http.ResponseWriter, r *http.Reque
 	truncated := 0
 	for start := 0; start < len(texts); start += s.cfg.MaxInputs {
 		part := texts[start:min(start+s.cfg.MaxInputs, len(texts))]
-		res, aerr := s.embed(r.Context(), m, "invocations", part, true, true)
+		res, aerr := s.embed(r.Context(), m, "invocations", part, m.Prompt(hf.RoleDefault), true, true)
 		if aerr != nil {
 			writeError(w, aerr)
 			return

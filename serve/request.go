@@ -193,22 +193,25 @@ func firstByte(b []byte) byte {
 
 // parseInvocations reads SageMaker's body: {"inputs": text or [texts]} (the
 // Hugging Face containers' shape), or a bare JSON string or array.
-func parseInvocations(body []byte, maxInputs int) ([]string, *apiError) {
+func parseInvocations(body []byte, maxInputs int) (texts []string, promptName *string, aerr *apiError) {
 	switch firstByte(body) {
 	case 0:
-		return nil, badRequest(`request body is empty; send {"inputs": "text"} or {"inputs": ["text", ...]}`)
+		return nil, nil, badRequest(`request body is empty; send {"inputs": "text"} or {"inputs": ["text", ...]}`)
 	case '"', '[':
-		return decodeInputs(body, "request body", maxInputs)
+		texts, aerr = decodeInputs(body, "request body", maxInputs)
+		return texts, nil, aerr
 	case '{':
 		var req struct {
-			Inputs json.RawMessage `json:"inputs"`
+			Inputs     json.RawMessage `json:"inputs"`
+			PromptName *string         `json:"prompt_name"` // as TEI's /embed
 		}
 		if err := json.Unmarshal(body, &req); err != nil {
-			return nil, jsonError(err)
+			return nil, nil, jsonError(err)
 		}
-		return decodeInputs(req.Inputs, "`inputs`", maxInputs)
+		texts, aerr = decodeInputs(req.Inputs, "`inputs`", maxInputs)
+		return texts, req.PromptName, aerr
 	default:
-		return nil, badRequest(`request body must be a JSON object {"inputs": ...}, a string or an array of strings`)
+		return nil, nil, badRequest(`request body must be a JSON object {"inputs": ...}, a string or an array of strings`)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/hf"
 )
 
 // MaxTopK bounds top_k in /search requests, and MaxSearchHits the hits
@@ -60,7 +61,9 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 			"%d queries × top_k %d is %d hits, more than %d; split the request", len(queries), k, hits, MaxSearchHits))
 		return
 	}
-	res, aerr := s.embed(r.Context(), m, "search", queries, true, true)
+	// Queries get the query prompt, as encode_query (the index holds
+	// documents embedded with the document prompt).
+	res, aerr := s.embed(r.Context(), m, "search", queries, m.Prompt(hf.RoleQuery), true, true)
 	if aerr != nil {
 		writeError(w, aerr)
 		return

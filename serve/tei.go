@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
+
+	"github.com/embtune/embtune/hf"
 )
 
 // TEI's routes answer errors in TEI's shape, {"error": "...", "error_type":
@@ -108,7 +111,7 @@ func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) {
 		TokenizationWorkers: runtime.GOMAXPROCS(0),
 		Version:             buildVersion(),
 	}
-	info.ModelType.Embedding.Pooling = "mean"
+	info.ModelType.Embedding.Pooling = teiPooling(m.Folder.Pooling.Modes)
 	b, err := json.Marshal(info)
 	if err != nil {
 		writeError(w, errorf(http.StatusInternalServerError, typeInternal, "%v", err))
@@ -124,4 +127,18 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// teiPooling names the folder's pooling as TEI's /info does (cls, mean,
+// last_token); modes TEI lacks keep sentence-transformers' names, and
+// concatenated modes are joined with "+".
+func teiPooling(modes []string) string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m
+		if m == hf.PoolLastToken {
+			names[i] = "last_token"
+		}
+	}
+	return strings.Join(names, "+")
 }

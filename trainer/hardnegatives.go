@@ -61,11 +61,12 @@ func MineHardNegatives(ctx context.Context, m embedding.Encoder, pairs []dataset
 	if margin > 0 {
 		window = 10*n + 2*maxPositives
 	}
-	q, err := m.Encode(ctx, anchors, 0)
+	// encode_query and encode_document, as util.mine_hard_negatives calls them.
+	q, err := embedding.Queries(ctx, m, anchors, 0)
 	if err != nil {
 		return nil, 0, fmt.Errorf("hard negatives: anchors: %w", err)
 	}
-	c, err := m.Encode(ctx, corpus, 0)
+	c, err := embedding.Documents(ctx, m, corpus, 0)
 	if err != nil {
 		return nil, 0, fmt.Errorf("hard negatives: positives: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/distributed"
 	"github.com/embtune/embtune/embedding"
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/vecmath"
@@ -55,6 +56,9 @@ type Job struct {
 	// output folder.
 	Group               *distributed.Group
 	GatherAcrossDevices bool
+	// QueryPrompt and DocumentPrompt choose the prompts that anchors and
+	// documents get in training and evaluation (see minilm.Options).
+	QueryPrompt, DocumentPrompt hf.PromptChoice
 }
 
 // main reports whether this process writes outputs: always, unless it is a
@@ -111,7 +115,8 @@ func (j *Job) log() *slog.Logger {
 }
 
 func (j *Job) load(ctx context.Context) (*minilm.Model, error) {
-	return minilm.Load(ctx, j.ModelDir, minilm.Options{Device: j.Device, Threads: j.Threads, MaxSeqLength: j.Hyper.MaxSeqLength})
+	return minilm.Load(ctx, j.ModelDir, minilm.Options{Device: j.Device, Threads: j.Threads, MaxSeqLength: j.Hyper.MaxSeqLength,
+		QueryPrompt: j.QueryPrompt, DocumentPrompt: j.DocumentPrompt})
 }
 
 // Run executes the job and writes the output folder.
@@ -349,11 +354,14 @@ func Evaluate(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (IR
 
 // evaluateTask embeds queries and corpus and computes the IR metrics.
 func evaluateTask(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (IRMetrics, error) {
-	q, err := m.Encode(ctx, task.Queries, 0)
+	// Queries and corpus get the query and document prompts, as
+	// InformationRetrievalEvaluator encodes them with encode_query and
+	// encode_document.
+	q, err := embedding.Queries(ctx, m, task.Queries, 0)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: queries: %w", err)
 	}
-	c, err := m.Encode(ctx, task.Corpus, 0)
+	c, err := embedding.Documents(ctx, m, task.Corpus, 0)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: corpus: %w", err)
 	}
@@ -366,17 +374,22 @@ func pairCosines(ctx context.Context, m embedding.Encoder, pairs [][2]string, be
 	if len(pairs) == 0 {
 		return nil, nil
 	}
-	texts := make([]string, 0, 2*len(pairs))
-	for _, p := range pairs {
-		texts = append(texts, p[0], p[1])
+	queries := make([]string, len(pairs))
+	answers := make([]string, len(pairs))
+	for i, p := range pairs {
+		queries[i], answers[i] = p[0], p[1]
 	}
-	v, err := m.Encode(ctx, texts, 0)
+	q, err := embedding.Queries(ctx, m, queries, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pair cosine: %w", err)
+	}
+	a, err := embedding.Documents(ctx, m, answers, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pair cosine: %w", err)
 	}
 	out := make([]PairCosine, len(pairs))
 	for i, p := range pairs {
-		c := vecmath.Cosine(v[2*i], v[2*i+1])
+		c := vecmath.Cosine(q[i], a[i])
 		out[i] = PairCosine{Query: p[0], Answer: p[1], Base: c}
 		if before != nil {
 			out[i].Base = before[i].Base

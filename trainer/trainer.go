@@ -340,8 +340,17 @@ type run struct {
 
 func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperParameters) (*run, error) {
 	r := &run{m: m, hp: hp}
+	// Anchors get the query prompt and positives and negatives the document
+	// prompt, as sentence-transformers' training arguments
+	// prompts={"anchor": query_prompt, "positive": document_prompt, ...} do;
+	// both are empty for folders without prompts.
+	queryPrompt, docPrompt := m.Prompt(hf.RoleQuery), m.Prompt(hf.RoleDocument)
 	tok := func(s string, what string, i int) ([]int64, error) {
-		ids, _, err := m.Tokenizer.Encode(s, m.MaxSeqLength)
+		prompt := docPrompt
+		if what == "anchor" {
+			prompt = queryPrompt
+		}
+		ids, _, err := m.Tokenizer.Encode(prompt+s, m.MaxSeqLength)
 		if err != nil {
 			return nil, fmt.Errorf("pair %d %s: %w", i, what, err)
 		}

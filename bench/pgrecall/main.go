@@ -24,9 +24,11 @@ import (
 
 	"github.com/embtune/embtune/corpus"
 	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/pgstore"
 	"github.com/embtune/embtune/pgstore/pgtest"
+	"github.com/embtune/embtune/vecmath"
 )
 
 type caseResult struct {
@@ -165,9 +167,12 @@ func faqCase(ctx context.Context, modelDir, text, questions string) ([]corpus.Ch
 	for _, p := range pairs {
 		qs = append(qs, p.Anchor)
 	}
-	qv, err := corpus.Embed(ctx, m, qs, 32, nil)
+	qv, err := embedding.Queries(ctx, m, qs, 32) // the query prompt, as encode_query
 	if err != nil {
 		log.Fatal(err)
+	}
+	for i, v := range qv {
+		qv[i] = vecmath.Normalized(v)
 	}
 	return x.Chunks, vecs, qs, qv
 }

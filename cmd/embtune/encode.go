@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/vecmath"
@@ -26,6 +27,9 @@ type modelFlags struct {
 	maxSeqLength int
 	quantize     string
 	bf16         bool
+	prompts      promptFlags
+	// defaultPrompt is encode's --prompt-name / --prompt (encode()'s).
+	defaultPrompt hf.PromptChoice
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -37,6 +41,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.device, "device", "auto", "auto, cpu, cuda or cuda:N")
 	fs.IntVar(&m.threads, "threads", 0, "libtorch intra-op threads (0: all cores)")
 	fs.IntVar(&m.maxSeqLength, "max-seq-length", 0, "truncate at this many tokens (0: the model's max_seq_length)")
+	m.prompts.register(fs)
 }
 
 // registerQuantize adds --quantize, for the commands that only encode.
@@ -59,7 +64,12 @@ func (m *modelFlags) load(ctx context.Context) (*minilm.Model, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength, Quantize: q, BF16: m.bf16})
+	query, document, err := m.prompts.choices()
+	if err != nil {
+		return nil, err
+	}
+	return minilm.Load(ctx, m.dir, minilm.Options{Device: dev, Threads: m.threads, MaxSeqLength: m.maxSeqLength, Quantize: q, BF16: m.bf16,
+		QueryPrompt: query, DocumentPrompt: document, DefaultPrompt: m.defaultPrompt})
 }
 
 // registerBF16 adds --bf16 for commands that only encode (train has its own).
@@ -78,12 +88,26 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	mf.registerQuantize(fs)
 	mf.registerBF16(fs)
 	batch := fs.Int("batch-size", minilm.DefaultBatchSize, "texts per forward pass")
+	role := fs.String("role", "default", "which prompt the texts get, as sentence-transformers' encode (default: default_prompt_name's prompt, "+
+		"or --prompt-name/--prompt), encode_query (query: --query-prompt…) or encode_document (document: --document-prompt…)")
+	promptName := fs.String("prompt-name", "", "with --role default: a prompt name from config_sentence_transformers.json (encode's prompt_name=)")
+	var prompt optionalString
+	fs.Var(&prompt, "prompt", "with --role default: prompt text prepended to every text (encode's prompt=)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("encode reads texts from standard input, one per line")
 	}
+	switch {
+	case *role != "default" && *role != "query" && *role != "document":
+		return usageError("--role must be default, query or document, not %q", *role)
+	case *role != "default" && (*promptName != "" || prompt.set):
+		return usageError("--prompt and --prompt-name go with --role default; use --%s-prompt or --%s-prompt-name", *role, *role)
+	case *promptName != "" && prompt.set:
+		return usageError("give --prompt or --prompt-name, not both")
+	}
+	mf.defaultPrompt = hf.PromptChoice{Name: *promptName, Text: prompt.ptr()}
 	texts, err := readLines(stdin)
 	if err != nil {
 		return err
@@ -96,7 +120,14 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 		return err
 	}
 	defer m.Close()
-	vecs, err := m.Encode(ctx, texts, *batch)
+	encode := m.Encode
+	switch *role {
+	case "query":
+		encode = m.EncodeQueries
+	case "document":
+		encode = m.EncodeDocuments
+	}
+	vecs, err := encode(ctx, texts, *batch)
 	if err != nil {
 		return err
 	}

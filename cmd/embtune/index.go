@@ -14,6 +14,7 @@ import (
 
 	"github.com/embtune/embtune/atomicfile"
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/hf"
 )
 
@@ -69,7 +70,15 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		if err != nil {
 			return err
 		}
+		if enc, err = mf.remoteWithPrompts(enc); err != nil {
+			return err
+		}
 		model = corpus.Model{Folder: folder, Text: text, Encoder: enc}
+		if p, ok := enc.(embedding.Prompted); ok && p.Document != "" {
+			if model.PromptTokens, err = text.WordPieces(p.Document); err != nil {
+				return fmt.Errorf("document prompt: %w", err)
+			}
+		}
 	} else {
 		m, err := mf.load(ctx)
 		if err != nil {
@@ -77,8 +86,17 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		}
 		defer m.Close()
 		model = corpus.Model{Folder: m.Folder, Text: m.Text(), Encoder: m}
+		if p := m.Prompt(hf.RoleDocument); p != "" {
+			if model.PromptTokens, err = m.WordPieces(p); err != nil {
+				return fmt.Errorf("document prompt: %w", err)
+			}
+		}
 	}
 	c := corpus.DefaultChunking(model.Text)
+	if model.PromptTokens > 0 && model.PromptTokens < c.MaxTokens {
+		// The document prompt shares each chunk's window, as in encode_document.
+		c = corpus.Chunking{MaxTokens: c.MaxTokens - model.PromptTokens, Overlap: (c.MaxTokens - model.PromptTokens) / 8}
+	}
 	if *chunkTokens > 0 {
 		c.MaxTokens = *chunkTokens
 		c.Overlap = c.MaxTokens / 8
@@ -162,7 +180,7 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 	defer m.Close()
-	vecs, err := m.Encode(ctx, queries, 0)
+	vecs, err := m.EncodeQueries(ctx, queries, 0) // with the query prompt, as encode_query
 	if err != nil {
 		return err
 	}

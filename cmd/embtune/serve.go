@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/sagemaker"
 	"github.com/embtune/embtune/serve"
@@ -35,6 +36,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	maxInputs := fs.Int("max-inputs", serve.DefaultMaxInputs, "inputs per request before 413")
 	batchWait := fs.Duration("batch-wait", serve.DefaultBatchWait, "how long an input may wait for its batch to fill (0: no wait)")
 	indexPath := fs.String("index", "", "answer POST /search from this index (embtune index), built with the same model")
+	defaultPromptName := fs.String("default-prompt-name", "", "prompt for requests without prompt_name (/embed, /invocations) and for /v1/embeddings, "+
+		"by name from config_sentence_transformers.json (empty: its default_prompt_name), as TEI's flag")
+	var defaultPrompt optionalString
+	fs.Var(&defaultPrompt, "default-prompt", "prompt text for requests without prompt_name, as TEI's flag (overrides --default-prompt-name)")
 	var sf storeFlags
 	sf.register(fs, true)
 	// Every flag also reads EMBTUNE_<NAME>: the SageMaker inference
@@ -78,6 +83,13 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	}
 	if *name == "" {
 		*name = filepath.Base(filepath.Clean(mf.dir))
+	}
+	if *defaultPromptName != "" && defaultPrompt.set {
+		return usageError("give --default-prompt or --default-prompt-name, not both")
+	}
+	mf.defaultPrompt = hf.PromptChoice{Name: *defaultPromptName, Text: defaultPrompt.ptr()}
+	if err := mf.checkPrompts(); err != nil {
+		return err
 	}
 	var store corpus.Searcher
 	if sf.url != "" {

@@ -158,6 +158,9 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, KeepCheckpoints: *keep, Resume: *resume,
 		Logger: slog.Default(), Progress: os.Stderr,
 	}
+	if job.QueryPrompt, job.DocumentPrompt, err = mf.prompts.choices(); err != nil {
+		return err
+	}
 	cfg, distributedRun, err := distributed.FromEnv()
 	if err != nil {
 		return usageError("%v", err)
@@ -316,6 +319,11 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	enc, err := rf.encoder(ctx)
 	if err != nil {
 		return err
+	}
+	if enc != nil {
+		if enc, err = mf.remoteWithPrompts(enc); err != nil {
+			return err
+		}
 	}
 	if enc == nil {
 		m, err := mf.load(ctx)
