@@ -234,7 +234,7 @@ func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTen
 // (unpadded tokens, the same forward and token_embeddings) with every Linear
 // layer a quantized operator on a packed attribute. Layers are unrolled into
 // one method each because the packed weights are attributes, not tensors.
-func quantizedEncoderSource(c Config, top head, q Quantization) string {
+func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads

@@ -7,21 +7,6 @@ import (
 	"github.com/embtune/embtune/torch"
 )
 
-// Package hf reads the model files (config, tokenizer, safetensors, the
-// sentence-transformers folder) without libtorch; minilm keeps the maths.
-// These aliases keep minilm's former names compiling for code written
-// before the split.
-type (
-	// Deprecated: use hf.Config.
-	Config = hf.Config
-	// Deprecated: use hf.Folder.
-	Folder = hf.Folder
-	// Deprecated: use hf.Tokenizer.
-	Tokenizer = hf.Tokenizer
-	// Deprecated: use hf.RawTensor.
-	RawTensor = hf.RawTensor
-)
-
 // torchDTypes maps the safetensors dtypes onto libtorch's.
 var torchDTypes = map[hf.DType]torch.DType{
 	hf.F32: torch.Float32, hf.F16: torch.Float16, hf.BF16: torch.BFloat16, hf.F64: torch.Float64,
