@@ -86,6 +86,11 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	if err := hp.Validate(); err != nil {
 		return Result{}, err
 	}
+	if ml, ok := hp.Matryoshka(); ok {
+		if err := ml.Validate(m.Dim()); err != nil {
+			return Result{}, err
+		}
+	}
 	if len(pairs) < 2 {
 		return Result{}, fmt.Errorf("training needs at least 2 pairs, got %d", len(pairs))
 	}
@@ -370,7 +375,7 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 			}
 		}
 		var err error
-		if r.loss, err = hp.Loss().Compile(); err != nil {
+		if r.loss, err = hp.compileLoss(m.Dim()); err != nil {
 			return err
 		}
 		mod := m.Module()
