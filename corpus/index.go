@@ -121,6 +121,10 @@ type Model struct {
 	Folder  hf.Folder
 	Text    hf.Text
 	Encoder embedding.Encoder
+	// Dim is the dimension of Encoder's vectors when it truncates them
+	// (embedding.Truncating, a Matryoshka model's first dims); 0: the
+	// folder's hidden size.
+	Dim int
 }
 
 // Build chunks docs and embeds the chunks with m, batchSize texts at a time.
@@ -164,7 +168,11 @@ func Split(m Model, docs []Document, c Chunking) (Info, []Chunk, Stats, error) {
 	if err != nil {
 		return Info{}, nil, st, err
 	}
-	info := Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Folder.Config.HiddenSize,
+	dim := m.Folder.Config.HiddenSize
+	if m.Dim > 0 {
+		dim = m.Dim
+	}
+	info := Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: dim,
 		MaxSeqLength: m.Text.MaxSeqLength, Chunking: c, Documents: len(docs)}
 	var chunks []Chunk
 	for _, d := range docs {

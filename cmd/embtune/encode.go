@@ -78,11 +78,15 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	mf.registerQuantize(fs)
 	mf.registerBF16(fs)
 	batch := fs.Int("batch-size", minilm.DefaultBatchSize, "texts per forward pass")
+	truncateDim := registerTruncateDim(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("encode reads texts from standard input, one per line")
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the model's full dimension)")
 	}
 	texts, err := readLines(stdin)
 	if err != nil {
@@ -96,7 +100,11 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 		return err
 	}
 	defer m.Close()
-	vecs, err := m.Encode(ctx, texts, *batch)
+	enc, err := truncating(m, *truncateDim, m.Dim())
+	if err != nil {
+		return err
+	}
+	vecs, err := enc.Encode(ctx, texts, *batch)
 	if err != nil {
 		return err
 	}

@@ -33,15 +33,19 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	fromEmbeddings := fs.String("from-embeddings", "", "build from SageMaker Batch Transform output (folder or s3:// prefix) instead of embedding; with --chunks")
 	chunksIn := fs.String("chunks", "", "with --from-embeddings: the transform job's input (--write-chunks output; folder or s3:// prefix)")
 	writeChunks := fs.String("write-chunks", "", "write the chunks as JSON Lines files to this folder, for embtune sagemaker batch-embed, instead of embedding")
+	truncateDim := registerTruncateDim(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the model's full dimension)")
 	}
 	af := rf.aws // --from-embeddings s3:// and --endpoint share the AWS flags
 	if *fromEmbeddings != "" {
 		if fs.NArg() > 0 {
 			return usageError("--from-embeddings takes no documents")
 		}
-		return indexFromEmbeddings(ctx, *fromEmbeddings, *chunksIn, mf.dir, *output, sf, af, stdout)
+		return indexFromEmbeddings(ctx, *fromEmbeddings, *chunksIn, mf.dir, *output, *truncateDim, sf, af, stdout)
 	}
 	if *output == "" && sf.url == "" && *writeChunks == "" {
 		return usageError("give --output FILE, --store postgres://… or --write-chunks DIR")
@@ -77,6 +81,12 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		}
 		defer m.Close()
 		model = corpus.Model{Folder: m.Folder, Text: m.Text(), Encoder: m}
+	}
+	if *truncateDim > 0 {
+		if model.Encoder, err = truncating(model.Encoder, *truncateDim, model.Folder.Config.HiddenSize); err != nil {
+			return err
+		}
+		model.Dim = *truncateDim
 	}
 	c := corpus.DefaultChunking(model.Text)
 	if *chunkTokens > 0 {
@@ -132,12 +142,16 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	var sf storeFlags
 	sf.register(fs, true)
 	topK := fs.Int("top-k", 5, "results per query")
+	truncateDim := registerTruncateDim(fs)
 	asJSON := fs.Bool("json", false, "one JSON object per query: {\"query\", \"hits\": [{rank, score, id, doc, text, …}]}")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *topK < 1 {
 		return usageError("--top-k must be at least 1")
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the index's dimension)")
 	}
 	queries := fs.Args()
 	if len(queries) == 0 {
@@ -162,7 +176,24 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 	defer m.Close()
-	vecs, err := m.Encode(ctx, queries, 0)
+	// Without --truncate-dim, an index built with one (a Matryoshka
+	// model's first dims) is queried at its own dimension.
+	dim := *truncateDim
+	if dim == 0 && info.Dim < m.Dim() {
+		dim = info.Dim
+	}
+	qenc, err := truncating(m, dim, m.Dim())
+	if err != nil {
+		return err
+	}
+	queryDim := m.Dim()
+	if dim > 0 {
+		queryDim = dim
+	}
+	if err := checkIndexDim(info.Dim, queryDim, *truncateDim > 0); err != nil {
+		return err
+	}
+	vecs, err := qenc.Encode(ctx, queries, 0)
 	if err != nil {
 		return err
 	}

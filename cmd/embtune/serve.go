@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/embedding"
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/sagemaker"
 	"github.com/embtune/embtune/serve"
@@ -35,6 +37,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	maxInputs := fs.Int("max-inputs", serve.DefaultMaxInputs, "inputs per request before 413")
 	batchWait := fs.Duration("batch-wait", serve.DefaultBatchWait, "how long an input may wait for its batch to fill (0: no wait)")
 	indexPath := fs.String("index", "", "answer POST /search from this index (embtune index), built with the same model")
+	truncateDim := registerTruncateDim(fs)
 	var sf storeFlags
 	sf.register(fs, true)
 	// Every flag also reads EMBTUNE_<NAME>: the SageMaker inference
@@ -55,6 +58,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	}
 	if *batchWait < 0 {
 		return usageError("--batch-wait must not be negative")
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the model's full dimension)")
 	}
 	// A bad device is the operator's mistake: fail now, not on /ping.
 	if _, err := torch.ParseDevice(mf.device); err != nil {
@@ -100,6 +106,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		}
 		slog.Info("loaded index", "path", *indexPath, "chunks", index.Len(), "documents", index.Info.Documents)
 	}
+	if err := checkServeDims(mf.dir, *truncateDim, index, store); err != nil {
+		return err
+	}
 	wait := *batchWait
 	if wait == 0 {
 		wait = -1 // serve.Config: negative is no wait, zero is the default
@@ -116,6 +125,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		Logger:         slog.Default(),
 		Index:          index,
 		Store:          store,
+		TruncateDim:    *truncateDim,
 	}, mf.load)
 	return srv.ListenAndServe(ctx)
 }
@@ -137,6 +147,40 @@ func sagemakerMode(getenv func(string) string, isDir func(string) bool, modelGiv
 		return true, sagemakerModelDir, addr
 	}
 	return false, "", ""
+}
+
+// checkServeDims checks --truncate-dim against the model folder's
+// dimension and the dimension of the index or store /search answers from,
+// before the model loads.
+func checkServeDims(modelDir string, truncateDim int, index *corpus.Index, store corpus.Searcher) error {
+	folder, _, err := hf.Open(modelDir, 0)
+	if err != nil {
+		if truncateDim > 0 || index != nil || store != nil {
+			return err
+		}
+		return nil // the loader reports it on /ping, as before
+	}
+	modelDim := folder.Config.HiddenSize
+	if err := embedding.CheckTruncateDim(truncateDim, modelDim); err != nil {
+		return usageError("--truncate-dim: %v", err)
+	}
+	served := modelDim
+	if truncateDim > 0 {
+		served = truncateDim
+	}
+	var indexDim int
+	switch {
+	case store != nil:
+		if s, ok := store.(interface{ Info() corpus.Info }); ok {
+			indexDim = s.Info().Dim
+		}
+	case index != nil:
+		indexDim = index.Info.Dim
+	}
+	if indexDim > 0 {
+		return checkIndexDim(indexDim, served, truncateDim > 0)
+	}
+	return nil
 }
 
 func dirExists(path string) bool {

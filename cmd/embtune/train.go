@@ -297,6 +297,7 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	data := fs.String("data", "", "pairs to evaluate on: queries are the anchors, the corpus all positives")
 	evalSplit := fs.Float64("eval-split", 0, "evaluate only this held-out fraction (same split as train with the same --seed)")
 	seed := fs.Uint64("seed", 42, "split seed")
+	truncateDim := registerTruncateDim(fs)
 	var rf remoteFlags
 	rf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -304,6 +305,9 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	}
 	if *data == "" {
 		return usageError("--data is required")
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the model's full dimension)")
 	}
 	pairs, err := dataset.Load(*data)
 	if err != nil {
@@ -321,13 +325,17 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
+	modelDim := 0 // a remote encoder's is known at its first answer
 	if enc == nil {
 		m, err := mf.load(ctx)
 		if err != nil {
 			return err
 		}
 		defer m.Close()
-		enc = m
+		enc, modelDim = m, m.Dim()
+	}
+	if enc, err = truncating(enc, *truncateDim, modelDim); err != nil {
+		return err
 	}
 	metrics, err := trainer.Evaluate(ctx, enc, dataset.NewIRTask(pairs, test))
 	if err != nil {
