@@ -276,7 +276,7 @@ func (s *Server) safeLoad(ctx context.Context) (m *minilm.Model, err error) {
 	}
 	if err == nil && s.cfg.TruncateDim > m.Dim() {
 		err = fmt.Errorf("truncate dim %d is larger than the model's embedding dimension %d", s.cfg.TruncateDim, m.Dim())
-		m.Close()
+		s.release(m)
 		m = nil
 	}
 	return m, err
