@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -116,6 +117,10 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if ml, ok := hp.Matryoshka(); ok && !slices.Contains(ml.Dims, m.Dim()) {
+		// MatryoshkaLoss's own warning.
+		log.Warn("the model's embedding dimension is not in matryoshka dims: the full vector is not trained directly", "dim", m.Dim(), "matryoshka_dims", hp.MatryoshkaDims)
 	}
 	if hp.HardNegatives > 0 {
 		// Mined with the weights Train starts from; a resumed run is handed
