@@ -140,6 +140,9 @@ def folds(out_dir, model_dir):
         print(f"{d.name}: ndcg@10 {base['ndcg@10']:.4f} -> {tuned['ndcg@10']:.4f}  {pairs / secs:.2f} pairs/s", flush=True)
         for dim in mdims:
             print(f"  dim {dim}: ndcg@10 {base_dims[dim]['ndcg@10']:.4f} -> {tuned_dims[dim]['ndcg@10']:.4f}", flush=True)
+        # Written after every fold, so that an interrupted run keeps its folds.
+        with open(out_dir / "peer.json", "w") as f:
+            json.dump({"folds": results}, f, indent=1)
     summary = {}
     for key in ("ndcg@10", "mrr@10", "accuracy@1", "map@100"):
         for side in ("base", "tuned"):
