@@ -27,8 +27,11 @@ type MatryoshkaLoss struct {
 
 // ParseMatryoshka reads comma-separated dims and weights ("384,256,128" and
 // "1,1,0.5"); empty weights mean 1 each. The dims come back sorted in
-// descending order with their weights, as MatryoshkaLoss sorts them.
+// descending order with their weights, as MatryoshkaLoss sorts them. A
+// JSON list ("[384, 256]", as the SageMaker Python SDK sends a list
+// hyperparameter) reads the same.
 func ParseMatryoshka(dims, weights string) ([]int, []float64, error) {
+	dims, weights = trimList(dims), trimList(weights)
 	var ds []int
 	for _, f := range splitList(dims) {
 		d, err := strconv.Atoi(f)
@@ -73,6 +76,14 @@ func ParseMatryoshka(dims, weights string) ([]int, []float64, error) {
 		sd[i], sw[i] = ds[j], ws[j]
 	}
 	return sd, sw, nil
+}
+
+func trimList(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		s = s[1 : len(s)-1]
+	}
+	return s
 }
 
 func splitList(s string) []string {
