@@ -173,6 +173,8 @@ peer-blog:
 golden: build
 	tools/golden/run.sh corpus
 	tools/golden/run.sh loss
+	tools/golden/run.sh matryoshka
+	tools/golden/run.sh truncate
 	tools/golden/run.sh adamw
 	tools/golden/run.sh negatives
 	tools/golden/run.sh search

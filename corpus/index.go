@@ -124,6 +124,10 @@ type Model struct {
 	// PromptTokens is how many word pieces the document prompt takes of
 	// each chunk's window (0 without one): a chunk must fit beside it.
 	PromptTokens int
+	// Dim is the dimension of Encoder's vectors when it truncates them
+	// (embedding.Truncating, a Matryoshka model's first dims); 0: the
+	// folder's embedding dimension.
+	Dim int
 }
 
 // Build chunks docs and embeds the chunks with m, batchSize texts at a time.
@@ -168,7 +172,11 @@ func Split(m Model, docs []Document, c Chunking) (Info, []Chunk, Stats, error) {
 	if err != nil {
 		return Info{}, nil, st, err
 	}
-	info := Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: m.Folder.Dim(),
+	dim := m.Folder.Dim() // after pooling and Dense modules
+	if m.Dim > 0 {
+		dim = m.Dim
+	}
+	info := Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: dim,
 		MaxSeqLength: m.Text.MaxSeqLength, Chunking: c, Documents: len(docs)}
 	var chunks []Chunk
 	for _, d := range docs {

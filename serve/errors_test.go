@@ -80,7 +80,8 @@ func TestErrorCodes(t *testing.T) {
 		{"openai missing input", "POST", "/v1/embeddings", "application/json", strings.NewReader(`{"model":"m"}`), 400, typeInvalidRequest},
 		{"openai bad format", "POST", "/v1/embeddings", "application/json", strings.NewReader(`{"input":"a","encoding_format":"hex"}`), 400, typeInvalidRequest},
 		{"openai model number", "POST", "/v1/embeddings", "application/json", strings.NewReader(`{"input":"a","model":7}`), 400, typeInvalidRequest},
-		{"openai wrong dimensions", "POST", "/v1/embeddings", "application/json", strings.NewReader(`{"input":"a","dimensions":128}`), 400, typeInvalidRequest},
+		{"openai dimensions above the model's", "POST", "/v1/embeddings", "application/json", strings.NewReader(`{"input":"a","dimensions":385}`), 400, typeInvalidRequest},
+		{"openai zero dimensions", "POST", "/v1/embeddings", "application/json", strings.NewReader(`{"input":"a","dimensions":0}`), 400, typeInvalidRequest},
 		{"openai bare string", "POST", "/v1/embeddings", "application/json", strings.NewReader(`"a"`), 400, typeInvalidRequest},
 	}
 	for _, c := range cases {

@@ -216,7 +216,7 @@ func (s *Server) embed(ctx context.Context, m *minilm.Model, route string, texts
 			vecmath.Normalize(v, v)
 		}
 	}
-	out.vecs = vecs
+	out.vecs = truncateVectors(vecs, s.cfg.TruncateDim, norm)
 	s.metrics.observeInputs(route, len(texts), out.truncated, out.tokens)
 	return out, nil
 }
@@ -359,8 +359,9 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("encoding_format %q is not supported; use \"float\" or \"base64\"", req.EncodingFormat))
 		return
 	}
-	if req.Dimensions != nil && *req.Dimensions != m.Dim() {
-		writeError(w, badRequest("dimensions %d is not supported; this model has %d", *req.Dimensions, m.Dim()))
+	served := s.dim(m)
+	if d := req.Dimensions; d != nil && (*d < 1 || *d > served) {
+		writeError(w, badRequest("dimensions %d is not supported: give 1 to %d (this model's embedding dimension)", *d, served))
 		return
 	}
 	texts, aerr := decodeInputs(req.Input, "`input`", s.cfg.MaxInputs)
@@ -375,6 +376,10 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request) {
 	if aerr != nil {
 		writeError(w, aerr)
 		return
+	}
+	if d := req.Dimensions; d != nil && *d < served {
+		// As OpenAI's text-embedding-3: the first dimensions, re-normalised.
+		res.vecs = truncateVectors(res.vecs, *d, true)
 	}
 	name := s.cfg.ModelName
 	if name == "" {

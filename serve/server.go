@@ -82,6 +82,10 @@ type Config struct {
 	// pgvector store (pgstore.Searcher) or any other corpus.Searcher
 	// built with the served model.
 	Store corpus.Searcher
+	// TruncateDim, when > 0, cuts every embedding to its first TruncateDim
+	// dimensions and re-normalises it (sentence-transformers' truncate_dim,
+	// for Matryoshka models). A model with fewer dimensions fails to load.
+	TruncateDim int
 }
 
 func (c Config) withDefaults() Config {
@@ -269,6 +273,11 @@ func (s *Server) safeLoad(ctx context.Context) (m *minilm.Model, err error) {
 	m, err = s.load(ctx)
 	if err == nil && m == nil {
 		err = errors.New("model loader returned no model")
+	}
+	if err == nil && s.cfg.TruncateDim > m.Dim() {
+		err = fmt.Errorf("truncate dim %d is larger than the model's embedding dimension %d", s.cfg.TruncateDim, m.Dim())
+		s.release(m)
+		m = nil
 	}
 	return m, err
 }

@@ -35,6 +35,11 @@ type HyperParameters struct {
 	PartitionMode    string  `json:"partition_mode,omitempty"`
 	HardnessMode     string  `json:"hardness_mode,omitempty"`
 	HardnessStrength float64 `json:"hardness_strength,omitempty"`
+	// MatryoshkaDims, when set, wraps the loss in MatryoshkaLoss (ST's
+	// matryoshka_dims, comma-separated, each at most the model's dimension);
+	// MatryoshkaWeights are its matryoshka_weights (empty: 1 each).
+	MatryoshkaDims    string `json:"matryoshka_dims,omitempty"`
+	MatryoshkaWeights string `json:"matryoshka_weights,omitempty"`
 	// HardNegatives > 0 mines that many hard negatives per pair with the
 	// model before training (MineHardNegatives), from the training pairs'
 	// own positives; HardNegativeMargin is its absolute_margin.
@@ -119,7 +124,35 @@ func (h HyperParameters) Validate() error {
 	case h.MaxSeqLength != 0 && h.MaxSeqLength < 2:
 		return errors.New("max sequence length must be at least 2")
 	}
+	if _, _, err := ParseMatryoshka(h.MatryoshkaDims, h.MatryoshkaWeights); err != nil {
+		return err
+	}
 	return h.Loss().Validate()
+}
+
+// Matryoshka returns the MatryoshkaLoss these settings train with, or
+// false when no matryoshka dims are set.
+func (h HyperParameters) Matryoshka() (MatryoshkaLoss, bool) {
+	dims, weights, err := ParseMatryoshka(h.MatryoshkaDims, h.MatryoshkaWeights)
+	if err != nil || len(dims) == 0 {
+		return MatryoshkaLoss{}, false
+	}
+	return MatryoshkaLoss{Loss: h.Loss(), Dims: dims, Weights: weights}, true
+}
+
+// compileLoss compiles the training loss for a model whose embeddings have
+// modelDim dimensions.
+func (h HyperParameters) compileLoss(modelDim int) (*CompiledLoss, error) {
+	if _, _, err := ParseMatryoshka(h.MatryoshkaDims, h.MatryoshkaWeights); err != nil {
+		return nil, fmt.Errorf("loss: %w", err)
+	}
+	if m, ok := h.Matryoshka(); ok {
+		if err := m.Validate(modelDim); err != nil {
+			return nil, fmt.Errorf("loss: %w", err)
+		}
+		return m.Compile()
+	}
+	return h.Loss().Compile()
 }
 
 // Loss returns the loss these settings train with.

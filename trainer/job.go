@@ -75,16 +75,18 @@ type PairCosine struct {
 
 // Report is what a job writes to OUTPUT/eval.json.
 type Report struct {
-	Base     IRMetrics         `json:"base,omitempty"`
-	Tuned    IRMetrics         `json:"tuned,omitempty"`
-	BaseStd  IRMetrics         `json:"base_std,omitempty"`
-	TunedStd IRMetrics         `json:"tuned_std,omitempty"`
-	Split    map[string]any    `json:"split"`
-	Folds    []FoldReport      `json:"folds,omitempty"`
-	Pairs    []PairCosine      `json:"pairs,omitempty"`
-	Training TrainingReport    `json:"training"`
-	Hyper    HyperParameters   `json:"hyperparameters"`
-	Output   map[string]string `json:"output"`
+	Base     IRMetrics      `json:"base,omitempty"`
+	Tuned    IRMetrics      `json:"tuned,omitempty"`
+	BaseStd  IRMetrics      `json:"base_std,omitempty"`
+	TunedStd IRMetrics      `json:"tuned_std,omitempty"`
+	Split    map[string]any `json:"split"`
+	Folds    []FoldReport   `json:"folds,omitempty"`
+	Pairs    []PairCosine   `json:"pairs,omitempty"`
+	// Matryoshka holds the metrics at each matryoshka dim (mean over folds).
+	Matryoshka []DimMetrics      `json:"matryoshka,omitempty"`
+	Training   TrainingReport    `json:"training"`
+	Hyper      HyperParameters   `json:"hyperparameters"`
+	Output     map[string]string `json:"output"`
 }
 
 // FoldReport is one fold's base and tuned metrics.
@@ -94,6 +96,8 @@ type FoldReport struct {
 	Test  int       `json:"test"`
 	Base  IRMetrics `json:"base"`
 	Tuned IRMetrics `json:"tuned"`
+	// Matryoshka holds the metrics at each matryoshka dim.
+	Matryoshka []DimMetrics `json:"matryoshka,omitempty"`
 }
 
 // TrainingReport summarises the run that produced the exported model.
@@ -206,7 +210,8 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 		return rep, err
 	}
 	defer m.Close()
-	if rep.Base, err = j.evaluate(ctx, m, task); err != nil {
+	var baseDims, tunedDims []IRMetrics
+	if rep.Base, baseDims, err = j.evaluateDims(ctx, m, task); err != nil {
 		return rep, err
 	}
 	if rep.Pairs, err = j.pairCosines(ctx, m, j.Pairs, nil); err != nil {
@@ -219,9 +224,10 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 		return rep, err
 	}
 	rep.Training = trainingReport(res)
-	if rep.Tuned, err = j.evaluate(ctx, m, task); err != nil {
+	if rep.Tuned, tunedDims, err = j.evaluateDims(ctx, m, task); err != nil {
 		return rep, err
 	}
+	rep.Matryoshka = j.dimMetrics(m.Dim(), baseDims, tunedDims)
 	if rep.Pairs, err = j.pairCosines(ctx, m, j.Pairs, rep.Pairs); err != nil {
 		return rep, err
 	}
@@ -307,14 +313,16 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 		}
 		task := dataset.NewIRTask(pairs, f.Test)
 		fr := FoldReport{Fold: i + 1, Train: len(f.Train), Test: len(f.Test)}
-		if fr.Base, err = j.evaluate(ctx, m, task); err == nil {
+		var baseDims, tunedDims []IRMetrics
+		if fr.Base, baseDims, err = j.evaluateDims(ctx, m, task); err == nil {
 			// Fold runs never checkpoint or resume: each is short and starts from the base model.
 			_, err = Train(ctx, m, f.Train, j.Hyper, Options{Logger: j.log(), Progress: j.Progress,
 				Group: j.Group, GatherAcrossDevices: j.GatherAcrossDevices})
 		}
 		if err == nil {
-			fr.Tuned, err = j.evaluate(ctx, m, task)
+			fr.Tuned, tunedDims, err = j.evaluateDims(ctx, m, task)
 		}
+		fr.Matryoshka = j.dimMetrics(m.Dim(), baseDims, tunedDims)
 		m.Close()
 		if err != nil {
 			return fmt.Errorf("fold %d: %w", i+1, err)
@@ -324,6 +332,7 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 	}
 	rep.Base, rep.BaseStd = meanStd(rep.Folds, func(f FoldReport) IRMetrics { return f.Base })
 	rep.Tuned, rep.TunedStd = meanStd(rep.Folds, func(f FoldReport) IRMetrics { return f.Tuned })
+	rep.Matryoshka = meanDimMetrics(rep.Folds)
 	return nil
 }
 
@@ -463,6 +472,7 @@ func PrintReport(w io.Writer, rep Report) {
 		}
 		FormatTable(w, cols, rows)
 	}
+	printDimTable(w, rep.Matryoshka)
 	for _, p := range rep.Pairs {
 		fmt.Fprintf(w, "cosine %.4f -> %.4f  %q\n", p.Base, p.Tuned, truncate(p.Query, 70))
 	}

@@ -159,11 +159,15 @@ func (l MultipleNegativesRankingLoss) Compile() (*CompiledLoss, error) {
 	if err := l.Validate(); err != nil {
 		return nil, fmt.Errorf("loss: %w", err)
 	}
-	mod, err := torch.NewModule("MultipleNegativesRankingLoss")
+	return compileSource("MultipleNegativesRankingLoss", l.source())
+}
+
+func compileSource(name, src string) (*CompiledLoss, error) {
+	mod, err := torch.NewModule(name)
 	if err != nil {
 		return nil, err
 	}
-	if err := mod.Define(l.source()); err != nil {
+	if err := mod.Define(src); err != nil {
 		mod.Close()
 		return nil, fmt.Errorf("compile loss: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,6 +87,11 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	if err := hp.Validate(); err != nil {
 		return Result{}, err
 	}
+	if ml, ok := hp.Matryoshka(); ok {
+		if err := ml.Validate(m.Dim()); err != nil {
+			return Result{}, err
+		}
+	}
 	if len(pairs) < 2 {
 		return Result{}, fmt.Errorf("training needs at least 2 pairs, got %d", len(pairs))
 	}
@@ -111,6 +117,10 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if ml, ok := hp.Matryoshka(); ok && !slices.Contains(ml.Dims, m.Dim()) {
+		// MatryoshkaLoss's own warning.
+		log.Warn("the model's embedding dimension is not in matryoshka dims: the full vector is not trained directly", "dim", m.Dim(), "matryoshka_dims", hp.MatryoshkaDims)
 	}
 	if hp.HardNegatives > 0 {
 		// Mined with the weights Train starts from; a resumed run is handed
@@ -379,7 +389,7 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 			}
 		}
 		var err error
-		if r.loss, err = hp.Loss().Compile(); err != nil {
+		if r.loss, err = hp.compileLoss(m.Dim()); err != nil {
 			return err
 		}
 		mod := m.Module()

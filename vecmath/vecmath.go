@@ -86,3 +86,10 @@ func Finite(v []float32) bool {
 	}
 	return true
 }
+
+// Truncate returns v's first n dimensions, normalised (see Normalize): a
+// Matryoshka embedding cut to n dims, as sentence-transformers' truncate_dim
+// with normalize_embeddings=True. n must be in [1, len(v)].
+func Truncate(v []float32, n int) []float32 {
+	return Normalize(make([]float32, n), v[:n])
+}

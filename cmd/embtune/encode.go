@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/torch"
@@ -93,6 +94,7 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	promptName := fs.String("prompt-name", "", "with --role default: a prompt name from config_sentence_transformers.json (encode's prompt_name=)")
 	var prompt optionalString
 	fs.Var(&prompt, "prompt", "with --role default: prompt text prepended to every text (encode's prompt=)")
+	truncateDim := registerTruncateDim(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -108,6 +110,9 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 		return usageError("give --prompt or --prompt-name, not both")
 	}
 	mf.defaultPrompt = hf.PromptChoice{Name: *promptName, Text: prompt.ptr()}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the model's full dimension)")
+	}
 	texts, err := readLines(stdin)
 	if err != nil {
 		return err
@@ -120,14 +125,19 @@ func runEncode(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 		return err
 	}
 	defer m.Close()
-	encode := m.Encode
+	enc, err := truncating(m, *truncateDim, m.Dim())
+	if err != nil {
+		return err
+	}
+	var vecs [][]float32
 	switch *role {
 	case "query":
-		encode = m.EncodeQueries
+		vecs, err = embedding.Queries(ctx, enc, texts, *batch)
 	case "document":
-		encode = m.EncodeDocuments
+		vecs, err = embedding.Documents(ctx, enc, texts, *batch)
+	default:
+		vecs, err = enc.Encode(ctx, texts, *batch)
 	}
-	vecs, err := encode(ctx, texts, *batch)
 	if err != nil {
 		return err
 	}

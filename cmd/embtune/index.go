@@ -34,15 +34,19 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	fromEmbeddings := fs.String("from-embeddings", "", "build from SageMaker Batch Transform output (folder or s3:// prefix) instead of embedding; with --chunks")
 	chunksIn := fs.String("chunks", "", "with --from-embeddings: the transform job's input (--write-chunks output; folder or s3:// prefix)")
 	writeChunks := fs.String("write-chunks", "", "write the chunks as JSON Lines files to this folder, for embtune sagemaker batch-embed, instead of embedding")
+	truncateDim := registerTruncateDim(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the model's full dimension)")
 	}
 	af := rf.aws // --from-embeddings s3:// and --endpoint share the AWS flags
 	if *fromEmbeddings != "" {
 		if fs.NArg() > 0 {
 			return usageError("--from-embeddings takes no documents")
 		}
-		return indexFromEmbeddings(ctx, *fromEmbeddings, *chunksIn, mf.dir, *output, sf, af, stdout)
+		return indexFromEmbeddings(ctx, *fromEmbeddings, *chunksIn, mf.dir, *output, *truncateDim, sf, af, stdout)
 	}
 	if *output == "" && sf.url == "" && *writeChunks == "" {
 		return usageError("give --output FILE, --store postgres://… or --write-chunks DIR")
@@ -91,6 +95,12 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 				return fmt.Errorf("document prompt: %w", err)
 			}
 		}
+	}
+	if *truncateDim > 0 {
+		if model.Encoder, err = truncating(model.Encoder, *truncateDim, model.Folder.Dim()); err != nil {
+			return err
+		}
+		model.Dim = *truncateDim
 	}
 	c := corpus.DefaultChunking(model.Text)
 	if model.PromptTokens > 0 && model.PromptTokens < c.MaxTokens {
@@ -150,12 +160,16 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	var sf storeFlags
 	sf.register(fs, true)
 	topK := fs.Int("top-k", 5, "results per query")
+	truncateDim := registerTruncateDim(fs)
 	asJSON := fs.Bool("json", false, "one JSON object per query: {\"query\", \"hits\": [{rank, score, id, doc, text, …}]}")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *topK < 1 {
 		return usageError("--top-k must be at least 1")
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the index's dimension)")
 	}
 	queries := fs.Args()
 	if len(queries) == 0 {
@@ -180,7 +194,24 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 	defer m.Close()
-	vecs, err := m.EncodeQueries(ctx, queries, 0) // with the query prompt, as encode_query
+	// Without --truncate-dim, an index built with one (a Matryoshka
+	// model's first dims) is queried at its own dimension.
+	dim := *truncateDim
+	if dim == 0 && info.Dim < m.Dim() {
+		dim = info.Dim
+	}
+	qenc, err := truncating(m, dim, m.Dim())
+	if err != nil {
+		return err
+	}
+	queryDim := m.Dim()
+	if dim > 0 {
+		queryDim = dim
+	}
+	if err := checkIndexDim(info.Dim, queryDim, *truncateDim > 0); err != nil {
+		return err
+	}
+	vecs, err := embedding.Queries(ctx, qenc, queries, 0) // with the query prompt, as encode_query
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/embtune/embtune/corpus"
+	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/sagemaker"
@@ -40,6 +41,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		"by name from config_sentence_transformers.json (empty: its default_prompt_name), as TEI's flag")
 	var defaultPrompt optionalString
 	fs.Var(&defaultPrompt, "default-prompt", "prompt text for requests without prompt_name, as TEI's flag (overrides --default-prompt-name)")
+	truncateDim := registerTruncateDim(fs)
 	var sf storeFlags
 	sf.register(fs, true)
 	// Every flag also reads EMBTUNE_<NAME>: the SageMaker inference
@@ -60,6 +62,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	}
 	if *batchWait < 0 {
 		return usageError("--batch-wait must not be negative")
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the model's full dimension)")
 	}
 	// A bad device is the operator's mistake: fail now, not on /ping.
 	if _, err := torch.ParseDevice(mf.device); err != nil {
@@ -112,6 +117,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		}
 		slog.Info("loaded index", "path", *indexPath, "chunks", index.Len(), "documents", index.Info.Documents)
 	}
+	if err := checkServeDims(mf.dir, *truncateDim, index, store); err != nil {
+		return err
+	}
 	wait := *batchWait
 	if wait == 0 {
 		wait = -1 // serve.Config: negative is no wait, zero is the default
@@ -128,6 +136,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		Logger:         slog.Default(),
 		Index:          index,
 		Store:          store,
+		TruncateDim:    *truncateDim,
 	}, mf.load)
 	return srv.ListenAndServe(ctx)
 }
@@ -149,6 +158,40 @@ func sagemakerMode(getenv func(string) string, isDir func(string) bool, modelGiv
 		return true, sagemakerModelDir, addr
 	}
 	return false, "", ""
+}
+
+// checkServeDims checks --truncate-dim against the model folder's
+// dimension and the dimension of the index or store /search answers from,
+// before the model loads.
+func checkServeDims(modelDir string, truncateDim int, index *corpus.Index, store corpus.Searcher) error {
+	folder, _, err := hf.Open(modelDir, 0)
+	if err != nil {
+		if truncateDim > 0 || index != nil || store != nil {
+			return err
+		}
+		return nil // the loader reports it on /ping, as before
+	}
+	modelDim := folder.Dim() // after pooling and Dense modules
+	if err := embedding.CheckTruncateDim(truncateDim, modelDim); err != nil {
+		return usageError("--truncate-dim: %v", err)
+	}
+	served := modelDim
+	if truncateDim > 0 {
+		served = truncateDim
+	}
+	var indexDim int
+	switch {
+	case store != nil:
+		if s, ok := store.(interface{ Info() corpus.Info }); ok {
+			indexDim = s.Info().Dim
+		}
+	case index != nil:
+		indexDim = index.Info.Dim
+	}
+	if indexDim > 0 {
+		return checkIndexDim(indexDim, served, truncateDim > 0)
+	}
+	return nil
 }
 
 func dirExists(path string) bool {

@@ -147,7 +147,7 @@ func finishStore(ctx context.Context, w *pgstore.Writer, st *pgstore.Store, tota
 
 // indexFromEmbeddings builds an index file or a store from Batch Transform
 // output (local folders or s3:// prefixes), without embedding anything.
-func indexFromEmbeddings(ctx context.Context, out, in, modelDir, output string, sf storeFlags, af smAWSFlags, stdout io.Writer) error {
+func indexFromEmbeddings(ctx context.Context, out, in, modelDir, output string, truncateDim int, sf storeFlags, af smAWSFlags, stdout io.Writer) error {
 	if in == "" {
 		return usageError("--from-embeddings needs --chunks: the transform job's input (folder or s3:// prefix)")
 	}
@@ -192,6 +192,9 @@ func indexFromEmbeddings(ctx context.Context, out, in, modelDir, output string, 
 	chunks, vecs, err := corpus.ReadTransformOutput(inDir, outDir)
 	if err != nil {
 		return err
+	}
+	if vecs, err = embedding.TruncateVectors(vecs, truncateDim); err != nil {
+		return usageError("--truncate-dim: %v", err)
 	}
 	docs := map[string]bool{}
 	for _, c := range chunks {

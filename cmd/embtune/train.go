@@ -63,6 +63,8 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	partition := fs.String("partition-mode", "", "joint (one softmax over all directions) or per_direction (empty: joint)")
 	hardness := fs.String("hardness-mode", "", "weigh harder negatives more: in_batch_negatives, hard_negatives or all_negatives (empty: off)")
 	hardnessStrength := fs.Float64("hardness-strength", 0, "the hardness penalty's alpha (Lan et al. 2025 use 9 for in_batch_negatives)")
+	mrlDims := fs.String("matryoshka-dims", "", "wrap the loss in MatryoshkaLoss at these embedding dims, comma-separated, e.g. 384,256,128,64 (empty: off)")
+	mrlWeights := fs.String("matryoshka-weights", "", "MatryoshkaLoss weight of each dim, comma-separated (empty: 1 each)")
 	hardNegs := fs.Int("mine-hard-negatives", -1, "mine N hard negatives per pair from the training positives before training (0: off; -1: the preset's)")
 	hardMargin := fs.Float64("hard-negative-margin", -1, "skip mined candidates scoring above the positive's score minus this (-1: the preset's)")
 	noDup := fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
@@ -111,6 +113,8 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	setIf(*partition != "", func() { hp.PartitionMode = *partition })
 	setIf(*hardness != "", func() { hp.HardnessMode = *hardness })
 	setIf(*hardnessStrength != 0, func() { hp.HardnessStrength = *hardnessStrength })
+	setIf(*mrlDims != "", func() { hp.MatryoshkaDims = *mrlDims })
+	setIf(*mrlWeights != "", func() { hp.MatryoshkaWeights = *mrlWeights })
 	setIf(*bf16, func() { hp.BF16 = true })
 	setIf(*hardNegs >= 0, func() { hp.HardNegatives = *hardNegs })
 	setIf(*hardMargin >= 0, func() { hp.HardNegativeMargin = *hardMargin })
@@ -296,6 +300,7 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	data := fs.String("data", "", "pairs to evaluate on: queries are the anchors, the corpus all positives")
 	evalSplit := fs.Float64("eval-split", 0, "evaluate only this held-out fraction (same split as train with the same --seed)")
 	seed := fs.Uint64("seed", 42, "split seed")
+	truncateDim := registerTruncateDim(fs)
 	var rf remoteFlags
 	rf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -303,6 +308,9 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	}
 	if *data == "" {
 		return usageError("--data is required")
+	}
+	if *truncateDim < 0 {
+		return usageError("--truncate-dim must be at least 1 (0: the model's full dimension)")
 	}
 	pairs, err := dataset.Load(*data)
 	if err != nil {
@@ -325,13 +333,17 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 			return err
 		}
 	}
+	modelDim := 0 // a remote encoder's is known at its first answer
 	if enc == nil {
 		m, err := mf.load(ctx)
 		if err != nil {
 			return err
 		}
 		defer m.Close()
-		enc = m
+		enc, modelDim = m, m.Dim()
+	}
+	if enc, err = truncating(enc, *truncateDim, modelDim); err != nil {
+		return err
 	}
 	metrics, err := trainer.Evaluate(ctx, enc, dataset.NewIRTask(pairs, test))
 	if err != nil {

@@ -8,6 +8,9 @@ compare against what this writes to testdata/golden/; they never run Python.
                                     and sentence-transformers embeddings
   generate.py loss MODEL_DIR         first-step MultipleNegativesRankingLoss and
                                     gradient norm on fixed batches
+  generate.py matryoshka MODEL_DIR   first-step MatryoshkaLoss(MNRL) loss and
+                                    gradient norm on loss's batch
+  generate.py truncate MODEL_DIR     encode with truncate_dim on a few texts
   generate.py negatives MODEL_DIR    util.mine_hard_negatives on Debian FAQ pairs
   generate.py search MODEL_DIR      util.semantic_search: Debian FAQ questions
                                     against all its answers, top 10
@@ -189,6 +192,78 @@ def write_loss(model_dir):
         json.dump(out, f, ensure_ascii=False, indent=1)
 
 
+def write_matryoshka_loss(model_dir):
+    """First-step loss and gradient norm of sentence-transformers'
+    MatryoshkaLoss around MultipleNegativesRankingLoss, on loss.json's batch
+    (the first 8 Bedrock pairs, pairs 8-15's answers as hard negatives),
+    dropout off. Same schema as loss.json, plus each case's matryoshka_dims
+    and matryoshka_weights as passed to MatryoshkaLoss (before its sort)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+
+    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+        pairs = json.load(f)
+    anchors = [p["sentence1"] for p in pairs[:8]]
+    positives = [p["sentence2"] for p in pairs[:8]]
+    negatives = [p["sentence2"] for p in pairs[8:16]]
+    all_directions = ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]
+    dims = [384, 256, 128, 64]
+    cases = {
+        "matryoshka": ({}, False, dims, None),
+        "matryoshka_hard_negative": ({}, True, dims, None),
+        "matryoshka_weights_unsorted": ({}, False, [64, 384, 128], [0.5, 1.0, 2.0]),
+        "matryoshka_small_only": ({}, False, [32], None),
+        "matryoshka_symmetric": ({"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction"},
+                                 False, dims, None),
+        "matryoshka_gte_hardness": ({"directions": all_directions, "partition_mode": "joint",
+                                     "hardness_mode": "all_negatives", "hardness_strength": 5.0}, True, dims, None),
+    }
+    out = {"versions": versions(), "batch": {"anchors": anchors, "positives": positives, "negatives": negatives},
+           "scale": 20.0, "max_seq_length": None, "cases": {}}
+    for name, (kwargs, with_negatives, mdims, mweights) in cases.items():
+        model = SentenceTransformer(str(model_dir), device="cpu")
+        model.eval()
+        out["max_seq_length"] = model.max_seq_length
+        inner = MultipleNegativesRankingLoss(model, scale=20.0, **kwargs)
+        loss_fn = MatryoshkaLoss(model, inner, matryoshka_dims=mdims, matryoshka_weights=mweights)
+        columns = [anchors, positives] + ([negatives] if with_negatives else [])
+        features = [model.tokenize(col) for col in columns]
+        loss = loss_fn(features, None)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+        out["cases"][name] = {"loss": loss.item(), "grad_norm": norm, "kwargs": kwargs, "negatives": with_negatives,
+                              "matryoshka_dims": mdims, "matryoshka_weights": mweights}
+        print(f"matryoshka loss {name}: {loss.item():.6f} grad norm {norm:.6f}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "matryoshka_loss.json", "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+
+
+def write_truncate(model_dir):
+    """SentenceTransformer(model, truncate_dim=N).encode on a few golden texts.
+    ST cuts the model's output (after its Normalize module) to N dims and does
+    not normalise again unless normalize_embeddings=True: "normalized" is
+    that (what embtune's --truncate-dim returns), "raw_norms" the norms of the
+    cut vectors without it."""
+    from sentence_transformers import SentenceTransformer
+
+    texts = corpus_texts()
+    texts = texts[:6] + texts[120:123] + texts[-4:]
+    out = {"versions": versions(), "texts": texts, "dims": {}}
+    for dim in [384, 256, 128, 64, 1]:
+        model = SentenceTransformer(str(model_dir), device="cpu", truncate_dim=dim)
+        norm = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+        raw = model.encode(texts, convert_to_numpy=True)
+        assert norm.shape == (len(texts), dim), norm.shape
+        out["dims"][str(dim)] = {"normalized": norm.astype(float).tolist(),
+                                 "raw_norms": np.linalg.norm(raw, axis=1).astype(float).tolist(),
+                                 "embedding_dimension": model.get_embedding_dimension()}
+        print(f"truncate {dim}: raw norms {np.linalg.norm(raw, axis=1).min():.4f}..{np.linalg.norm(raw, axis=1).max():.4f}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "truncate.json", "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+
+
 def write_negatives(model_dir):
     """sentence-transformers' util.mine_hard_negatives on the first 40 pairs of
     shared/data/debian-faq.jsonl, corpus = their answers, n-tuple output,
@@ -275,6 +350,10 @@ def main():
         write_corpus(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "loss":
         write_loss(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "matryoshka":
+        write_matryoshka_loss(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "truncate":
+        write_truncate(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "negatives":
         write_negatives(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "search":

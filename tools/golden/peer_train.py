@@ -8,7 +8,10 @@ Run through tools/golden/run.sh (the golden venv). Not used by tests.
       hyperparameters (read from OUT_DIR/eval.json) and evaluate base and
       tuned with InformationRetrievalEvaluator on the same task embtune
       uses (queries: held-out anchors; corpus: every distinct positive).
-      Prints means and pairs/s, and writes OUT_DIR/peer.json.
+      Prints means and pairs/s, and writes OUT_DIR/peer.json. When the
+      hyperparameters have matryoshka_dims, the loss is MatryoshkaLoss
+      around MNRL and each dim is also evaluated with the evaluator's
+      truncate_dim (the "matryoshka" entries of peer.json).
   peer_train.py blog DATA_JSON MODEL_DIR [EPOCHS]
       The AWS sample: fit() with its defaults, batch 8, 100 epochs, on the
       sentence1/sentence2 pairs; prints the seed pair's cosine before/after.
@@ -44,7 +47,7 @@ def ir_task(all_pairs, test_pairs):
     return queries, corpus, relevant
 
 
-def evaluate(model, queries, corpus, relevant):
+def evaluate(model, queries, corpus, relevant, truncate_dim=None):
     from sentence_transformers.evaluation import InformationRetrievalEvaluator
 
     ev = InformationRetrievalEvaluator(
@@ -53,6 +56,7 @@ def evaluate(model, queries, corpus, relevant):
         {f"q{i:04d}": {f"d{j:04d}" for j in rel} for i, rel in enumerate(relevant)},
         name="eval",
         show_progress_bar=False,
+        truncate_dim=truncate_dim,
     )
     res = ev(model)
     return {
@@ -70,11 +74,18 @@ def folds(out_dir, model_dir):
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
     from sentence_transformers.training_args import BatchSamplers
 
     out_dir = Path(out_dir)
     hp = json.load(open(out_dir / "eval.json"))["hyperparameters"]
+    # MatryoshkaLoss sorts the dims in descending order, as embtune reports them.
+    mdims = [int(x) for x in (hp.get("matryoshka_dims") or "").split(",") if x.strip()]
+    mweights = [float(x) for x in (hp.get("matryoshka_weights") or "").split(",") if x.strip()] or None
+    if mweights:
+        mdims, mweights = map(list, zip(*sorted(zip(mdims, mweights), key=lambda x: x[0], reverse=True)))
+    else:
+        mdims = sorted(mdims, reverse=True)
     fold_dirs = sorted((out_dir / "folds").glob("fold-*"), key=lambda p: int(p.name.split("-")[1]))
     all_pairs = []
     for d in fold_dirs:
@@ -87,6 +98,7 @@ def folds(out_dir, model_dir):
         model = SentenceTransformer(model_dir, device="cpu")
         model.max_seq_length = hp["max_seq_length"]
         base = evaluate(model, queries, corpus, relevant)
+        base_dims = {d: evaluate(model, queries, corpus, relevant, d) for d in mdims}
         args = SentenceTransformerTrainingArguments(
             output_dir=str(out_dir / "peer-tmp"),
             num_train_epochs=hp["epochs"],
@@ -113,24 +125,36 @@ def folds(out_dir, model_dir):
             ds = mine_hard_negatives(ds, model, num_negatives=hp["hard_negatives"],
                                      absolute_margin=hp.get("hard_negative_margin") or None,
                                      output_format="n-tuple", verbose=False)
-        trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, scale=hp["scale"])
-        )
+        loss = MultipleNegativesRankingLoss(model, scale=hp["scale"])
+        if mdims:
+            loss = MatryoshkaLoss(model, loss, matryoshka_dims=mdims, matryoshka_weights=mweights)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss)
         start = time.time()
         trainer.train()
         secs = time.time() - start
         tuned = evaluate(model, queries, corpus, relevant)
+        tuned_dims = {d: evaluate(model, queries, corpus, relevant, d) for d in mdims}
         pairs = len(train) * hp["epochs"]
-        results.append({"fold": d.name, "base": base, "tuned": tuned, "seconds": secs, "pairs_per_sec": pairs / secs})
+        results.append({"fold": d.name, "base": base, "tuned": tuned, "seconds": secs, "pairs_per_sec": pairs / secs,
+                        "matryoshka": [{"dim": dim, "base": base_dims[dim], "tuned": tuned_dims[dim]} for dim in mdims]})
         print(f"{d.name}: ndcg@10 {base['ndcg@10']:.4f} -> {tuned['ndcg@10']:.4f}  {pairs / secs:.2f} pairs/s", flush=True)
+        for dim in mdims:
+            print(f"  dim {dim}: ndcg@10 {base_dims[dim]['ndcg@10']:.4f} -> {tuned_dims[dim]['ndcg@10']:.4f}", flush=True)
+        # Written after every fold, so that an interrupted run keeps its folds.
+        with open(out_dir / "peer.json", "w") as f:
+            json.dump({"folds": results}, f, indent=1)
     summary = {}
     for key in ("ndcg@10", "mrr@10", "accuracy@1", "map@100"):
         for side in ("base", "tuned"):
             vals = [r[side][key] for r in results]
             summary[f"{side} {key}"] = (statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
     summary["pairs_per_sec"] = (statistics.median(r["pairs_per_sec"] for r in results), 0.0)
+    for i, dim in enumerate(mdims):
+        for side in ("base", "tuned"):
+            vals = [r["matryoshka"][i][side]["ndcg@10"] for r in results]
+            summary[f"dim {dim} {side} ndcg@10"] = (statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
     for k, (m, s) in summary.items():
-        print(f"{k:18s} {m:.4f} ± {s:.4f}")
+        print(f"{k:24s} {m:.4f} ± {s:.4f}")
     with open(out_dir / "peer.json", "w") as f:
         json.dump({"folds": results, "summary": summary}, f, indent=1)
 

@@ -4,6 +4,8 @@
 # third_party/golden-venv. Usage:
 #   tools/golden/run.sh corpus                 token ids and embeddings
 #   tools/golden/run.sh loss                   first-step MNRL loss and gradient norm
+#   tools/golden/run.sh matryoshka             first-step MatryoshkaLoss(MNRL) loss and gradient norm
+#   tools/golden/run.sh truncate               SentenceTransformer(truncate_dim=N).encode
 #   tools/golden/run.sh negatives              util.mine_hard_negatives on Debian FAQ pairs
 #   tools/golden/run.sh search                 util.semantic_search on the Debian FAQ
 #   tools/golden/run.sh adamw                  torch.optim.AdamW steps on fixed tensors
@@ -27,7 +29,7 @@ fi
 model="${MODEL:-$root/third_party/models/all-MiniLM-L6-v2}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 case "${1:-}" in
-  corpus|loss|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
+  corpus|loss|matryoshka|truncate|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   families-export) shift; exec "$venv/bin/python" "$root/tools/golden/families.py" check-export "$@" ;;
@@ -36,5 +38,5 @@ case "${1:-}" in
   bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ;;
   bench-train) exec "$venv/bin/python" "$root/tools/golden/bench_train.py" "$model" "$2" "$3" ${4:+"$4"} ;;
   torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
-  *) echo "usage: $0 corpus | families | loss | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
+  *) echo "usage: $0 corpus | families | loss | matryoshka | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
 esac
