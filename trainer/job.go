@@ -90,6 +90,8 @@ type FoldReport struct {
 	Test  int       `json:"test"`
 	Base  IRMetrics `json:"base"`
 	Tuned IRMetrics `json:"tuned"`
+	// Validation is what the fold's validation split decided.
+	Validation *ValidationReport `json:"validation,omitempty"`
 }
 
 // TrainingReport summarises the run that produced the exported model.
@@ -101,6 +103,9 @@ type TrainingReport struct {
 	FinalLoss   float64 `json:"final_loss"`
 	// Communication is measured in a distributed run.
 	Communication *CommStats `json:"communication,omitempty"`
+	// Validation is what the validation split decided: scores per
+	// evaluation, best step, WiSE-FT α, and whether the base model won.
+	Validation *ValidationReport `json:"validation,omitempty"`
 }
 
 func (j *Job) log() *slog.Logger {
@@ -272,11 +277,16 @@ func (j *Job) writeSplit(dir string, s dataset.Split) error {
 	if !j.main() {
 		return nil
 	}
-	return writeSplit(dir, s)
+	_, val, err := SplitValidation(s.Train, j.Hyper)
+	if err != nil {
+		return err
+	}
+	return writeSplit(dir, s, val)
 }
 
 func trainingReport(r Result) TrainingReport {
-	t := TrainingReport{Pairs: r.Pairs, Steps: r.Steps, Seconds: r.Seconds, PairsPerSec: r.PairsPerSec, Communication: r.Comm}
+	t := TrainingReport{Pairs: r.Pairs, Steps: r.Steps, Seconds: r.Seconds, PairsPerSec: r.PairsPerSec, Communication: r.Comm,
+		Validation: r.Validation}
 	if n := len(r.History); n > 0 {
 		t.FinalLoss = r.History[n-1].Loss
 	}
@@ -304,8 +314,10 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 		fr := FoldReport{Fold: i + 1, Train: len(f.Train), Test: len(f.Test)}
 		if fr.Base, err = j.evaluate(ctx, m, task); err == nil {
 			// Fold runs never checkpoint or resume: each is short and starts from the base model.
-			_, err = Train(ctx, m, f.Train, j.Hyper, Options{Logger: j.log(), Progress: j.Progress,
+			var res Result
+			res, err = Train(ctx, m, f.Train, j.Hyper, Options{Logger: j.log(), Progress: j.Progress,
 				Group: j.Group, GatherAcrossDevices: j.GatherAcrossDevices})
+			fr.Validation = res.Validation
 		}
 		if err == nil {
 			fr.Tuned, err = j.evaluate(ctx, m, task)
@@ -407,11 +419,20 @@ func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Repo
 
 // writeSplit records a split as train.jsonl and test.jsonl (anchor/positive
 // columns), so that the exact evaluation can be rerun, also by the peer.
-func writeSplit(dir string, s dataset.Split) error {
+// validation.jsonl, when there is a validation split, holds the pairs of
+// train.jsonl that Train holds out (train.jsonl stays the whole training
+// pool: the peer trains on train.jsonl less validation.jsonl).
+func writeSplit(dir string, s dataset.Split, validation []dataset.Pair) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, pairs := range map[string][]dataset.Pair{"train.jsonl": s.Train, "test.jsonl": s.Test} {
+	files := map[string][]dataset.Pair{"train.jsonl": s.Train, "test.jsonl": s.Test}
+	if len(validation) > 0 {
+		files["validation.jsonl"] = validation
+	} else if err := os.Remove(filepath.Join(dir, "validation.jsonl")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for name, pairs := range files {
 		err := atomicfile.Write(filepath.Join(dir, name), func(w io.Writer) error {
 			return dataset.Write(w, pairs, dataset.FormatJSONL)
 		})
@@ -449,6 +470,15 @@ func PrintReport(w io.Writer, rep Report) {
 			cols = []string{"base", "base±", "tuned", "tuned±", "delta"}
 		}
 		FormatTable(w, cols, rows)
+	}
+	for _, f := range rep.Folds {
+		if f.Validation != nil {
+			fmt.Fprintf(w, "fold %d validation: %s\n", f.Fold, f.Validation.Summary())
+		}
+	}
+	if v := rep.Training.Validation; v != nil {
+		v.PrintCurve(w)
+		fmt.Fprintf(w, "exported model: %s\n", v.Summary())
 	}
 	for _, p := range rep.Pairs {
 		fmt.Fprintf(w, "cosine %.4f -> %.4f  %q\n", p.Base, p.Tuned, truncate(p.Query, 70))
