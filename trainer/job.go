@@ -410,7 +410,7 @@ func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Repo
 	pt := filepath.Join(j.OutputDir, "model.pt")
 	rep.Output["folder"] = j.OutputDir
 	rep.Output["torchscript"] = pt
-	if err := writeLossCurve(j.OutputDir, res.History); err != nil {
+	if err := writeLossCurve(j.OutputDir, res.History, res.Validation); err != nil {
 		return err
 	}
 	rep.Output["loss_curve"] = filepath.Join(j.OutputDir, "loss.svg")
