@@ -142,6 +142,9 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		return j.runHoldout(ctx, append(append([]dataset.Pair(nil), pairs...), test...), dataset.Split{Train: pairs, Test: test},
 			map[string]any{"mode": "test-data", "test_path": j.TestPath, "train": len(pairs), "test": len(test)})
 	}
+	if _, _, err := SplitValidation(pairs, j.Hyper); err != nil && j.Folds <= 1 && j.EvalSplit <= 0 {
+		return Report{}, err
+	}
 	if err := j.mkdirOutput(); err != nil {
 		return Report{}, err
 	}
@@ -156,6 +159,9 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 	case j.EvalSplit > 0:
 		split, err := dataset.TrainTestSplit(pairs, j.EvalSplit, j.Hyper.Seed)
 		if err != nil {
+			return rep, err
+		}
+		if _, _, err := SplitValidation(split.Train, j.Hyper); err != nil {
 			return rep, err
 		}
 		if err := j.writeSplit(filepath.Join(j.OutputDir, "split"), split); err != nil {
@@ -299,6 +305,12 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 	folds, err := dataset.KFold(pairs, j.Folds, j.Hyper.Seed)
 	if err != nil {
 		return err
+	}
+	// A validation split too large for some fold fails here, before any training.
+	for i, f := range folds {
+		if _, _, err := SplitValidation(f.Train, j.Hyper); err != nil {
+			return fmt.Errorf("fold %d: %w", i+1, err)
+		}
 	}
 	rep.Split = map[string]any{"mode": "kfold", "folds": j.Folds, "seed": j.Hyper.Seed, "pairs": len(pairs)}
 	for i, f := range folds {
