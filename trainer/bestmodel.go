@@ -121,8 +121,13 @@ func (v *validator) bestIndex(evals []Evaluation) int {
 }
 
 // record evaluates at st's position, appends to st.Evaluations and keeps the
-// weights when they are the best so far.
+// weights when they are the best so far. During training (training true) a
+// cancellation does not cut an evaluation short: the loop stops at the
+// next step, after every rank has finished the same evaluation.
 func (v *validator) record(ctx context.Context, st *checkpointState, epoch float64, training bool, log *slog.Logger) error {
+	if training {
+		ctx = context.WithoutCancel(ctx)
+	}
 	met, err := v.evaluate(ctx, training)
 	if err != nil {
 		return err
