@@ -18,7 +18,7 @@ var HyperparameterNames = []string{
 	"batch-size", "bf16", "checkpoint-every", "checkpoint-min-interval", "checkpoints", "data", "device", "directions", "epochs", "eval-split",
 	"eval-steps", "eval-strategy", "load-best-model-at-end", "metric-for-best-model", "validation-split", "wise-ft",
 	"folds", "gather-across-devices", "hard-negative-margin", "hardness-mode", "hardness-strength", "lr", "max-grad-norm", "max-seq-length", "mine-hard-negatives",
-	"model", "no-duplicates", "pair", "partition-mode", "preset", "rendezvous-timeout", "save-total-limit", "scale", "seed", "symmetric", "test-data", "threads", "warmup-ratio",
+	"model", "no-duplicates", "pair", "partition-mode", "preset", "refit", "rendezvous-timeout", "save-total-limit", "scale", "seed", "symmetric", "test-data", "threads", "warmup-ratio",
 	"warmup-steps", "weight-decay",
 }
 

@@ -53,6 +53,10 @@ type ValidationReport struct {
 	// BaseWon: the base model scored best on the validation split, and the
 	// output is exactly the base model's weights.
 	BaseWon bool `json:"base_won"`
+	// RefitPairs and RefitEpochs describe the refit on all training pairs
+	// (HyperParameters.Refit), when there was one.
+	RefitPairs  int `json:"refit_pairs,omitempty"`
+	RefitEpochs int `json:"refit_epochs,omitempty"`
 }
 
 // BaseWonMessage is what the log and the report say when the output is the base model.
@@ -344,6 +348,9 @@ func (r *ValidationReport) Summary() string {
 	}
 	if r.Alpha != 1 || len(r.AlphaScores) > 0 {
 		s += fmt.Sprintf(", WiSE-FT α %s: %.4f", formatAlpha(r.Alpha), r.Score)
+	}
+	if r.RefitPairs > 0 {
+		s += fmt.Sprintf("; refit on all %d training pairs for %d epochs with that α", r.RefitPairs, r.RefitEpochs)
 	}
 	return s
 }

@@ -64,6 +64,11 @@ type HyperParameters struct {
 	// WiSE-FT): "off", "auto" (α from 0, 0.1, …, 1 by the validation metric)
 	// or a fixed α in [0, 1].
 	WiseFT string `json:"wise_ft"`
+	// Refit, after the validation split chose the epoch and α, trains again
+	// from the base model on all the training pairs (validation included)
+	// for that many epochs of the same schedule, and interpolates with that
+	// α (refit.go).
+	Refit bool `json:"refit,omitempty"`
 }
 
 // DefaultHyperParameters are what sentence-transformers recommends today

@@ -52,6 +52,9 @@ type Options struct {
 	// GatherAcrossDevices runs the loss over the global batch (in-batch
 	// negatives from every rank) rather than each rank's shard.
 	GatherAcrossDevices bool
+	// stopAfterEpoch > 0 ends the run after that many epochs, with the
+	// learning-rate schedule of all hp.Epochs (the refit, refit.go).
+	stopAfterEpoch int
 }
 
 // StepLog is one optimizer step, as logged.
@@ -138,6 +141,12 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		return Result{}, err
 	}
 	defer r.close()
+	var base map[string]hf.RawTensor // for a fixed WiSE-FT α without validation
+	if alpha, auto, _ := ParseWiseFT(hp.WiseFT); !hp.validating() && !auto && alpha < 1 {
+		if base, err = m.Weights(ctx); err != nil {
+			return Result{}, err
+		}
+	}
 	if hp.validating() {
 		// The weights Train is handed are the base model: a resumed run is
 		// handed them again, so they are not checkpointed.
@@ -243,7 +252,11 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		log.Info("checkpoint", "path", path, "step", st.Step, "reason", reason)
 		return nil
 	}
-	for st.Epoch < hp.Epochs {
+	lastEpoch := hp.Epochs
+	if opts.stopAfterEpoch > 0 {
+		lastEpoch = min(lastEpoch, opts.stopAfterEpoch)
+	}
+	for st.Epoch < lastEpoch {
 		batches := epochs[st.Epoch]
 		for st.Batch < len(batches) {
 			stop := ctx.Err() != nil
@@ -331,6 +344,21 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	}
 	secs := time.Since(start).Seconds()
 	var valRep *ValidationReport
+	if base != nil {
+		alpha, _, _ := ParseWiseFT(hp.WiseFT)
+		tuned, err := m.Weights(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		w, err := interpolate(base, tuned, alpha)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := m.SetWeights(ctx, w); err != nil {
+			return Result{}, fmt.Errorf("wise-ft: %w", err)
+		}
+		log.Info("WiSE-FT", "alpha", alpha)
+	}
 	if r.val != nil {
 		if valRep, err = r.val.finish(ctx, &st, log); err != nil {
 			return Result{}, err
@@ -359,8 +387,14 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 			"all_gather_bytes_per_step", comm.GatherBytes,
 			"all_reduce_bytes_per_step", comm.ReduceBytes, "buckets", comm.BucketsPerStep)
 	}
-	return Result{Steps: st.Step, Pairs: pairsDone, Seconds: secs, PairsPerSec: float64(pairsDone) / secs,
-		History: st.History, ResumedFrom: resumedFrom, Comm: comm, Validation: valRep}, nil
+	res := Result{Steps: st.Step, Pairs: pairsDone, Seconds: secs, PairsPerSec: float64(pairsDone) / secs,
+		History: st.History, ResumedFrom: resumedFrom, Comm: comm, Validation: valRep}
+	if hp.Refit && valRep != nil {
+		if err := refit(ctx, m, pool, hp, opts, r.val.base, &res, log); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
 }
 
 func checkRectangular(pairs []dataset.Pair) error {

@@ -111,6 +111,7 @@ func TestValidationSettings(t *testing.T) {
 		{func(h *HyperParameters) { h.EvalStrategy = "often" }, "unknown eval strategy"},
 		{func(h *HyperParameters) { h.EvalStrategy = EvalSteps }, "--eval-steps"},
 		{func(h *HyperParameters) { h.EvalStrategy = EvalNo }, "load best model at end needs evaluations"},
+		{func(h *HyperParameters) { h.ValidationSplit, h.Refit = 0, true }, "refit needs a validation split"},
 	} {
 		h := hp
 		c.set(&h)
@@ -327,5 +328,61 @@ func TestResumeKeepsValidation(t *testing.T) {
 	a, b := weightsOf(t, full), weightsOf(t, second)
 	for name, w := range a {
 		assert.Equal(t, w.Data, b[name].Data, "%s differs after resume", name)
+	}
+}
+
+// TestWiseFTFixedWithoutValidation: a fixed α needs no validation split;
+// α = 0 is the base model, bit for bit.
+func TestWiseFTFixedWithoutValidation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	ctx := context.Background()
+	pairs := smallPairs(12)
+	hp := validationHyper()
+	hp.Epochs, hp.ValidationSplit, hp.LoadBestModelAtEnd, hp.WiseFT = 1, 0, false, "0"
+	m := loadModel(t, hp.MaxSeqLength)
+	want, err := m.Encode(ctx, []string{pairs[0].Anchor, pairs[3].Positive}, 0)
+	require.NoError(t, err)
+	res, err := Train(ctx, m, pairs, hp, Options{})
+	require.NoError(t, err)
+	assert.Nil(t, res.Validation)
+	got, err := m.Encode(ctx, []string{pairs[0].Anchor, pairs[3].Positive}, 0)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+}
+
+// TestRefit: after the validation run chose the epoch and α, the output is
+// a second run on every pair, stopped at that epoch of the same schedule.
+func TestRefit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	ctx := context.Background()
+	all, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
+	require.NoError(t, err)
+	pairs := all[:40]
+	hp := validationHyper()
+	hp.LR, hp.BatchSize, hp.WiseFT, hp.Refit = 3e-4, 8, "off", true
+	m := loadModel(t, hp.MaxSeqLength)
+	res, err := Train(ctx, m, pairs, hp, Options{})
+	require.NoError(t, err)
+	v := res.Validation
+	require.NotNil(t, v)
+	assert.Equal(t, 4, v.BestStep, "as in TestLoadBestModelAtEnd")
+	assert.Equal(t, 40, v.RefitPairs)
+	assert.Equal(t, 1, v.RefitEpochs)
+	assert.Equal(t, 12+5, res.Steps, "3 epochs of 4 steps on 30 pairs, then 1 epoch of 5 on 40")
+	assert.Contains(t, v.Summary(), "refit on all 40 training pairs for 1 epochs")
+
+	// The same refit by hand: 1 epoch of a 3-epoch schedule on all 40 pairs.
+	hand := loadModel(t, hp.MaxSeqLength)
+	plain := hp
+	plain.ValidationSplit, plain.Refit, plain.LoadBestModelAtEnd = 0, false, false
+	_, err = Train(ctx, hand, pairs, plain, Options{stopAfterEpoch: 1})
+	require.NoError(t, err)
+	a, b := weightsOf(t, m), weightsOf(t, hand)
+	for name, w := range a {
+		assert.Equal(t, w.Data, b[name].Data, "%s", name)
 	}
 }
