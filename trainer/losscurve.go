@@ -87,6 +87,9 @@ func lossPlot(w io.Writer, history []StepLog, val *ValidationReport) error {
 		loss.Legend.Add("training loss per step", l)
 	}
 	loss.Legend.Top = true
+	// Headroom above the curve for the legend.
+	loss.Y.Min = min(loss.Y.Min, 0)
+	loss.Y.Max += 0.15 * (loss.Y.Max - loss.Y.Min)
 	panels := [][]*plot.Plot{{loss}}
 	if val != nil && len(val.Evaluations) > 0 {
 		vp, err := validationPlot(val)
@@ -151,5 +154,7 @@ func validationPlot(val *ValidationReport) (*plot.Plot, error) {
 	}
 	p.Legend.Top = false
 	p.Legend.Left = false
+	// Room below the curve for the legend's four lines.
+	p.Y.Min -= 0.8 * max(p.Y.Max-p.Y.Min, 0.01)
 	return p, nil
 }
