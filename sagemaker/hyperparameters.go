@@ -16,11 +16,12 @@ import (
 // They are the `embtune train` flag names; SageMaker passes them as strings.
 var HyperparameterNames = []string{
 	"batch-size", "bf16", "checkpoint-every", "checkpoint-min-interval", "checkpoints", "data", "device", "directions",
-	"document-prompt", "document-prompt-name", "epochs", "eval-split", "folds", "gather-across-devices",
-	"hard-negative-margin", "hardness-mode", "hardness-strength", "lr", "matryoshka-dims", "matryoshka-weights",
-	"max-grad-norm", "max-seq-length", "mine-hard-negatives", "model", "no-duplicates", "pair", "partition-mode",
-	"preset", "query-prompt", "query-prompt-name", "rendezvous-timeout", "save-total-limit", "scale", "seed", "symmetric",
-	"test-data", "threads", "warmup-ratio", "warmup-steps", "weight-decay",
+	"document-prompt", "document-prompt-name", "epochs", "eval-split", "eval-steps", "eval-strategy", "folds",
+	"gather-across-devices", "hard-negative-margin", "hardness-mode", "hardness-strength", "load-best-model-at-end", "lr",
+	"matryoshka-dims", "matryoshka-weights", "max-grad-norm", "max-seq-length", "metric-for-best-model",
+	"mine-hard-negatives", "model", "no-duplicates", "pair", "partition-mode", "preset", "query-prompt",
+	"query-prompt-name", "refit", "rendezvous-timeout", "save-total-limit", "scale", "seed", "symmetric", "test-data",
+	"threads", "validation-split", "warmup-ratio", "warmup-steps", "weight-decay", "wise-ft",
 }
 
 // hfAliases are the Hugging Face estimator's names (transformers'

@@ -19,6 +19,8 @@ import (
 //	optimizer.pt       AdamW state (moments and step counts)
 //	rng.bin            libtorch's CPU generator state (dropout)
 //	rng-cuda.bin       the CUDA generator state, in checkpoints of CUDA runs
+//	best-model.safetensors  the best weights on the validation split so far,
+//	                   when they are neither the base's nor this step's
 //	state.json         step, data position, hyperparameters, loss history
 //
 // It is written in a temporary folder and renamed into place, so a folder
@@ -38,6 +40,9 @@ type checkpointState struct {
 	History  []StepLog       `json:"history"`
 	// WorldSize is the number of data-parallel ranks that wrote it (0: one).
 	WorldSize int `json:"world_size,omitempty"`
+	// Evaluations are the validation scores so far; the best weights are
+	// best-model.safetensors when they are neither the base's nor this step's.
+	Evaluations []Evaluation `json:"evaluations,omitempty"`
 }
 
 func checkpointName(step int) string { return fmt.Sprintf("%s%08d", checkpointPrefix, step) }

@@ -94,6 +94,9 @@ func TestDistributedWorker(t *testing.T) {
 		b, err := json.Marshal(res.History)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(out, "history.json"), b, 0o644))
+		b, err = json.Marshal(res.Validation)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(out, "validation.json"), b, 0o644))
 		if res.Comm != nil {
 			b, _ := json.Marshal(res.Comm)
 			require.NoError(t, os.WriteFile(filepath.Join(out, "comm.json"), b, 0o644))
@@ -138,6 +141,19 @@ func TestDistributedEquivalence(t *testing.T) {
 		assert.InDelta(t, h1[i].Loss, h2[i].Loss, 1e-5, "step %d loss", i+1)
 		assert.InDelta(t, h1[i].GradNorm, h2[i].GradNorm, 1e-4*h1[i].GradNorm, "step %d grad norm", i+1)
 	}
+	// The default preset validates: every rank scored the same split and
+	// agreed (Train checks it through the store) on what 1 process chose.
+	var v1, v2 ValidationReport
+	readJSON(t, filepath.Join(one, "validation.json"), &v1)
+	readJSON(t, filepath.Join(two, "validation.json"), &v2)
+	require.Len(t, v1.Evaluations, 3, "the base and 2 epochs")
+	require.Len(t, v2.Evaluations, 3)
+	for i := range v1.Evaluations {
+		assert.InDelta(t, v1.Evaluations[i].Metrics["ndcg@10"], v2.Evaluations[i].Metrics["ndcg@10"], 1e-6, "evaluation %d", i)
+	}
+	assert.Equal(t, v1.BestStep, v2.BestStep)
+	assert.Equal(t, v1.Alpha, v2.Alpha)
+	assert.Equal(t, v1.BaseWon, v2.BaseWon)
 	w1, _, err := hf.ReadSafetensors(filepath.Join(one, "model.safetensors"))
 	require.NoError(t, err)
 	w2, _, err := hf.ReadSafetensors(filepath.Join(two, "model.safetensors"))

@@ -52,6 +52,28 @@ type HyperParameters struct {
 	MaxSeqLength int    `json:"max_seq_length"`
 	// BF16 runs forward and backward under bfloat16 autocast.
 	BF16 bool `json:"bf16"`
+	// ValidationSplit carves this fraction of the training pairs out as a
+	// validation split (see validation.go); 0 turns validation off, and with
+	// it evaluation during training, the best-model choice and WiSE-FT auto.
+	ValidationSplit float64 `json:"validation_split"`
+	// EvalStrategy, EvalSteps, MetricForBestModel and LoadBestModelAtEnd are
+	// transformers' TrainingArguments of the same names: evaluate the
+	// validation split at epoch ends or every EvalSteps steps, and restore
+	// the weights that scored best on MetricForBestModel (an IR metric key
+	// such as "ndcg@10"). The base model (step 0) is a candidate.
+	EvalStrategy       string `json:"eval_strategy"`
+	EvalSteps          int    `json:"eval_steps,omitempty"`
+	MetricForBestModel string `json:"metric_for_best_model"`
+	LoadBestModelAtEnd bool   `json:"load_best_model_at_end"`
+	// WiseFT interpolates base and tuned weights (Wortsman et al. 2022,
+	// WiSE-FT): "off", "auto" (α from 0, 0.1, …, 1 by the validation metric)
+	// or a fixed α in [0, 1].
+	WiseFT string `json:"wise_ft"`
+	// Refit, after the validation split chose the epoch and α, trains again
+	// from the base model on all the training pairs (validation included)
+	// for that many epochs of the same schedule, and interpolates with that
+	// α (refit.go).
+	Refit bool `json:"refit,omitempty"`
 }
 
 // DefaultHyperParameters are what sentence-transformers recommends today
@@ -67,11 +89,18 @@ type HyperParameters struct {
 // epochs give the 10% warmup and the decay a few steps each. max_seq_length
 // 128 keeps `make train` on a 2-core CPU in minutes: the Debian FAQ answers
 // have a median of about 150 tokens, so their first 128 carry the topic.
+//
+// The default never ends worse than the base model on its validation split:
+// 20% of the training pairs are held out (validation.go says why 20%), the
+// base and every epoch's weights are scored on them, the best are restored
+// and interpolated with the base (WiSE-FT, α chosen on the same split).
 func DefaultHyperParameters() HyperParameters {
 	return HyperParameters{
 		Epochs: 10, BatchSize: 32, LR: 2e-5, WarmupSteps: -1, WarmupRatio: 0.1,
 		WeightDecay: 0.01, MaxGradNorm: 1.0, Scale: 20, NoDuplicates: true, Seed: 42,
-		MaxSeqLength: 128,
+		MaxSeqLength:    128,
+		ValidationSplit: DefaultValidationSplit, EvalStrategy: EvalEpoch, MetricForBestModel: "ndcg@10",
+		LoadBestModelAtEnd: true, WiseFT: "auto",
 	}
 }
 
@@ -86,6 +115,7 @@ func BlogPreset() HyperParameters {
 		Epochs: 100, BatchSize: 8, LR: 2e-5, WarmupSteps: 10000, WarmupRatio: 0,
 		WeightDecay: 0.01, MaxGradNorm: 1.0, Scale: 20, NoDuplicates: false, Seed: 42,
 		MaxSeqLength: 256,
+		EvalStrategy: EvalNo, MetricForBestModel: "ndcg@10", WiseFT: "off",
 	}
 }
 
@@ -125,6 +155,9 @@ func (h HyperParameters) Validate() error {
 		return errors.New("max sequence length must be at least 2")
 	}
 	if _, _, err := ParseMatryoshka(h.MatryoshkaDims, h.MatryoshkaWeights); err != nil {
+		return err
+	}
+	if err := h.validateValidation(); err != nil {
 		return err
 	}
 	return h.Loss().Validate()

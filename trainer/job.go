@@ -98,6 +98,8 @@ type FoldReport struct {
 	Tuned IRMetrics `json:"tuned"`
 	// Matryoshka holds the metrics at each matryoshka dim.
 	Matryoshka []DimMetrics `json:"matryoshka,omitempty"`
+	// Validation is what the fold's validation split decided.
+	Validation *ValidationReport `json:"validation,omitempty"`
 }
 
 // TrainingReport summarises the run that produced the exported model.
@@ -109,6 +111,9 @@ type TrainingReport struct {
 	FinalLoss   float64 `json:"final_loss"`
 	// Communication is measured in a distributed run.
 	Communication *CommStats `json:"communication,omitempty"`
+	// Validation is what the validation split decided: scores per
+	// evaluation, best step, WiSE-FT α, and whether the base model won.
+	Validation *ValidationReport `json:"validation,omitempty"`
 }
 
 func (j *Job) log() *slog.Logger {
@@ -146,6 +151,9 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		return j.runHoldout(ctx, append(append([]dataset.Pair(nil), pairs...), test...), dataset.Split{Train: pairs, Test: test},
 			map[string]any{"mode": "test-data", "test_path": j.TestPath, "train": len(pairs), "test": len(test)})
 	}
+	if _, _, err := SplitValidation(pairs, j.Hyper); err != nil && j.Folds <= 1 && j.EvalSplit <= 0 {
+		return Report{}, err
+	}
 	if err := j.mkdirOutput(); err != nil {
 		return Report{}, err
 	}
@@ -160,6 +168,9 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 	case j.EvalSplit > 0:
 		split, err := dataset.TrainTestSplit(pairs, j.EvalSplit, j.Hyper.Seed)
 		if err != nil {
+			return rep, err
+		}
+		if _, _, err := SplitValidation(split.Train, j.Hyper); err != nil {
 			return rep, err
 		}
 		if err := j.writeSplit(filepath.Join(j.OutputDir, "split"), split); err != nil {
@@ -283,11 +294,16 @@ func (j *Job) writeSplit(dir string, s dataset.Split) error {
 	if !j.main() {
 		return nil
 	}
-	return writeSplit(dir, s)
+	_, val, err := SplitValidation(s.Train, j.Hyper)
+	if err != nil {
+		return err
+	}
+	return writeSplit(dir, s, val)
 }
 
 func trainingReport(r Result) TrainingReport {
-	t := TrainingReport{Pairs: r.Pairs, Steps: r.Steps, Seconds: r.Seconds, PairsPerSec: r.PairsPerSec, Communication: r.Comm}
+	t := TrainingReport{Pairs: r.Pairs, Steps: r.Steps, Seconds: r.Seconds, PairsPerSec: r.PairsPerSec, Communication: r.Comm,
+		Validation: r.Validation}
 	if n := len(r.History); n > 0 {
 		t.FinalLoss = r.History[n-1].Loss
 	}
@@ -300,6 +316,12 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 	folds, err := dataset.KFold(pairs, j.Folds, j.Hyper.Seed)
 	if err != nil {
 		return err
+	}
+	// A validation split too large for some fold fails here, before any training.
+	for i, f := range folds {
+		if _, _, err := SplitValidation(f.Train, j.Hyper); err != nil {
+			return fmt.Errorf("fold %d: %w", i+1, err)
+		}
 	}
 	rep.Split = map[string]any{"mode": "kfold", "folds": j.Folds, "seed": j.Hyper.Seed, "pairs": len(pairs)}
 	for i, f := range folds {
@@ -316,8 +338,10 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 		var baseDims, tunedDims []IRMetrics
 		if fr.Base, baseDims, err = j.evaluateDims(ctx, m, task); err == nil {
 			// Fold runs never checkpoint or resume: each is short and starts from the base model.
-			_, err = Train(ctx, m, f.Train, j.Hyper, Options{Logger: j.log(), Progress: j.Progress,
+			var res Result
+			res, err = Train(ctx, m, f.Train, j.Hyper, Options{Logger: j.log(), Progress: j.Progress,
 				Group: j.Group, GatherAcrossDevices: j.GatherAcrossDevices})
+			fr.Validation = res.Validation
 		}
 		if err == nil {
 			fr.Tuned, tunedDims, err = j.evaluateDims(ctx, m, task)
@@ -420,7 +444,7 @@ func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Repo
 	pt := filepath.Join(j.OutputDir, "model.pt")
 	rep.Output["folder"] = j.OutputDir
 	rep.Output["torchscript"] = pt
-	if err := writeLossCurve(j.OutputDir, res.History); err != nil {
+	if err := writeLossCurve(j.OutputDir, res.History, res.Validation); err != nil {
 		return err
 	}
 	rep.Output["loss_curve"] = filepath.Join(j.OutputDir, "loss.svg")
@@ -429,11 +453,20 @@ func (j *Job) export(ctx context.Context, m *minilm.Model, res Result, rep *Repo
 
 // writeSplit records a split as train.jsonl and test.jsonl (anchor/positive
 // columns), so that the exact evaluation can be rerun, also by the peer.
-func writeSplit(dir string, s dataset.Split) error {
+// validation.jsonl, when there is a validation split, holds the pairs of
+// train.jsonl that Train holds out (train.jsonl stays the whole training
+// pool: the peer trains on train.jsonl less validation.jsonl).
+func writeSplit(dir string, s dataset.Split, validation []dataset.Pair) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, pairs := range map[string][]dataset.Pair{"train.jsonl": s.Train, "test.jsonl": s.Test} {
+	files := map[string][]dataset.Pair{"train.jsonl": s.Train, "test.jsonl": s.Test}
+	if len(validation) > 0 {
+		files["validation.jsonl"] = validation
+	} else if err := os.Remove(filepath.Join(dir, "validation.jsonl")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for name, pairs := range files {
 		err := atomicfile.Write(filepath.Join(dir, name), func(w io.Writer) error {
 			return dataset.Write(w, pairs, dataset.FormatJSONL)
 		})
@@ -473,6 +506,15 @@ func PrintReport(w io.Writer, rep Report) {
 		FormatTable(w, cols, rows)
 	}
 	printDimTable(w, rep.Matryoshka)
+	for _, f := range rep.Folds {
+		if f.Validation != nil {
+			fmt.Fprintf(w, "fold %d validation: %s\n", f.Fold, f.Validation.Summary())
+		}
+	}
+	if v := rep.Training.Validation; v != nil {
+		v.PrintCurve(w)
+		fmt.Fprintf(w, "exported model: %s\n", v.Summary())
+	}
 	for _, p := range rep.Pairs {
 		fmt.Fprintf(w, "cosine %.4f -> %.4f  %q\n", p.Base, p.Tuned, truncate(p.Query, 70))
 	}

@@ -20,6 +20,7 @@ func TestResumeFallsBackPastTornCheckpoint(t *testing.T) {
 	pairs := smallPairs(8)
 	hp := DefaultHyperParameters()
 	hp.Epochs, hp.BatchSize, hp.MaxSeqLength = 1, 4, 32
+	hp.ValidationSplit = 0
 	dir := t.TempDir()
 	opts := Options{CheckpointDir: dir, CheckpointEvery: 1, MinCheckpointInterval: -1}
 	_, err := Train(ctx, loadModel(t, hp.MaxSeqLength), pairs, hp, opts)

@@ -53,6 +53,9 @@ type Options struct {
 	// GatherAcrossDevices runs the loss over the global batch (in-batch
 	// negatives from every rank) rather than each rank's shard.
 	GatherAcrossDevices bool
+	// stopAfterEpoch > 0 ends the run after that many epochs, with the
+	// learning-rate schedule of all hp.Epochs (the refit, refit.go).
+	stopAfterEpoch int
 }
 
 // StepLog is one optimizer step, as logged.
@@ -74,6 +77,8 @@ type Result struct {
 	ResumedFrom string
 	// Comm is the communication of a distributed run (nil otherwise).
 	Comm *CommStats
+	// Validation is what the validation split decided (nil without one).
+	Validation *ValidationReport
 }
 
 // ErrInterrupted wraps the context error when a run stops early after
@@ -96,6 +101,11 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		return Result{}, fmt.Errorf("training needs at least 2 pairs, got %d", len(pairs))
 	}
 	if err := checkRectangular(pairs); err != nil {
+		return Result{}, err
+	}
+	pool := pairs
+	pairs, valPairs, err := SplitValidation(pool, hp)
+	if err != nil {
 		return Result{}, err
 	}
 	var pg *torch.ProcessGroup
@@ -141,6 +151,22 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		return Result{}, err
 	}
 	defer r.close()
+	var base map[string]hf.RawTensor // for a fixed WiSE-FT α without validation
+	if alpha, auto, _ := ParseWiseFT(hp.WiseFT); !hp.validating() && !auto && alpha < 1 {
+		if base, err = m.Weights(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	if hp.validating() {
+		// The weights Train is handed are the base model: a resumed run is
+		// handed them again, so they are not checkpointed.
+		if r.val, err = newValidator(ctx, m, pool, pairs, valPairs, hp); err != nil {
+			return Result{}, err
+		}
+		log.Info("validation split", "validation_pairs", len(valPairs), "training_pairs", len(pairs),
+			"corpus", len(r.val.task.Corpus), "metric", r.val.metric, "eval_strategy", hp.evalStrategy(),
+			"load_best_model_at_end", hp.LoadBestModelAtEnd, "wise_ft", hp.WiseFT)
+	}
 
 	st := checkpointState{Hyper: hp, DataHash: hashPairs(pairs)}
 	var comm *CommStats
@@ -169,6 +195,11 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 			// Every rank must resume from the same checkpoint (a shared
 			// folder, or SageMaker's /opt/ml/checkpoints synced on every host).
 			if err := opts.Group.Agree(ctx, "resume", map[string]string{"checkpoint": filepath.Base(resumedFrom)}); err != nil {
+				return Result{}, err
+			}
+		}
+		if resumedFrom != "" && r.val != nil {
+			if err := r.val.restore(ctx, resumedFrom, st); err != nil {
 				return Result{}, err
 			}
 		}
@@ -205,6 +236,12 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	if opts.MinCheckpointInterval == 0 {
 		opts.MinCheckpointInterval = time.Minute
 	}
+	if r.val != nil && len(st.Evaluations) == 0 {
+		// The base model is the first candidate (step 0).
+		if err := r.val.record(ctx, &st, 0, true, log); err != nil {
+			return Result{}, err
+		}
+	}
 	bar := newProgressBar(opts.Progress, total)
 	start := time.Now()
 	pairsDone := 0
@@ -225,7 +262,11 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		log.Info("checkpoint", "path", path, "step", st.Step, "reason", reason)
 		return nil
 	}
-	for st.Epoch < hp.Epochs {
+	lastEpoch := hp.Epochs
+	if opts.stopAfterEpoch > 0 {
+		lastEpoch = min(lastEpoch, opts.stopAfterEpoch)
+	}
+	for st.Epoch < lastEpoch {
 		batches := epochs[st.Epoch]
 		for st.Batch < len(batches) {
 			stop := ctx.Err() != nil
@@ -283,6 +324,12 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 			if opts.OnStep != nil {
 				opts.OnStep(rec)
 			}
+			if r.val != nil && hp.evalStrategy() == EvalSteps && st.Step%hp.EvalSteps == 0 {
+				if err := r.val.record(ctx, &st, rec.Epoch, true, log); err != nil {
+					bar.finish()
+					return Result{}, fmt.Errorf("step %d: %w", st.Step, err)
+				}
+			}
 			if opts.CheckpointEvery > 0 && st.Step%opts.CheckpointEvery == 0 && st.Batch < len(batches) {
 				if err := save("every"); err != nil {
 					return Result{}, err
@@ -291,6 +338,12 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		}
 		st.Epoch++
 		st.Batch = 0
+		if r.val != nil && hp.evalStrategy() == EvalEpoch {
+			if err := r.val.record(ctx, &st, float64(st.Epoch), true, log); err != nil {
+				bar.finish()
+				return Result{}, fmt.Errorf("epoch %d: %w", st.Epoch, err)
+			}
+		}
 		if err := save("epoch"); err != nil {
 			return Result{}, err
 		}
@@ -300,6 +353,41 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 		return Result{}, err
 	}
 	secs := time.Since(start).Seconds()
+	var valRep *ValidationReport
+	if base != nil {
+		alpha, _, _ := ParseWiseFT(hp.WiseFT)
+		tuned, err := m.Weights(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		w, err := interpolate(base, tuned, alpha)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := m.SetWeights(ctx, w); err != nil {
+			return Result{}, fmt.Errorf("wise-ft: %w", err)
+		}
+		log.Info("WiSE-FT", "alpha", alpha)
+	}
+	if r.val != nil {
+		if valRep, err = r.val.finish(ctx, &st, log); err != nil {
+			return Result{}, err
+		}
+		if pg != nil {
+			// Every rank scored the same weights on the same split; a
+			// disagreement would leave the ranks with different models.
+			if err := opts.Group.Agree(ctx, "validation", map[string]string{"best_step": fmt.Sprint(valRep.BestStep),
+				"alpha": formatAlpha(valRep.Alpha)}); err != nil {
+				return Result{}, err
+			}
+		}
+		if valRep.BaseWon {
+			log.Info(BaseWonMessage, "base", fmt.Sprintf("%.4f", valRep.BaseScore), "best_tuned", fmt.Sprintf("%.4f", bestTuned(valRep)))
+		} else {
+			log.Info("validation decided", "best_step", valRep.BestStep, "loaded_best", valRep.LoadedBest, "alpha", valRep.Alpha,
+				valRep.Metric, fmt.Sprintf("%.4f", valRep.Score), "base", fmt.Sprintf("%.4f", valRep.BaseScore))
+		}
+	}
 	if comm != nil {
 		comm.finish()
 		log.Info("communication (per-step medians)", "world_size", comm.WorldSize, "steps", comm.Steps,
@@ -309,8 +397,14 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 			"all_gather_bytes_per_step", comm.GatherBytes,
 			"all_reduce_bytes_per_step", comm.ReduceBytes, "buckets", comm.BucketsPerStep)
 	}
-	return Result{Steps: st.Step, Pairs: pairsDone, Seconds: secs, PairsPerSec: float64(pairsDone) / secs,
-		History: st.History, ResumedFrom: resumedFrom, Comm: comm}, nil
+	res := Result{Steps: st.Step, Pairs: pairsDone, Seconds: secs, PairsPerSec: float64(pairsDone) / secs,
+		History: st.History, ResumedFrom: resumedFrom, Comm: comm, Validation: valRep}
+	if hp.Refit && valRep != nil {
+		if err := refit(ctx, m, pool, hp, opts, r.val.base, &res, log); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
 }
 
 func checkRectangular(pairs []dataset.Pair) error {
@@ -346,6 +440,8 @@ type run struct {
 	// (0 the positive, then each hard negative), tokenized once.
 	anchorIDs [][]int64
 	docIDs    [][][]int64
+	// val scores the validation split (nil without one).
+	val *validator
 }
 
 func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperParameters) (*run, error) {
@@ -360,7 +456,9 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 		if what == "anchor" {
 			prompt = queryPrompt
 		}
-		ids, _, err := m.Tokenizer.Encode(prompt+s, m.MaxSeqLength)
+		// Prepare lower-cases when the folder says do_lower_case, as the
+		// encoder does (sentence-transformers lower-cases prompt and text).
+		ids, _, err := m.Prepare(prompt + s)
 		if err != nil {
 			return nil, fmt.Errorf("pair %d %s: %w", i, what, err)
 		}
@@ -515,9 +613,15 @@ func (r *run) checkpoint(ctx context.Context, dir string, st checkpointState, ke
 	if err != nil {
 		return "", err
 	}
+	best := r.val.checkpointBest(st)
 	return writeCheckpoint(dir, st, keep, func(tmp string) error {
 		if err := hf.WriteSafetensors(filepath.Join(tmp, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
 			return err
+		}
+		if best != nil {
+			if err := hf.WriteSafetensors(filepath.Join(tmp, bestModelFile), best, map[string]string{"format": "pt"}); err != nil {
+				return err
+			}
 		}
 		return r.m.Worker().Do(ctx, func() error {
 			if err := r.opt.Save(filepath.Join(tmp, "optimizer.pt")); err != nil {

@@ -153,6 +153,7 @@ func TestResumeIsExact(t *testing.T) {
 	pairs := smallPairs(12)
 	hp := DefaultHyperParameters()
 	hp.Epochs, hp.BatchSize, hp.MaxSeqLength, hp.LR = 2, 4, 32, 1e-4
+	hp.ValidationSplit = 0 // TestResumeKeepsValidation resumes with one
 
 	full := loadModel(t, hp.MaxSeqLength)
 	res, err := Train(ctx, full, pairs, hp, Options{})
@@ -199,6 +200,7 @@ func TestTrainRejectsBadSettings(t *testing.T) {
 	m := loadModel(t, 16)
 	ctx := context.Background()
 	hp := DefaultHyperParameters()
+	hp.ValidationSplit = 0 // TestSplitValidation covers the split's errors
 	_, err := Train(ctx, m, smallPairs(1), hp, Options{})
 	assert.ErrorContains(t, err, "at least 2 pairs")
 	bad := hp

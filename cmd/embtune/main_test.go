@@ -115,7 +115,7 @@ func TestTrainingContainerFailures(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "did not resolve")
 
-	base = sagemakerTree(t, map[string]string{"epochs": "1", "model": `"` + filepath.Join(t.TempDir(), "none") + `"`}, []string{"algo-1"})
+	base = sagemakerTree(t, map[string]string{"epochs": "1", "batch-size": "4", "model": `"` + filepath.Join(t.TempDir(), "none") + `"`}, []string{"algo-1"})
 	t.Setenv("SAGEMAKER_BASE_DIR", base)
 	code, _, _ = runCLI(context.Background(), []string{"train"}, "")
 	assert.Equal(t, 1, code)

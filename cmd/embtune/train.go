@@ -69,6 +69,13 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	hardMargin := fs.Float64("hard-negative-margin", -1, "skip mined candidates scoring above the positive's score minus this (-1: the preset's)")
 	noDup := fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
 	bf16 := fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
+	valSplit := fs.Float64("validation-split", -1, "hold out this fraction of the training pairs as a validation split, never the test fold; 0 disables (-1: the preset's, 0.2 default, 0 blog)")
+	evalStrategy := fs.String("eval-strategy", "", "evaluate the validation split at each epoch end, every --eval-steps steps, or not: epoch, steps or no (empty: the preset's)")
+	evalSteps := fs.Int("eval-steps", 0, "with --eval-strategy steps: evaluate every N optimizer steps")
+	metricBest := fs.String("metric-for-best-model", "", "validation metric that picks the best model and the WiSE-FT α: ndcg@10, mrr@10, map@100, accuracy@1, recall@10, … (empty: ndcg@10)")
+	loadBest := fs.String("load-best-model-at-end", "", "true/false: restore the weights that scored best on the validation split, the base model included (empty: the preset's)")
+	refit := fs.Bool("refit", false, "after the validation split chose the epoch and the WiSE-FT α, train again from the base model on all training pairs (validation included) with those choices")
+	wiseFT := fs.String("wise-ft", "", "interpolate base and tuned weights (WiSE-FT): auto (α on the validation split from 0, 0.1, …, 1), off, or a fixed α in [0, 1] (empty: the preset's)")
 	ckpts := fs.Bool("checkpoints", true, "write checkpoints (false: none, as save_strategy \"no\"; --resume needs them)")
 	ckptDir := fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
 	ckptEvery := fs.Int("checkpoint-every", 0, "also checkpoint every N steps (0: at epoch ends only)")
@@ -119,6 +126,21 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	setIf(*hardNegs >= 0, func() { hp.HardNegatives = *hardNegs })
 	setIf(*hardMargin >= 0, func() { hp.HardNegativeMargin = *hardMargin })
 	setIf(mf.maxSeqLength != 0, func() { hp.MaxSeqLength = mf.maxSeqLength })
+	setIf(*valSplit >= 0, func() { hp.ValidationSplit = *valSplit })
+	setIf(*evalStrategy != "", func() { hp.EvalStrategy = *evalStrategy })
+	setIf(*evalSteps != 0, func() { hp.EvalSteps = *evalSteps })
+	setIf(*metricBest != "", func() { hp.MetricForBestModel = *metricBest })
+	setIf(*wiseFT != "", func() { hp.WiseFT = *wiseFT })
+	setIf(*refit, func() { hp.Refit = true })
+	switch *loadBest {
+	case "":
+	case "true":
+		hp.LoadBestModelAtEnd = true
+	case "false":
+		hp.LoadBestModelAtEnd = false
+	default:
+		return usageError("--load-best-model-at-end takes true or false")
+	}
 	switch *noDup {
 	case "":
 	case "true":

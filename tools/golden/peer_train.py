@@ -12,6 +12,14 @@ Run through tools/golden/run.sh (the golden venv). Not used by tests.
       hyperparameters have matryoshka_dims, the loss is MatryoshkaLoss
       around MNRL and each dim is also evaluated with the evaluator's
       truncate_dim (the "matryoshka" entries of peer.json).
+      When a fold has validation.jsonl (embtune's --validation-split: pairs
+      of train.jsonl held out), ST trains on train.jsonl less those pairs
+      and evaluates them at every epoch end with the same task embtune uses
+      (queries: validation anchors; corpus: every distinct positive of
+      train.jsonl), eval_strategy="epoch", save_strategy="epoch" and
+      load_best_model_at_end=True on the evaluator's ndcg@10. ST does not
+      score the base model as a candidate; its validation score is reported
+      beside the best epoch's.
   peer_train.py blog DATA_JSON MODEL_DIR [EPOCHS]
       The AWS sample: fit() with its defaults, batch 8, 100 epochs, on the
       sentence1/sentence2 pairs; prints the seed pair's cosine before/after.
@@ -19,8 +27,10 @@ Run through tools/golden/run.sh (the golden venv). Not used by tests.
 
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,18 +57,21 @@ def ir_task(all_pairs, test_pairs):
     return queries, corpus, relevant
 
 
-def evaluate(model, queries, corpus, relevant, truncate_dim=None):
+def ir_evaluator(queries, corpus, relevant, name, truncate_dim=None):
     from sentence_transformers.evaluation import InformationRetrievalEvaluator
 
-    ev = InformationRetrievalEvaluator(
+    return InformationRetrievalEvaluator(
         {f"q{i:04d}": q for i, q in enumerate(queries)},
         {f"d{i:04d}": d for i, d in enumerate(corpus)},
         {f"q{i:04d}": {f"d{j:04d}" for j in rel} for i, rel in enumerate(relevant)},
-        name="eval",
+        name=name,
         show_progress_bar=False,
         truncate_dim=truncate_dim,
     )
-    res = ev(model)
+
+
+def evaluate(model, queries, corpus, relevant, truncate_dim=None):
+    res = ir_evaluator(queries, corpus, relevant, "eval", truncate_dim)(model)
     return {
         "ndcg@10": res["eval_cosine_ndcg@10"],
         "mrr@10": res["eval_cosine_mrr@10"],
@@ -94,13 +107,41 @@ def folds(out_dir, model_dir):
     results = []
     for d in fold_dirs:
         train, test = read_jsonl(d / "train.jsonl"), read_jsonl(d / "test.jsonl")
+        pool, validation = train, None
+        if (d / "validation.jsonl").exists():
+            validation = read_jsonl(d / "validation.jsonl")
+            held = {}
+            for p in validation:
+                held[(p["anchor"], p["positive"])] = held.get((p["anchor"], p["positive"]), 0) + 1
+            train = []
+            for p in pool:
+                k = (p["anchor"], p["positive"])
+                if held.get(k, 0) > 0:
+                    held[k] -= 1
+                else:
+                    train.append(p)
+            if any(held.values()):
+                raise SystemExit(f"{d}: validation.jsonl has pairs that train.jsonl lacks")
         queries, corpus, relevant = ir_task(all_pairs, test)
         model = SentenceTransformer(model_dir, device="cpu")
         model.max_seq_length = hp["max_seq_length"]
         base = evaluate(model, queries, corpus, relevant)
         base_dims = {d: evaluate(model, queries, corpus, relevant, d) for d in mdims}
+        evaluator, val_args, val_base = None, {}, None
+        if validation is not None:
+            evaluator = ir_evaluator(*ir_task(pool, validation), name="val")
+            val_base = evaluator(model)["val_cosine_ndcg@10"]
+            val_args = dict(
+                eval_strategy="epoch",
+                save_strategy="epoch",
+                save_total_limit=2,
+                load_best_model_at_end=True,
+                metric_for_best_model="eval_val_cosine_ndcg@10",
+                greater_is_better=True,
+            )
+        tmp = tempfile.mkdtemp(prefix="peer-train-", dir="/tmp")
         args = SentenceTransformerTrainingArguments(
-            output_dir=str(out_dir / "peer-tmp"),
+            output_dir=tmp,
             num_train_epochs=hp["epochs"],
             per_device_train_batch_size=hp["batch_size"],
             learning_rate=hp["lr"],
@@ -110,11 +151,11 @@ def folds(out_dir, model_dir):
             lr_scheduler_type="linear",
             batch_sampler=BatchSamplers.NO_DUPLICATES if hp["no_duplicates"] else BatchSamplers.BATCH_SAMPLER,
             seed=hp["seed"],
-            save_strategy="no",
             report_to="none",
             logging_steps=1000000,
             use_cpu=True,
             dataloader_drop_last=False,
+            **(val_args or {"save_strategy": "no"}),
         )
         ds = Dataset.from_dict({"anchor": [p["anchor"] for p in train], "positive": [p["positive"] for p in train]})
         if hp.get("hard_negatives", 0) > 0:
@@ -128,16 +169,26 @@ def folds(out_dir, model_dir):
         loss = MultipleNegativesRankingLoss(model, scale=hp["scale"])
         if mdims:
             loss = MatryoshkaLoss(model, loss, matryoshka_dims=mdims, matryoshka_weights=mweights)
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss, evaluator=evaluator)
         start = time.time()
         trainer.train()
         secs = time.time() - start
+        shutil.rmtree(tmp, ignore_errors=True)
         tuned = evaluate(model, queries, corpus, relevant)
         tuned_dims = {d: evaluate(model, queries, corpus, relevant, d) for d in mdims}
         pairs = len(train) * hp["epochs"]
-        results.append({"fold": d.name, "base": base, "tuned": tuned, "seconds": secs, "pairs_per_sec": pairs / secs,
-                        "matryoshka": [{"dim": dim, "base": base_dims[dim], "tuned": tuned_dims[dim]} for dim in mdims]})
-        print(f"{d.name}: ndcg@10 {base['ndcg@10']:.4f} -> {tuned['ndcg@10']:.4f}  {pairs / secs:.2f} pairs/s", flush=True)
+        r = {"fold": d.name, "train": len(train), "base": base, "tuned": tuned, "seconds": secs, "pairs_per_sec": pairs / secs,
+             "matryoshka": [{"dim": dim, "base": base_dims[dim], "tuned": tuned_dims[dim]} for dim in mdims]}
+        note = ""
+        if validation is not None:
+            curve = [(h["epoch"], h["eval_val_cosine_ndcg@10"]) for h in trainer.state.log_history
+                     if "eval_val_cosine_ndcg@10" in h]
+            r["validation"] = {"pairs": len(validation), "base": val_base, "curve": curve,
+                               "best_checkpoint": trainer.state.best_model_checkpoint,
+                               "best": trainer.state.best_metric}
+            note = f"  validation base {val_base:.4f}, best epoch {trainer.state.best_metric:.4f}"
+        results.append(r)
+        print(f"{d.name}: ndcg@10 {base['ndcg@10']:.4f} -> {tuned['ndcg@10']:.4f}  {pairs / secs:.2f} pairs/s{note}", flush=True)
         for dim in mdims:
             print(f"  dim {dim}: ndcg@10 {base_dims[dim]['ndcg@10']:.4f} -> {tuned_dims[dim]['ndcg@10']:.4f}", flush=True)
         # Written after every fold, so that an interrupted run keeps its folds.
@@ -153,6 +204,9 @@ def folds(out_dir, model_dir):
         for side in ("base", "tuned"):
             vals = [r["matryoshka"][i][side]["ndcg@10"] for r in results]
             summary[f"dim {dim} {side} ndcg@10"] = (statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
+    gains = [r["tuned"]["ndcg@10"] - r["base"]["ndcg@10"] for r in results]
+    summary["gain ndcg@10"] = (statistics.mean(gains), statistics.stdev(gains) if len(gains) > 1 else 0.0)
+    print("per-fold gain ndcg@10: " + " ".join(f"{g:+.4f}" for g in gains))
     for k, (m, s) in summary.items():
         print(f"{k:24s} {m:.4f} ± {s:.4f}")
     with open(out_dir / "peer.json", "w") as f:

@@ -201,7 +201,8 @@ def train_args(ctx, data, out, folder="model", epochs=1, batch=8, bf16=False, ex
     a = ["train", "--model", str(ctx.model_dir(folder)), "--data", str(data), "--output", str(out),
          "--device", ctx.device, "--epochs", str(epochs), "--batch-size", str(batch), "--seed", "42",
          "--lr", repr(lr), "--warmup-ratio", "0.1", "--weight-decay", "0.01", "--max-grad-norm", "1",
-         "--mine-hard-negatives", "0", "--no-duplicates", "true", "--checkpoints=false", *extra]
+         "--mine-hard-negatives", "0", "--no-duplicates", "true", "--checkpoints=false",
+         "--validation-split", "0", *extra]  # loss-curve parity on every pair, as before the default held out 20%
     if bf16:
         a.append("--bf16")
     return a
