@@ -156,24 +156,26 @@ func EmbeddingShape(dir string) (dim, maxSeq int, err error) {
 	if err := ReadJSON(filepath.Join(dir, "config.json"), &cfg); err != nil {
 		return 0, 0, err
 	}
-	var pooling struct {
-		Dim int `json:"word_embedding_dimension"`
-	}
-	if _, err := ReadOptionalJSON(filepath.Join(dir, "1_Pooling", "config.json"), &pooling); err != nil {
-		return 0, 0, err
-	}
-	var st struct {
-		MaxSeqLength int `json:"max_seq_length"`
-	}
-	if _, err := ReadOptionalJSON(filepath.Join(dir, "sentence_bert_config.json"), &st); err != nil {
-		return 0, 0, err
-	}
-	dim = pooling.Dim
-	maxSeq = st.MaxSeqLength
 	if f, err := ReadFolder(dir); err == nil {
 		// After concatenated pooling modes and Dense modules; max_seq_length
 		// also from tokenizer_config.json, as sentence-transformers 6 reads it.
 		dim, maxSeq = f.Dim(), f.MaxSeqLength
+	} else {
+		// A folder embtune cannot load (packaging another model): the
+		// declared sizes alone.
+		var pooling struct {
+			Dim int `json:"word_embedding_dimension"`
+		}
+		if _, err := ReadOptionalJSON(filepath.Join(dir, "1_Pooling", "config.json"), &pooling); err != nil {
+			return 0, 0, err
+		}
+		var st struct {
+			MaxSeqLength int `json:"max_seq_length"`
+		}
+		if _, err := ReadOptionalJSON(filepath.Join(dir, "sentence_bert_config.json"), &st); err != nil {
+			return 0, 0, err
+		}
+		dim, maxSeq = pooling.Dim, st.MaxSeqLength
 	}
 	if dim == 0 {
 		dim = cfg.HiddenSize
