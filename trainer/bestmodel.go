@@ -23,17 +23,23 @@ type Evaluation struct {
 	Step    int       `json:"step"`
 	Epoch   float64   `json:"epoch"`
 	Metrics IRMetrics `json:"metrics"`
+	// Queries are the validation queries' values of the metric for the
+	// best model, whose mean is Metrics[metric] (selection.go).
+	Queries []float64 `json:"queries,omitempty"`
 }
 
 // AlphaScore is the validation score of one WiSE-FT interpolation.
 type AlphaScore struct {
-	Alpha float64 `json:"alpha"`
-	Score float64 `json:"score"`
+	Alpha   float64   `json:"alpha"`
+	Score   float64   `json:"score"`
+	Queries []float64 `json:"queries,omitempty"`
 }
 
 // ValidationReport is what the validation split decided: the score of
-// every evaluation, the best step (load_best_model_at_end), the WiSE-FT α
-// and whether the output is the base model.
+// every evaluation, the chosen step (load_best_model_at_end), the WiSE-FT
+// α and whether the output is the base model. The chosen step is the
+// latest within BestModelSE standard errors of the highest score
+// (selection.go); HighestStep and HighestScore are that highest score's.
 type ValidationReport struct {
 	Pairs       int          `json:"pairs"`
 	TrainPairs  int          `json:"train_pairs"`
@@ -43,9 +49,13 @@ type ValidationReport struct {
 	BestEpoch   float64      `json:"best_epoch"`
 	BestScore   float64      `json:"best_score"`
 	LoadedBest  bool         `json:"loaded_best"`
-	WiseFT      string       `json:"wise_ft"`
-	Alpha       float64      `json:"alpha"`
-	AlphaScores []AlphaScore `json:"alpha_scores,omitempty"`
+	// BestModelSE is the tolerance, in standard errors, of the choices.
+	BestModelSE  float64      `json:"best_model_se"`
+	HighestStep  int          `json:"highest_step"`
+	HighestScore float64      `json:"highest_score"`
+	WiseFT       string       `json:"wise_ft"`
+	Alpha        float64      `json:"alpha"`
+	AlphaScores  []AlphaScore `json:"alpha_scores,omitempty"`
 	// BaseScore and Score are the validation scores of the base model and
 	// of the output weights.
 	BaseScore float64 `json:"base_score"`
@@ -84,7 +94,8 @@ func newValidator(ctx context.Context, m *minilm.Model, pool, train, val []datas
 		return nil, err
 	}
 	v := &validator{m: m, hp: hp, metric: metric, task: ValidationTask(pool, val),
-		report: ValidationReport{Pairs: len(val), TrainPairs: len(train), Metric: metric, WiseFT: hp.WiseFT, Alpha: 1}}
+		report: ValidationReport{Pairs: len(val), TrainPairs: len(train), Metric: metric, WiseFT: hp.WiseFT, Alpha: 1,
+			BestModelSE: hp.BestModelSE}}
 	if v.base, err = m.Weights(ctx); err != nil {
 		return nil, fmt.Errorf("validation: base weights: %w", err)
 	}
@@ -93,35 +104,49 @@ func newValidator(ctx context.Context, m *minilm.Model, pool, train, val []datas
 
 // evaluate scores the current weights with dropout off, then puts the
 // model back in training mode.
-func (v *validator) evaluate(ctx context.Context, training bool) (IRMetrics, error) {
+func (v *validator) evaluate(ctx context.Context, training bool) (IRMetrics, []float64, error) {
 	mod := v.m.Module()
 	if training {
 		if err := v.m.Worker().Do(ctx, func() error { return mod.Train(false) }); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	met, err := evaluateTask(ctx, v.m, v.task)
+	met, per, err := evaluateQueries(ctx, v.m, v.task, v.metric)
 	if training {
 		if err2 := v.m.Worker().Do(ctx, func() error { return mod.Train(true) }); err == nil {
 			err = err2
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("validation: %w", err)
+		return nil, nil, fmt.Errorf("validation: %w", err)
 	}
-	return met, nil
+	return met, per, nil
 }
 
-// bestIndex is the first evaluation with the highest score: a later one
-// must be strictly better, as transformers' Trainer decides.
+// bestIndex is the chosen evaluation: the latest within BestModelSE
+// standard errors of the highest score (chooseIndex). The choice only ever
+// moves to the newest evaluation, so keeping the weights of the newest
+// when it is chosen keeps the chosen ones.
 func (v *validator) bestIndex(evals []Evaluation) int {
-	best := 0
+	scores := make([]float64, len(evals))
+	per := make([][]float64, len(evals))
 	for i, e := range evals {
-		if e.Metrics[v.metric] > evals[best].Metrics[v.metric] {
-			best = i
-		}
+		scores[i], per[i] = e.Metrics[v.metric], e.Queries
 	}
-	return best
+	return chooseIndex(scores, per, v.hp.BestModelSE)
+}
+
+// highestIndex is the first evaluation with the highest score.
+func (v *validator) highestIndex(evals []Evaluation) int {
+	return chooseIndex(evalScores(evals, v.metric), nil, 0)
+}
+
+func evalScores(evals []Evaluation, metric string) []float64 {
+	s := make([]float64, len(evals))
+	for i, e := range evals {
+		s[i] = e.Metrics[metric]
+	}
+	return s
 }
 
 // record evaluates at st's position, appends to st.Evaluations and keeps the
@@ -132,11 +157,11 @@ func (v *validator) record(ctx context.Context, st *checkpointState, epoch float
 	if training {
 		ctx = context.WithoutCancel(ctx)
 	}
-	met, err := v.evaluate(ctx, training)
+	met, per, err := v.evaluate(ctx, training)
 	if err != nil {
 		return err
 	}
-	st.Evaluations = append(st.Evaluations, Evaluation{Step: st.Step, Epoch: epoch, Metrics: met})
+	st.Evaluations = append(st.Evaluations, Evaluation{Step: st.Step, Epoch: epoch, Metrics: met, Queries: per})
 	best := v.bestIndex(st.Evaluations)
 	isBest := best == len(st.Evaluations)-1
 	if isBest && st.Step > 0 {
@@ -203,12 +228,14 @@ func (v *validator) finish(ctx context.Context, st *checkpointState, log *slog.L
 	bi := v.bestIndex(st.Evaluations)
 	best := st.Evaluations[bi]
 	rep.BestStep, rep.BestEpoch, rep.BestScore = best.Step, best.Epoch, best.Metrics[v.metric]
+	hi := st.Evaluations[v.highestIndex(st.Evaluations)]
+	rep.HighestStep, rep.HighestScore = hi.Step, hi.Metrics[v.metric]
 	rep.BaseScore = st.Evaluations[0].Metrics[v.metric]
 	final := st.Evaluations[len(st.Evaluations)-1]
-	tunedScore := final.Metrics[v.metric]
+	tunedScore, tunedQueries := final.Metrics[v.metric], final.Queries
 	tuned := map[string]hf.RawTensor(nil)
 	if v.hp.LoadBestModelAtEnd && best.Step != st.Step {
-		tuned, tunedScore, rep.LoadedBest = v.best, best.Metrics[v.metric], true
+		tuned, tunedScore, tunedQueries, rep.LoadedBest = v.best, best.Metrics[v.metric], best.Queries, true
 		if best.Step == 0 {
 			tuned = v.base
 		}
@@ -232,27 +259,29 @@ func (v *validator) finish(ctx context.Context, st *checkpointState, log *slog.L
 		}
 	}
 	if auto {
-		// α from 0 to 1 in steps of 0.1; a tie goes to the smaller α, the
-		// one closer to the base model.
-		rep.AlphaScores = []AlphaScore{{0, rep.BaseScore}}
-		alpha = 0
-		bestScore := rep.BaseScore
+		// α from 0 to 1 in steps of 0.1: the largest α within BestModelSE
+		// standard errors of the highest score (with 0, the smallest α of
+		// the highest score, the one closest to the base model).
+		rep.AlphaScores = []AlphaScore{{Alpha: 0, Score: rep.BaseScore, Queries: st.Evaluations[0].Queries}}
 		for i := 1; i <= 10; i++ {
 			a := float64(i) / 10
-			s := tunedScore
+			s, per := tunedScore, tunedQueries
 			if i < 10 {
-				if s, err = v.scoreAlpha(ctx, tuned, a); err != nil {
+				if s, per, err = v.scoreAlpha(ctx, tuned, a); err != nil {
 					return nil, err
 				}
 			}
-			rep.AlphaScores = append(rep.AlphaScores, AlphaScore{a, s})
-			if s > bestScore {
-				alpha, bestScore = a, s
-			}
+			rep.AlphaScores = append(rep.AlphaScores, AlphaScore{Alpha: a, Score: s, Queries: per})
 		}
-		log.Info("WiSE-FT", "alpha", alpha, v.metric, fmt.Sprintf("%.4f", bestScore), "base", fmt.Sprintf("%.4f", rep.BaseScore),
+		scores := make([]float64, len(rep.AlphaScores))
+		per := make([][]float64, len(rep.AlphaScores))
+		for i, as := range rep.AlphaScores {
+			scores[i], per[i] = as.Score, as.Queries
+		}
+		pick := rep.AlphaScores[chooseIndex(scores, per, v.hp.BestModelSE)]
+		alpha, rep.Score = pick.Alpha, pick.Score
+		log.Info("WiSE-FT", "alpha", alpha, v.metric, fmt.Sprintf("%.4f", pick.Score), "base", fmt.Sprintf("%.4f", rep.BaseScore),
 			"tuned", fmt.Sprintf("%.4f", tunedScore))
-		rep.Score = bestScore
 	}
 	rep.Alpha = alpha
 	w, err := interpolate(v.base, tuned, alpha)
@@ -263,30 +292,30 @@ func (v *validator) finish(ctx context.Context, st *checkpointState, log *slog.L
 		return nil, fmt.Errorf("wise-ft: %w", err)
 	}
 	if !auto && alpha > 0 && alpha < 1 {
-		met, err := v.evaluate(ctx, false)
+		met, per, err := v.evaluate(ctx, false)
 		if err != nil {
 			return nil, err
 		}
 		rep.Score = met[v.metric]
-		rep.AlphaScores = []AlphaScore{{alpha, rep.Score}}
+		rep.AlphaScores = []AlphaScore{{Alpha: alpha, Score: rep.Score, Queries: per}}
 	}
 	rep.BaseWon = alpha == 0 || (rep.LoadedBest && best.Step == 0)
 	return rep, nil
 }
 
-func (v *validator) scoreAlpha(ctx context.Context, tuned map[string]hf.RawTensor, alpha float64) (float64, error) {
+func (v *validator) scoreAlpha(ctx context.Context, tuned map[string]hf.RawTensor, alpha float64) (float64, []float64, error) {
 	w, err := interpolate(v.base, tuned, alpha)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := v.m.SetWeights(ctx, w); err != nil {
-		return 0, fmt.Errorf("wise-ft: %w", err)
+		return 0, nil, fmt.Errorf("wise-ft: %w", err)
 	}
-	met, err := v.evaluate(ctx, false)
+	met, per, err := v.evaluate(ctx, false)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return met[v.metric], nil
+	return met[v.metric], per, nil
 }
 
 // interpolate returns (1-α)·base + α·tuned for every float32 tensor (WiSE-FT's
@@ -342,6 +371,10 @@ func (r *ValidationReport) Summary() string {
 	}
 	s := fmt.Sprintf("%s on %d validation pairs: base %.4f, best %.4f at step %d (epoch %.2f)",
 		r.Metric, r.Pairs, r.BaseScore, r.BestScore, r.BestStep, r.BestEpoch)
+	if r.HighestStep != r.BestStep {
+		s += fmt.Sprintf(" (the highest, %.4f at step %d, wins by less than %s standard errors)",
+			r.HighestScore, r.HighestStep, formatAlpha(r.BestModelSE))
+	}
 	if !r.LoadedBest && len(r.Evaluations) > 0 {
 		last := r.Evaluations[len(r.Evaluations)-1]
 		s += fmt.Sprintf(", kept the last step %d (%.4f)", last.Step, last.Metrics[r.Metric])
@@ -362,6 +395,9 @@ func (r *ValidationReport) PrintCurve(w io.Writer) {
 		mark := ""
 		if e.Step == r.BestStep {
 			mark = "  best"
+		}
+		if e.Step == r.HighestStep && r.HighestStep != r.BestStep {
+			mark = "  highest"
 		}
 		fmt.Fprintf(w, "%-6d %-7.2f %.4f%s\n", e.Step, e.Epoch, e.Metrics[r.Metric], mark)
 	}

@@ -105,45 +105,54 @@ func (c IRConfig) maxK() (int, error) {
 //
 // each averaged over the queries.
 func EvaluateIR(queries, corpus [][]float32, relevant [][]int, cfg IRConfig) (IRMetrics, error) {
-	maxK, err := cfg.maxK()
+	ranked, rel, err := rankIR(queries, corpus, relevant, cfg)
 	if err != nil {
 		return nil, err
 	}
+	return irMetrics(ranked, rel, len(corpus), cfg), nil
+}
+
+// rankIR checks EvaluateIR's input and ranks the corpus for every query;
+// rel are the relevance lists sorted and without duplicates.
+func rankIR(queries, corpus [][]float32, relevant [][]int, cfg IRConfig) (ranked, rel [][]int, err error) {
+	maxK, err := cfg.maxK()
+	if err != nil {
+		return nil, nil, err
+	}
 	if len(queries) == 0 {
-		return nil, errors.New("trainer: EvaluateIR: no queries")
+		return nil, nil, errors.New("trainer: EvaluateIR: no queries")
 	}
 	if len(corpus) == 0 {
-		return nil, errors.New("trainer: EvaluateIR: empty corpus")
+		return nil, nil, errors.New("trainer: EvaluateIR: empty corpus")
 	}
 	if len(relevant) != len(queries) {
-		return nil, fmt.Errorf("trainer: EvaluateIR: %d relevance lists for %d queries", len(relevant), len(queries))
+		return nil, nil, fmt.Errorf("trainer: EvaluateIR: %d relevance lists for %d queries", len(relevant), len(queries))
 	}
 	dim := len(queries[0])
 	if dim == 0 {
-		return nil, errors.New("trainer: EvaluateIR: zero-dimensional embeddings")
+		return nil, nil, errors.New("trainer: EvaluateIR: zero-dimensional embeddings")
 	}
 	if err := irCheckRows("query", queries, dim); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := irCheckRows("corpus", corpus, dim); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rel := make([][]int, len(relevant))
+	rel = make([][]int, len(relevant))
 	for i, r := range relevant {
 		if len(r) == 0 {
-			return nil, fmt.Errorf("trainer: EvaluateIR: query %d has no relevant documents", i)
+			return nil, nil, fmt.Errorf("trainer: EvaluateIR: query %d has no relevant documents", i)
 		}
 		for _, j := range r {
 			if j < 0 || j >= len(corpus) {
-				return nil, fmt.Errorf("trainer: EvaluateIR: query %d: relevant index %d out of range [0,%d)", i, j, len(corpus))
+				return nil, nil, fmt.Errorf("trainer: EvaluateIR: query %d: relevant index %d out of range [0,%d)", i, j, len(corpus))
 			}
 		}
 		rel[i] = slices.Compact(slices.Sorted(slices.Values(r)))
 	}
 
 	topK := min(maxK, len(corpus))
-	ranked := irTopK(queries, corpus, dim, topK)
-	return irMetrics(ranked, rel, len(corpus), cfg), nil
+	return irTopK(queries, corpus, dim, topK), rel, nil
 }
 
 func irCheckRows(what string, rows [][]float32, dim int) error {

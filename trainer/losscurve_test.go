@@ -19,7 +19,7 @@ func TestLossPlotHasAxes(t *testing.T) {
 		history = append(history, StepLog{Step: s, Epoch: float64(s) / 3, Loss: 1.5 / float64(s), LR: 2e-5})
 	}
 	val := &ValidationReport{Metric: "ndcg@10", BaseScore: 0.61, BestStep: 9, BestScore: 0.72, Alpha: 0.7, Score: 0.73,
-		AlphaScores: []AlphaScore{{0, 0.61}, {0.7, 0.73}, {1, 0.72}}}
+		AlphaScores: []AlphaScore{{Alpha: 0, Score: 0.61}, {Alpha: 0.7, Score: 0.73}, {Alpha: 1, Score: 0.72}}}
 	for s, v := range map[int]float64{0: 0.61, 3: 0.66, 6: 0.70, 9: 0.72, 12: 0.69} {
 		val.Evaluations = append(val.Evaluations, Evaluation{Step: s, Metrics: IRMetrics{"ndcg@10": v}})
 	}

@@ -189,6 +189,7 @@ func TestLoadBestModelAtEnd(t *testing.T) {
 	pairs := all[:40]
 	hp := validationHyper()
 	hp.LR, hp.BatchSize = 3e-4, 8
+	hp.BestModelSE = 0 // the highest score, as transformers' Trainer picks it
 	dir := t.TempDir()
 	m := loadModel(t, hp.MaxSeqLength)
 	base := weightsOf(t, m)
@@ -262,7 +263,8 @@ func TestWiseFTAlphaZeroIsBase(t *testing.T) {
 	assert.Contains(t, res.Validation.Summary(), BaseWonMessage)
 }
 
-// TestWiseFTAuto scores α = 0, 0.1, …, 1 and keeps the first best.
+// TestWiseFTAuto scores α = 0, 0.1, …, 1 and, with BestModelSE 0, keeps
+// the first best.
 func TestWiseFTAuto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains")
@@ -271,6 +273,7 @@ func TestWiseFTAuto(t *testing.T) {
 	pairs := smallPairs(16)
 	hp := validationHyper()
 	hp.Epochs, hp.LR, hp.WiseFT = 2, 1e-4, "auto"
+	hp.BestModelSE = 0 // the first α of the highest score
 	m := loadModel(t, hp.MaxSeqLength)
 	res, err := Train(ctx, m, pairs, hp, Options{})
 	require.NoError(t, err)

@@ -74,6 +74,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	evalSteps := fs.Int("eval-steps", 0, "with --eval-strategy steps: evaluate every N optimizer steps")
 	metricBest := fs.String("metric-for-best-model", "", "validation metric that picks the best model and the WiSE-FT α: ndcg@10, mrr@10, map@100, accuracy@1, recall@10, … (empty: ndcg@10)")
 	loadBest := fs.String("load-best-model-at-end", "", "true/false: restore the weights that scored best on the validation split, the base model included (empty: the preset's)")
+	bestSE := fs.Float64("best-model-se", -1, "an earlier epoch, the base model or a smaller WiSE-FT α must beat a later epoch or a larger α by this many standard errors of the per-query difference on the validation split to be chosen; 0 picks the highest score, as transformers does (-1: the preset's, 1)")
 	refit := fs.Bool("refit", false, "after the validation split chose the epoch and the WiSE-FT α, train again from the base model on all training pairs (validation included) with those choices")
 	wiseFT := fs.String("wise-ft", "", "interpolate base and tuned weights (WiSE-FT): auto (α on the validation split from 0, 0.1, …, 1), off, or a fixed α in [0, 1] (empty: the preset's)")
 	ckpts := fs.Bool("checkpoints", true, "write checkpoints (false: none, as save_strategy \"no\"; --resume needs them)")
@@ -132,6 +133,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	setIf(*metricBest != "", func() { hp.MetricForBestModel = *metricBest })
 	setIf(*wiseFT != "", func() { hp.WiseFT = *wiseFT })
 	setIf(*refit, func() { hp.Refit = true })
+	setIf(*bestSE >= 0, func() { hp.BestModelSE = *bestSE })
 	switch *loadBest {
 	case "":
 	case "true":
