@@ -2,7 +2,11 @@
 Runtime fp32 and dynamic int8 of the same model, and embtune fp32 and int8,
 on the same texts and machine, alternating, medians of ROUNDS, equal threads.
 
-  bench_peer.py MODEL_DIR EMBTUNE_BIN
+  bench_peer.py MODEL_DIR EMBTUNE_BIN [BEFORE_BIN]
+
+BEFORE_BIN, an older embtune build, adds "embtune fp32 (before)" to the
+alternation, for a before/after ratio from one run (its bench command may
+predate --threads and --quantize, so it runs with its defaults: all cores).
 
 ONNX Runtime is driven directly (sentence-transformers' backend="onnx" extra
 cannot be installed with transformers 5): the model is exported with
@@ -107,9 +111,11 @@ def ndcg10(q, c, relevant):
 
 
 def embtune_bench(binary, model_dir, path, threads, quantize):
-    out = subprocess.run([binary, "bench", "--model", model_dir, "--texts", path, "--batch-size", str(BATCH),
-                          "--reps", "1", "--gemm", "false", "--threads", str(threads), "--quantize", quantize],
-                         check=True, capture_output=True, text=True).stdout
+    args = [binary, "bench", "--model", model_dir, "--texts", path, "--batch-size", str(BATCH),
+            "--reps", "1", "--gemm", "false"]
+    if quantize is not None:
+        args += ["--threads", str(threads), "--quantize", quantize]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return json.loads(out)["median_seconds"]
 
 
@@ -158,6 +164,7 @@ def serve_latency(binary, model_dir, threads, queries):
 
 def main():
     model_dir, binary = sys.argv[1], sys.argv[2]
+    before = sys.argv[3] if len(sys.argv) > 3 else None
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     from sentence_transformers import SentenceTransformer
@@ -181,10 +188,14 @@ def main():
         "embtune fp32": None,
         "embtune int8": None,
     }
+    if before:
+        systems["embtune fp32 (before)"] = None
     times = {k: [] for k in systems}
     for _ in range(ROUNDS):
         for name, fn in systems.items():
-            if fn is None:
+            if name.endswith("(before)"):
+                times[name].append(embtune_bench(before, model_dir, path, threads, None))
+            elif fn is None:
                 times[name].append(embtune_bench(binary, model_dir, path, threads,
                                                  "int8" if "int8" in name else "none"))
             else:

@@ -14,7 +14,7 @@
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh peer-folds OUT_DIR     ST fine-tuning on embtune's folds
 #   tools/golden/run.sh peer-blog DATA_JSON    the AWS sample's fit() run
-#   tools/golden/run.sh bench [EMBTUNE_BIN]    encode throughput, ST vs embtune
+#   tools/golden/run.sh bench [EMBTUNE_BIN [BEFORE_BIN]]  encode throughput, ST vs embtune (vs an older build)
 #   tools/golden/run.sh bench-train BIN DATA [EPOCHS]
 #                                              training throughput, ST vs embtune
 set -euo pipefail
@@ -35,7 +35,7 @@ case "${1:-}" in
   families-export) shift; exec "$venv/bin/python" "$root/tools/golden/families.py" check-export "$@" ;;
   peer-folds) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" folds "$2" "$model" ;;
   peer-blog) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" blog "$2" "$model" ${3:+"$3"} ;;
-  bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ;;
+  bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ${3:+"$3"} ;;
   bench-train) exec "$venv/bin/python" "$root/tools/golden/bench_train.py" "$model" "$2" "$3" ${4:+"$4"} ;;
   torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
   *) echo "usage: $0 corpus | families | loss | matryoshka | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
