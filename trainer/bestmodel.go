@@ -372,12 +372,16 @@ func (r *ValidationReport) Summary() string {
 	s := fmt.Sprintf("%s on %d validation pairs: base %.4f, best %.4f at step %d (epoch %.2f)",
 		r.Metric, r.Pairs, r.BaseScore, r.BestScore, r.BestStep, r.BestEpoch)
 	if r.HighestStep != r.BestStep {
-		s += fmt.Sprintf(" (the highest, %.4f at step %d, wins by less than %s standard errors)",
-			r.HighestScore, r.HighestStep, formatAlpha(r.BestModelSE))
+		unit := "standard errors"
+		if r.BestModelSE == 1 {
+			unit = "standard error"
+		}
+		s += fmt.Sprintf(" (the highest, %.4f at step %d, wins by less than %s %s)",
+			r.HighestScore, r.HighestStep, formatAlpha(r.BestModelSE), unit)
 	}
-	if !r.LoadedBest && len(r.Evaluations) > 0 {
-		last := r.Evaluations[len(r.Evaluations)-1]
-		s += fmt.Sprintf(", kept the last step %d (%.4f)", last.Step, last.Metrics[r.Metric])
+	if last := len(r.Evaluations) - 1; !r.LoadedBest && last >= 0 && r.Evaluations[last].Step != r.BestStep {
+		e := r.Evaluations[last]
+		s += fmt.Sprintf(", kept the last step %d (%.4f)", e.Step, e.Metrics[r.Metric])
 	}
 	if r.Alpha != 1 || len(r.AlphaScores) > 0 {
 		s += fmt.Sprintf(", WiSE-FT α %s: %.4f", formatAlpha(r.Alpha), r.Score)
