@@ -11,10 +11,11 @@ import (
 	"github.com/embtune/embtune/hf"
 )
 
-// Every route's request, and every check on it that needs no model. Each
-// decoder turns a body that readBody accepted into the core's embedInput,
-// or fails with a KindInvalid or KindTooLarge *Error. The checks that need
-// the model (prompt_name, max_seq_length) are the core's (embedder.go).
+// Every route's request, and every check on it that needs no model: each
+// decoder turns a body that readBody (body.go) accepted into the core's
+// embedInput (parseJSONLines: into texts), or fails with a KindInvalid or
+// KindTooLarge *Error. The checks that need the model (prompt_name,
+// max_seq_length) are the core's (embedder.go).
 
 // invocationsRequest is SageMaker's /invocations body as the Hugging Face
 // containers take it; a bare JSON string or array is accepted too.
@@ -267,7 +268,8 @@ func jsonType(t reflect.Type) string {
 	}
 }
 
-// parseJSONLines reads one text per line. Lines end in \n or \r\n; a final
+// parseJSONLines reads /invocations' JSON Lines body (jsonlines.go), one
+// text per line. Lines end in \n or \r\n; a final
 // newline is optional; an empty line in the middle is an error, since
 // output line i must answer input line i.
 func parseJSONLines(body []byte) ([]string, error) {

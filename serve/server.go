@@ -9,7 +9,15 @@
 //	POST /v1/embeddings   OpenAI: {"input": ..., "model": ..., "encoding_format": "float" | "base64"}
 //	GET  /health          TEI: 200 once the model is loaded, else 503
 //	GET  /info            TEI: the model and the server limits
+//	POST /search          {"query": ..., "top_k": 5}, with Config.Index or Config.Store
 //	GET  /metrics         Prometheus (client_golang: embtune_*, go_*, process_*)
+//
+// As in TEI, routes are thin and the core is one place: router.go registers
+// the routes; requests.go holds every request type and its checks (body.go
+// the raw body's); embedder.go is the core, which owns the model, prompts,
+// tokenisation and truncation, the batcher (batcher.go) and normalisation,
+// and fails with one *Error type whose Kind each route family maps to its
+// status and body (errors.go: OpenAI's shape; tei.go: TEI's).
 //
 // Vectors are L2-normalised, one per input, in input order. Errors are
 // {"error": {"message": ..., "type": ...}}, except on TEI routes, which answer
