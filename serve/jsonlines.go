@@ -1,12 +1,9 @@
 package serve
 
 import (
-	"bytes"
-	"encoding/json"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/embtune/embtune/hf"
 )
@@ -15,12 +12,6 @@ import (
 // SplitType=Line and ContentType application/jsonlines, and that
 // /invocations answers it with.
 const JSONLinesType = "application/jsonlines"
-
-// DefaultMaxConcurrentTransforms is what GET /execution-parameters asks
-// Batch Transform to send at once: enough concurrent requests that
-// tokenizing and HTTP overlap the forward passes, which the batcher shares
-// across requests anyway; more would only queue.
-const DefaultMaxConcurrentTransforms = 4
 
 // isJSONLines reports a JSON Lines body (application/jsonlines, or the
 // x-/jsonl spellings some clients use).
@@ -36,55 +27,38 @@ func isJSONLines(contentType string) bool {
 	return false
 }
 
-// handleExecutionParameters is GET /execution-parameters, which SageMaker
-// Batch Transform asks a container before it sends records: the request
-// limits this server was configured with.
-func (s *Server) handleExecutionParameters(w http.ResponseWriter, _ *http.Request) {
-	b, _ := json.Marshal(struct {
-		MaxConcurrentTransforms int    `json:"MaxConcurrentTransforms"`
-		BatchStrategy           string `json:"BatchStrategy"`
-		MaxPayloadInMB          int64  `json:"MaxPayloadInMB"`
-	}{DefaultMaxConcurrentTransforms, "MULTI_RECORD", max(1, s.cfg.MaxPayloadBytes>>20)})
-	writeJSON(w, http.StatusOK, b)
-}
-
 // handleInvocationsJSONLines is POST /invocations with a JSON Lines body:
 // one text per line, as a JSON string or {"text": ...} (other keys are
 // ignored, so the chunks of embtune index --write-chunks go as they are).
 // It answers one embedding per line, as a JSON array, in input order. The
 // body is bounded by MaxPayloadBytes (413), not by MaxInputs: lines are
 // embedded MaxInputs at a time.
-func (s *Server) handleInvocationsJSONLines(w http.ResponseWriter, r *http.Request) {
-	m := s.model.Load()
-	if m == nil {
-		s.begin(w, r) // answers 503 and why
-		return
+func (s *Server) handleInvocationsJSONLines(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.core.Model(); err != nil {
+		return err // 503 and why
 	}
-	body, aerr := readBody(w, r, s.cfg.MaxPayloadBytes)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
+	body, err := readBody(w, r, s.cfg.MaxPayloadBytes)
+	if err != nil {
+		return err
 	}
-	texts, aerr := parseJSONLines(body)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
+	texts, err := parseJSONLines(body)
+	if err != nil {
+		return err
 	}
-	out := make([]byte, 0, len(texts)*m.Dim()*11)
+	out := make([]byte, 0, len(texts)*s.core.Dim()*11)
 	truncated := 0
 	for start := 0; start < len(texts); start += s.cfg.MaxInputs {
 		part := texts[start:min(start+s.cfg.MaxInputs, len(texts))]
-		res, aerr := s.embed(r.Context(), m, "invocations", part, m.Prompt(hf.RoleDefault), true, true)
-		if aerr != nil {
-			writeError(w, aerr)
-			return
+		res, err := s.core.Embed(r.Context(), embedInput{
+			Route: "invocations", Texts: part, Role: hf.RoleDefault, Truncate: true, Normalize: true,
+		})
+		if err != nil {
+			return err
 		}
-		truncated += res.truncated
-		for i, v := range res.vecs {
-			var err error
+		truncated += res.Truncated
+		for i, v := range res.Vectors {
 			if out, err = appendVector(out, v); err != nil {
-				writeError(w, errorf(http.StatusInternalServerError, typeInternal, "line %d: %v", start+i+1, err))
-				return
+				return errorf(KindInternal, "line %d: %w", start+i+1, err)
 			}
 			out = append(out, '\n')
 		}
@@ -94,47 +68,6 @@ func (s *Server) handleInvocationsJSONLines(w http.ResponseWriter, r *http.Reque
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	h.Set(TruncatedHeader, strconv.Itoa(truncated))
 	w.WriteHeader(http.StatusOK)
-	w.Write(out)
-}
-
-// parseJSONLines reads one text per line. Lines end in \n or \r\n; a final
-// newline is optional; an empty line in the middle is an error, since
-// output line i must answer input line i.
-func parseJSONLines(body []byte) ([]string, *apiError) {
-	body = bytes.TrimRight(body, "\r\n")
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, badRequest(`request body is empty; send one text per line, as "text" or {"text": "..."}`)
-	}
-	lines := bytes.Split(body, []byte("\n"))
-	texts := make([]string, len(lines))
-	for i, line := range lines {
-		line = bytes.TrimSpace(line)
-		var err error
-		switch firstByte(line) {
-		case 0:
-			return nil, badRequest("line %d is empty; send one text per line", i+1)
-		case '"':
-			err = json.Unmarshal(line, &texts[i])
-		case '{':
-			var rec struct {
-				Text *string `json:"text"`
-			}
-			if err = json.Unmarshal(line, &rec); err == nil && rec.Text == nil {
-				return nil, badRequest(`line %d has no "text" string`, i+1)
-			}
-			if err == nil {
-				texts[i] = *rec.Text
-			}
-		default:
-			return nil, badRequest(`line %d must be a JSON string or an object {"text": "..."}`, i+1)
-		}
-		if err != nil {
-			msg := jsonError(err).msg
-			if strings.Contains(err.Error(), "cannot unmarshal") {
-				msg = `"text" must be a string`
-			}
-			return nil, badRequest("line %d: %s", i+1, msg)
-		}
-	}
-	return texts, nil
+	w.Write(out) //nolint:errcheck // the client may be gone; nothing to do
+	return nil
 }

@@ -15,8 +15,8 @@ func FuzzJSONLines(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		texts, aerr := parseJSONLines(body)
 		if aerr != nil {
-			if aerr.status != 400 {
-				t.Fatalf("status %d for %q", aerr.status, body)
+			if st := asError(aerr).Kind.Status(); st != 400 {
+				t.Fatalf("status %d for %q", st, body)
 			}
 			return
 		}

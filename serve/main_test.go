@@ -98,6 +98,13 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // The model is never closed by the server: the package's tests share it.
 func startServer(t testing.TB, cfg Config, load func(context.Context) (*minilm.Model, error)) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, load, nil)
+}
+
+// startServerWith is startServer with a hook that sees the server before
+// it runs (to swap its encoder, say).
+func startServerWith(t testing.TB, cfg Config, load func(context.Context) (*minilm.Model, error), hook func(*Server)) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	if cfg.Logger == nil {
@@ -105,6 +112,9 @@ func startServer(t testing.TB, cfg Config, load func(context.Context) (*minilm.M
 	}
 	s := New(cfg, load)
 	s.release = func(*minilm.Model) {}
+	if hook != nil {
+		hook(s)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{Server: s, url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
 	go func() { ts.done <- s.Run(ctx, ln) }()

@@ -9,7 +9,15 @@
 //	POST /v1/embeddings   OpenAI: {"input": ..., "model": ..., "encoding_format": "float" | "base64"}
 //	GET  /health          TEI: 200 once the model is loaded, else 503
 //	GET  /info            TEI: the model and the server limits
+//	POST /search          {"query": ..., "top_k": 5}, with Config.Index or Config.Store
 //	GET  /metrics         Prometheus (client_golang: embtune_*, go_*, process_*)
+//
+// As in TEI, routes are thin and the core is one place: router.go registers
+// the routes; requests.go holds every request type and its checks (body.go
+// the raw body's); embedder.go is the core, which owns the model, prompts,
+// tokenisation and truncation, the batcher (batcher.go) and normalisation,
+// and fails with one *Error type whose Kind each route family maps to its
+// status and body (errors.go: OpenAI's shape; tei.go: TEI's).
 //
 // Vectors are L2-normalised, one per input, in input order. Errors are
 // {"error": {"message": ..., "type": ...}}, except on TEI routes, which answer
@@ -25,7 +33,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -126,13 +133,11 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	batcher *batcher
+	core    *embedder
 	handler http.Handler
 	// release frees the model after shutdown; tests sharing one model swap it.
 	release func(*minilm.Model)
 
-	model   atomic.Pointer[minilm.Model]
-	mu      sync.Mutex
-	loadErr error
 	started atomic.Bool
 }
 
@@ -148,19 +153,16 @@ func New(cfg Config, load func(context.Context) (*minilm.Model, error)) *Server 
 		release: (*minilm.Model).Close,
 	}
 	s.batcher = newBatcher(cfg, s.metrics, s.encodeIDs)
+	s.core = &embedder{batcher: s.batcher, metrics: s.metrics, log: s.log, truncateDim: cfg.TruncateDim, maxQueue: cfg.MaxQueue}
 	s.handler = s.routes()
 	return s
 }
 
 // LoadErr is why the model failed to load, or nil (loaded or still loading).
-func (s *Server) LoadErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.loadErr
-}
+func (s *Server) LoadErr() error { return s.core.LoadErr() }
 
 // Ready reports whether the model is loaded.
-func (s *Server) Ready() bool { return s.model.Load() != nil }
+func (s *Server) Ready() bool { return s.core.model.Load() != nil }
 
 // ListenAndServe listens on Config.Addr and calls Run.
 func (s *Server) ListenAndServe(ctx context.Context) error {
@@ -222,7 +224,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.batcher.stop()
 	<-batchDone
 	<-loadDone
-	if m := s.model.Swap(nil); m != nil {
+	if m := s.core.model.Swap(nil); m != nil {
 		s.metrics.loaded.Store(false)
 		s.release(m)
 	}
@@ -248,13 +250,11 @@ func (s *Server) loadModel(ctx context.Context) {
 	start := time.Now()
 	m, err := s.safeLoad(ctx)
 	if err != nil {
-		s.mu.Lock()
-		s.loadErr = err
-		s.mu.Unlock()
+		s.core.setLoadErr(err)
 		s.log.Error("model failed to load; /ping answers 503", "err", err)
 		return
 	}
-	s.model.Store(m)
+	s.core.model.Store(m)
 	s.metrics.loaded.Store(true)
 	s.log.Info("model loaded", "dim", m.Dim(), "max_seq_length", m.MaxSeqLength,
 		"seconds", fmt.Sprintf("%.2f", time.Since(start).Seconds()))
@@ -283,7 +283,7 @@ func (s *Server) safeLoad(ctx context.Context) (m *minilm.Model, err error) {
 }
 
 func (s *Server) encodeIDs(ctx context.Context, seqs [][]int64) ([][]float32, error) {
-	m := s.model.Load()
+	m := s.core.model.Load()
 	if m == nil {
 		return nil, errShuttingDown
 	}

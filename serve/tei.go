@@ -6,54 +6,76 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/embtune/embtune/hf"
 )
 
-// TEI's routes answer errors in TEI's shape, {"error": "...", "error_type":
-// "Validation"}, with error_type one of TEI's ErrorType names; the other
-// routes keep OpenAI's {"error": {"message", "type"}}.
-type teiWriter struct{ http.ResponseWriter }
+// handleEmbed is Hugging Face text-embeddings-inference's /embed: a JSON
+// array of vectors (embedRequest has the options).
+func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.begin(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := decodeEmbed(body, s.cfg.MaxInputs)
+	if err != nil {
+		return err
+	}
+	res, err := s.core.Embed(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	buf, err := appendMatrix(make([]byte, 0, len(res.Vectors)*s.core.Dim()*12), res.Vectors)
+	if err != nil {
+		return errorf(KindInternal, "%w", err)
+	}
+	w.Header().Set(TruncatedHeader, strconv.Itoa(res.Truncated))
+	writeJSON(w, http.StatusOK, buf)
+	return nil
+}
 
-func (w teiWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// writeTEIError answers err in TEI's shape, {"error": "...", "error_type":
+// "Validation"}, with error_type one of TEI's ErrorType names: the error
+// body of TEI's routes.
+func writeTEIError(w http.ResponseWriter, err error) {
+	e := asError(err)
+	b, jerr := json.Marshal(struct {
+		Error     string `json:"error"`
+		ErrorType string `json:"error_type"`
+	}{e.Msg, e.Kind.teiType()})
+	if jerr != nil { // two strings cannot fail; keep the body valid anyway
+		b = []byte(`{"error":"internal error","error_type":"Backend"}`)
+	}
+	writeErrorJSON(w, e.Kind, b)
+}
 
-// teiErrorType maps embtune's error types onto TEI's ErrorType names.
-func teiErrorType(typ string) string {
-	switch typ {
-	case typeRateLimit:
+// teiType is the kind's TEI ErrorType name.
+func (k ErrorKind) teiType() string {
+	switch k {
+	case KindOverloaded:
 		return "Overloaded"
-	case typeNotReady, typeLoadFailed, typeUnavailable:
+	case KindNotReady, KindLoadFailed, KindShuttingDown, KindUnavailable:
 		return "Unhealthy"
-	case typeInternal, typeClientCancelled:
+	case KindInternal, KindCancelled:
 		return "Backend"
 	default: // invalid request, too large, media type, method, not found
 		return "Validation"
 	}
 }
 
-func teiErrorBody(e *apiError) []byte {
-	b, err := json.Marshal(struct {
-		Error     string `json:"error"`
-		ErrorType string `json:"error_type"`
-	}{e.msg, teiErrorType(e.typ)})
-	if err != nil { // two strings cannot fail; keep the body valid anyway
-		return []byte(`{"error":"internal error","error_type":"Backend"}`)
-	}
-	return b
-}
-
 // handleHealth is TEI's GET /health: 200 with an empty body once the model
 // is loaded and answers, 503 with a TEI error otherwise.
-func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) error {
 	switch err := s.LoadErr(); {
 	case s.Ready():
 		w.WriteHeader(http.StatusOK)
+		return nil
 	case err != nil:
-		writeError(w, errorf(http.StatusServiceUnavailable, typeLoadFailed, "model failed to load: %v", err))
+		return errorf(KindLoadFailed, "model failed to load: %w", err)
 	default:
-		w.Header().Set("Retry-After", "5")
-		writeError(w, errorf(http.StatusServiceUnavailable, typeNotReady, "model is loading"))
+		return errorf(KindNotReady, "model is loading")
 	}
 }
 
@@ -84,11 +106,10 @@ type teiModelType struct {
 
 // handleInfo is TEI's GET /info. It needs the model (for max_input_length),
 // so it is 503 until the model is loaded.
-func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) {
-	m := s.model.Load()
-	if m == nil {
-		s.handleHealth(w, nil)
-		return
+func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.core.Model()
+	if err != nil {
+		return s.handleHealth(w, r)
 	}
 	id := s.cfg.ModelName
 	if id == "" {
@@ -114,10 +135,10 @@ func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) {
 	info.ModelType.Embedding.Pooling = teiPooling(m.Folder.Pooling.Modes)
 	b, err := json.Marshal(info)
 	if err != nil {
-		writeError(w, errorf(http.StatusInternalServerError, typeInternal, "%v", err))
-		return
+		return errorf(KindInternal, "%w", err)
 	}
 	writeJSON(w, http.StatusOK, b)
+	return nil
 }
 
 // buildVersion is the main module's version as the Go toolchain stamped it

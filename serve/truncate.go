@@ -1,18 +1,6 @@
 package serve
 
-import (
-	"github.com/embtune/embtune/minilm"
-	"github.com/embtune/embtune/vecmath"
-)
-
-// dim is the dimension of the vectors the server returns: --truncate-dim,
-// or the model's.
-func (s *Server) dim(m *minilm.Model) int {
-	if d := s.cfg.TruncateDim; d > 0 && d < m.Dim() {
-		return d
-	}
-	return m.Dim()
-}
+import "github.com/embtune/embtune/vecmath"
 
 // truncateVectors cuts each vector to its first dim dimensions (dim 0 or at
 // least the vector's length: unchanged). With norm the cut vector is

@@ -94,3 +94,34 @@ func TestServeContainerFromEnvironment(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &e))
 	assert.Equal(t, "payload_too_large", e.Error.Type)
 }
+
+// TestEveryServeFlagReadsTheEnvironment: the SageMaker inference container
+// starts `serve` with no arguments, so each serve flag must have an
+// EMBTUNE_* form. runServe looks up the variable of every flag the command
+// line did not give, and names it in the flag's help.
+func TestEveryServeFlagReadsTheEnvironment(t *testing.T) {
+	var serveFlags *flag.FlagSet
+	flagSetCreated = func(name string, fs *flag.FlagSet) {
+		if name == "serve" {
+			serveFlags = fs
+			fs.SetOutput(io.Discard)
+		}
+	}
+	defer func() { flagSetCreated = nil }()
+	looked := map[string]bool{}
+	defer func(f func(string) (string, bool)) { osLookupEnv = f }(osLookupEnv)
+	osLookupEnv = func(k string) (string, bool) { looked[k] = true; return "", false }
+
+	// An argument stops serve after the flags are read, before it loads anything.
+	err := runServe(context.Background(), []string{"stray"}, nil, io.Discard)
+	require.ErrorIs(t, err, errUsage)
+	require.NotNil(t, serveFlags)
+	serveFlags.VisitAll(func(f *flag.Flag) {
+		env := flagEnvName(f.Name)
+		assert.True(t, looked[env], "--%s is not read from %s", f.Name, env)
+		assert.Contains(t, f.Usage, env, "--%s's help names its variable", f.Name)
+	})
+	for _, name := range []string{"index", "addr", "model", "max-inputs", "max-queue", "batch-wait", "truncate-dim", "default-prompt-name", "store"} {
+		assert.NotNil(t, serveFlags.Lookup(name), "--%s", name)
+	}
+}
