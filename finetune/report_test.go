@@ -40,10 +40,14 @@ func foldsReport() Report {
 
 // TestPrintReport pins what `embtune train` prints after k folds: the
 // before/after table with standard deviations, the matryoshka table, the
-// validation decisions, the chosen pairs and the output paths.
+// validation decisions, the chosen pairs and the output paths. The
+// validation lines are trainer's (ValidationReport.Summary and PrintCurve).
 func TestPrintReport(t *testing.T) {
+	rep := foldsReport()
 	var b bytes.Buffer
-	PrintReport(&b, foldsReport())
+	PrintReport(&b, rep)
+	var curve bytes.Buffer
+	rep.Training.Validation.PrintCurve(&curve)
 	assert.Equal(t, `metric          base   base±   tuned  tuned±    delta
 accuracy@1    0.5500  0.0745  0.5833  0.0780  +0.0333
 accuracy@3    0.7000  0.0500  0.7500  0.0400  +0.0500
@@ -55,23 +59,19 @@ dim    bytes smaller     base    tuned    delta    base±   tuned±
 384     1536    1.0x   0.6000   0.7000  +0.1000   0.0200   0.0300
 64       256    6.0x   0.5000   0.6000  +0.1000        -        -
 (ndcg@10 at each matryoshka dim: vectors cut to dim, re-normalised)
-fold 1 validation: ndcg@10 on 20 validation pairs: base 0.6100, best 0.7200 at step 9 (epoch 3.00), WiSE-FT α 0.7: 0.7300
-fold 3 validation: the base model scored best on the validation split; the output is the base model (ndcg@10 on 20 validation pairs: base 0.8000, best tuned 0.7000)
-step   epoch   validation ndcg@10
-0      0.00    0.6100
-3      1.00    0.6600
-9      3.00    0.7200  best
-exported model: ndcg@10 on 20 validation pairs: base 0.6100, best 0.7200 at step 9 (epoch 3.00), WiSE-FT α 0.7: 0.7300
+fold 1 validation: `+rep.Folds[0].Validation.Summary()+`
+fold 3 validation: `+rep.Folds[2].Validation.Summary()+"\n"+curve.String()+
+		"exported model: "+rep.Training.Validation.Summary()+`
 cosine 0.5000 -> 0.7500  "short?"
 cosine 0.1235 -> -0.1000  "a much longer query with ünïcode characters that goes on and on past …"
 folder       out/x
 loss_curve   out/x/loss.svg
 torchscript  out/x/model.pt
 `, b.String())
+	assert.Contains(t, b.String(), "fold 3 validation: the base model scored best")
 
-	// A held-out split: base, tuned and delta only; no training, no table.
+	// A held-out split: base, tuned and delta, without spreads; nothing else to print.
 	b.Reset()
-	rep := foldsReport()
 	rep.BaseStd, rep.TunedStd, rep.Matryoshka, rep.Folds, rep.Training, rep.Pairs = nil, nil, nil, nil, TrainingReport{}, nil
 	PrintReport(&b, rep)
 	assert.Contains(t, b.String(), "metric          base   tuned    delta\naccuracy@1    0.5500  0.5833  +0.0333\n")
