@@ -27,7 +27,6 @@ package trainer
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"runtime"
 	"slices"
@@ -441,69 +440,4 @@ func (m IRMetrics) Sub(base IRMetrics) IRMetrics {
 		}
 	}
 	return d
-}
-
-// FormatTable writes one row per metric (the union of the keys of the
-// columns, in Keys order) and one column per name in columns, taking values
-// from rows[column]. A column named "delta" that rows does not hold is
-// derived as the column before it minus the first column, e.g.
-//
-//	FormatTable(os.Stdout, []string{"base", "tuned", "delta"}, map[string]IRMetrics{"base": b, "tuned": t})
-//
-// Values print with 4 decimals (deltas signed); a missing value prints "-".
-func FormatTable(w io.Writer, columns []string, rows map[string]IRMetrics) error {
-	cols := make([]IRMetrics, len(columns))
-	delta := make([]bool, len(columns))
-	union := IRMetrics{}
-	for c, name := range columns {
-		m, ok := rows[name]
-		if !ok && name == "delta" && c >= 2 {
-			if a, b := cols[0], cols[c-1]; a != nil && b != nil {
-				m = b.Sub(a)
-			}
-		}
-		delta[c] = name == "delta"
-		cols[c] = m
-		for k := range m {
-			union[k] = 0
-		}
-	}
-	keys := union.Keys()
-
-	cells := [][]string{append([]string{"metric"}, columns...)}
-	for _, key := range keys {
-		row := []string{key}
-		for c, m := range cols {
-			v, ok := m[key]
-			switch {
-			case !ok:
-				row = append(row, "-")
-			case delta[c]:
-				row = append(row, fmt.Sprintf("%+.4f", v))
-			default:
-				row = append(row, strconv.FormatFloat(v, 'f', 4, 64))
-			}
-		}
-		cells = append(cells, row)
-	}
-
-	width := make([]int, len(columns)+1)
-	for _, row := range cells {
-		for c, s := range row {
-			width[c] = max(width[c], len(s))
-		}
-	}
-	var b strings.Builder
-	for _, row := range cells {
-		for c, s := range row {
-			if c == 0 {
-				b.WriteString(s + strings.Repeat(" ", width[0]-len(s)))
-				continue
-			}
-			b.WriteString("  " + strings.Repeat(" ", width[c]-len(s)) + s)
-		}
-		b.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }

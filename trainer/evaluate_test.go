@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"math"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -263,7 +261,7 @@ func TestIRDot2x2MatchesIRDot(t *testing.T) {
 	}
 }
 
-func TestIRMetricsKeysAndTable(t *testing.T) {
+func TestIRMetricsKeys(t *testing.T) {
 	m := IRMetrics{}
 	for _, k := range []string{"map@100", "ndcg@10", "mrr@10", "recall@10", "recall@1", "precision@3", "accuracy@10", "accuracy@3", "loss", "accuracy@1"} {
 		m[k] = 0.5
@@ -281,18 +279,6 @@ func TestIRMetricsKeysAndTable(t *testing.T) {
 	got, err := EvaluateIR([][]float32{{1, 0}}, [][]float32{{1, 0}}, [][]int{{0}}, DefaultIRConfig())
 	require.NoError(t, err)
 	assert.Equal(t, def, got.Keys())
-
-	base := IRMetrics{"ndcg@10": 0.5, "accuracy@1": 0.25}
-	tuned := IRMetrics{"ndcg@10": 0.75, "accuracy@1": 0.125, "map@100": 0.5}
-	var buf bytes.Buffer
-	require.NoError(t, FormatTable(&buf, []string{"base", "tuned", "delta"}, map[string]IRMetrics{"base": base, "tuned": tuned}))
-	assert.Equal(t, strings.Join([]string{
-		"metric        base   tuned    delta",
-		"accuracy@1  0.2500  0.1250  -0.1250",
-		"ndcg@10     0.5000  0.7500  +0.2500",
-		"map@100          -  0.5000        -",
-		"",
-	}, "\n"), buf.String())
 }
 
 func randRows(r *rand.Rand, n, dim int) [][]float32 {

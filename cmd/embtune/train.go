@@ -14,6 +14,7 @@ import (
 
 	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/distributed"
+	"github.com/embtune/embtune/finetune"
 	"github.com/embtune/embtune/sagemaker"
 	"github.com/embtune/embtune/torch"
 	"github.com/embtune/embtune/trainer"
@@ -180,7 +181,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	case *ckptDir == "":
 		*ckptDir = *output + "/checkpoints"
 	}
-	job := &trainer.Job{
+	job := &finetune.Job{
 		ModelDir: mf.dir, DataPath: *data, OutputDir: *output, EvalSplit: *evalSplit, Folds: *folds, TestPath: *testData,
 		Hyper: hp, Device: dev, Threads: mf.threads, Pairs: pairs,
 		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, KeepCheckpoints: *keep, Resume: *resume,
@@ -230,7 +231,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 			return err
 		}
 		if g.Main() {
-			trainer.PrintReport(stdout, rep)
+			finetune.PrintReport(stdout, rep)
 		}
 		return nil
 	}
@@ -238,7 +239,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	trainer.PrintReport(stdout, rep)
+	finetune.PrintReport(stdout, rep)
 	return nil
 }
 
@@ -373,7 +374,7 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	trainer.FormatTable(stdout, []string{"model"}, map[string]trainer.IRMetrics{"model": metrics})
+	finetune.FormatTable(stdout, []string{"model"}, map[string]trainer.IRMetrics{"model": metrics})
 	return nil
 }
 

@@ -1,10 +1,11 @@
-package trainer
+package finetune
 
 import (
 	"fmt"
 	"image/color"
 	"io"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -13,12 +14,13 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/embtune/embtune/atomicfile"
+	"github.com/embtune/embtune/trainer"
 )
 
 // writeLossCurve writes the step history as loss.csv, the validation
 // scores (when there are any) as validation.csv, and loss.svg: a plot of
 // the training loss per step above the validation metric per evaluation.
-func writeLossCurve(dir string, history []StepLog, val *ValidationReport) error {
+func writeLossCurve(dir string, history []trainer.StepLog, val *trainer.ValidationReport) error {
 	err := atomicfile.Write(filepath.Join(dir, "loss.csv"), func(w io.Writer) error {
 		if _, err := fmt.Fprintln(w, "step,epoch,loss,lr,grad_norm"); err != nil {
 			return err
@@ -66,7 +68,7 @@ var (
 // lossPlot draws the training loss against the step and, below it, the
 // validation metric of each evaluation against the same steps, with the
 // base model's score as a dashed line and the best evaluation marked.
-func lossPlot(w io.Writer, history []StepLog, val *ValidationReport) error {
+func lossPlot(w io.Writer, history []trainer.StepLog, val *trainer.ValidationReport) error {
 	loss := plot.New()
 	loss.Title.Text = "training loss (MultipleNegativesRankingLoss)"
 	loss.X.Label.Text = "step"
@@ -112,7 +114,7 @@ func lossPlot(w io.Writer, history []StepLog, val *ValidationReport) error {
 	return err
 }
 
-func validationPlot(val *ValidationReport) (*plot.Plot, error) {
+func validationPlot(val *trainer.ValidationReport) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "validation " + val.Metric + " per evaluation (step 0: the base model)"
 	p.X.Label.Text = "step"
@@ -150,7 +152,8 @@ func validationPlot(val *ValidationReport) (*plot.Plot, error) {
 	}
 	p.Legend.Add(label, best)
 	if len(val.AlphaScores) > 0 || val.Alpha != 1 {
-		p.Legend.Add(fmt.Sprintf("output: WiSE-FT α %s, %.4f", formatAlpha(val.Alpha), val.Score))
+		// α without trailing zeros, as ValidationReport.Summary prints it.
+		p.Legend.Add(fmt.Sprintf("output: WiSE-FT α %s, %.4f", strconv.FormatFloat(val.Alpha, 'f', -1, 64), val.Score))
 	}
 	p.Legend.Top = false
 	p.Legend.Left = false

@@ -1,4 +1,4 @@
-package trainer
+package finetune
 
 import (
 	"os"
@@ -8,20 +8,22 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/embtune/embtune/trainer"
 )
 
 // TestLossPlotHasAxes: loss.svg is a plot with tick values on both axes,
 // axis labels and a legend, in one panel for the loss and one for the
 // validation metric.
 func TestLossPlotHasAxes(t *testing.T) {
-	var history []StepLog
+	var history []trainer.StepLog
 	for s := 1; s <= 30; s++ {
-		history = append(history, StepLog{Step: s, Epoch: float64(s) / 3, Loss: 1.5 / float64(s), LR: 2e-5})
+		history = append(history, trainer.StepLog{Step: s, Epoch: float64(s) / 3, Loss: 1.5 / float64(s), LR: 2e-5})
 	}
-	val := &ValidationReport{Metric: "ndcg@10", BaseScore: 0.61, BestStep: 9, BestScore: 0.72, Alpha: 0.7, Score: 0.73,
-		AlphaScores: []AlphaScore{{Alpha: 0, Score: 0.61}, {Alpha: 0.7, Score: 0.73}, {Alpha: 1, Score: 0.72}}}
+	val := &trainer.ValidationReport{Metric: "ndcg@10", BaseScore: 0.61, BestStep: 9, BestScore: 0.72, Alpha: 0.7, Score: 0.73,
+		AlphaScores: []trainer.AlphaScore{{Alpha: 0, Score: 0.61}, {Alpha: 0.7, Score: 0.73}, {Alpha: 1, Score: 0.72}}}
 	for s, v := range map[int]float64{0: 0.61, 3: 0.66, 6: 0.70, 9: 0.72, 12: 0.69} {
-		val.Evaluations = append(val.Evaluations, Evaluation{Step: s, Metrics: IRMetrics{"ndcg@10": v}})
+		val.Evaluations = append(val.Evaluations, trainer.Evaluation{Step: s, Metrics: trainer.IRMetrics{"ndcg@10": v}})
 	}
 	sortEvaluations(val.Evaluations)
 	dir := t.TempDir()
@@ -50,7 +52,7 @@ func TestLossPlotHasAxes(t *testing.T) {
 	assert.NotContains(t, string(b), "ndcg@10")
 }
 
-func sortEvaluations(e []Evaluation) {
+func sortEvaluations(e []trainer.Evaluation) {
 	for i := range e {
 		for j := i + 1; j < len(e); j++ {
 			if e[j].Step < e[i].Step {

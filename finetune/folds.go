@@ -1,0 +1,82 @@
+package finetune
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+
+	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/trainer"
+)
+
+// runFolds evaluates base and tuned on each of k folds, each fold starting
+// from the base weights, and fills the means and standard deviations.
+func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) error {
+	folds, err := dataset.KFold(pairs, j.Folds, j.Hyper.Seed)
+	if err != nil {
+		return err
+	}
+	// A validation split too large for some fold fails here, before any training.
+	for i, f := range folds {
+		if _, _, err := trainer.SplitValidation(f.Train, j.Hyper); err != nil {
+			return fmt.Errorf("fold %d: %w", i+1, err)
+		}
+	}
+	rep.Split = map[string]any{"mode": "kfold", "folds": j.Folds, "seed": j.Hyper.Seed, "pairs": len(pairs)}
+	for i, f := range folds {
+		m, err := j.load(ctx)
+		if err != nil {
+			return err
+		}
+		if err := j.writeSplit(filepath.Join(j.OutputDir, "folds", fmt.Sprintf("fold-%d", i+1)), f); err != nil {
+			m.Close()
+			return err
+		}
+		task := dataset.NewIRTask(pairs, f.Test)
+		fr := FoldReport{Fold: i + 1, Train: len(f.Train), Test: len(f.Test)}
+		var baseDims, tunedDims []trainer.IRMetrics
+		if fr.Base, baseDims, err = j.evaluateDims(ctx, m, task); err == nil {
+			// Fold runs never checkpoint or resume: each is short and starts from the base model.
+			var res trainer.Result
+			res, err = trainer.Train(ctx, m, f.Train, j.Hyper, trainer.Options{Logger: j.log(), Progress: j.Progress,
+				Group: j.Group, GatherAcrossDevices: j.GatherAcrossDevices})
+			fr.Validation = res.Validation
+		}
+		if err == nil {
+			fr.Tuned, tunedDims, err = j.evaluateDims(ctx, m, task)
+		}
+		fr.Matryoshka = j.dimMetrics(m.Dim(), baseDims, tunedDims)
+		m.Close()
+		if err != nil {
+			return fmt.Errorf("fold %d: %w", i+1, err)
+		}
+		j.log().Info("fold", "fold", i+1, "base_ndcg@10", fr.Base["ndcg@10"], "tuned_ndcg@10", fr.Tuned["ndcg@10"])
+		rep.Folds = append(rep.Folds, fr)
+	}
+	rep.Base, rep.BaseStd = meanStd(rep.Folds, func(f FoldReport) trainer.IRMetrics { return f.Base })
+	rep.Tuned, rep.TunedStd = meanStd(rep.Folds, func(f FoldReport) trainer.IRMetrics { return f.Tuned })
+	rep.Matryoshka = meanDimMetrics(rep.Folds)
+	return nil
+}
+
+// meanStd is the mean and the sample standard deviation over the folds of
+// each metric that get returns.
+func meanStd(folds []FoldReport, get func(FoldReport) trainer.IRMetrics) (trainer.IRMetrics, trainer.IRMetrics) {
+	mean, std := trainer.IRMetrics{}, trainer.IRMetrics{}
+	for k := range get(folds[0]) {
+		var s, ss float64
+		for _, f := range folds {
+			v := get(f)[k]
+			s += v
+			ss += v * v
+		}
+		n := float64(len(folds))
+		mean[k] = s / n
+		// Sample standard deviation (n-1), as one reports across folds.
+		if len(folds) > 1 {
+			std[k] = math.Sqrt(max(0, (ss-s*s/n)/(n-1)))
+		}
+	}
+	return mean, std
+}

@@ -1,0 +1,31 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/embtune/embtune/dataset"
+	"github.com/embtune/embtune/embedding"
+)
+
+// Evaluate embeds an IR task's queries and corpus with m (a local model, a
+// server or an endpoint) and computes InformationRetrievalEvaluator's metrics.
+func Evaluate(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (IRMetrics, error) {
+	return evaluateTask(ctx, m, task)
+}
+
+// evaluateTask embeds queries and corpus and computes the IR metrics.
+func evaluateTask(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (IRMetrics, error) {
+	// Queries and corpus get the query and document prompts, as
+	// InformationRetrievalEvaluator encodes them with encode_query and
+	// encode_document.
+	q, err := embedding.Queries(ctx, m, task.Queries, 0)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: queries: %w", err)
+	}
+	c, err := embedding.Documents(ctx, m, task.Corpus, 0)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: corpus: %w", err)
+	}
+	return EvaluateIR(q, c, task.Relevant, DefaultIRConfig())
+}
