@@ -16,16 +16,22 @@ func Evaluate(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (IR
 
 // evaluateTask embeds queries and corpus and computes the IR metrics.
 func evaluateTask(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (IRMetrics, error) {
-	// Queries and corpus get the query and document prompts, as
-	// InformationRetrievalEvaluator encodes them with encode_query and
-	// encode_document.
-	q, err := embedding.Queries(ctx, m, task.Queries, 0)
+	q, c, err := encodeTask(ctx, m, task)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate: queries: %w", err)
-	}
-	c, err := embedding.Documents(ctx, m, task.Corpus, 0)
-	if err != nil {
-		return nil, fmt.Errorf("evaluate: corpus: %w", err)
+		return nil, err
 	}
 	return EvaluateIR(q, c, task.Relevant, DefaultIRConfig())
+}
+
+// encodeTask embeds an IR task's queries and corpus with the query and
+// document prompts, as InformationRetrievalEvaluator encodes them with
+// encode_query and encode_document.
+func encodeTask(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (queries, corpus [][]float32, err error) {
+	if queries, err = embedding.Queries(ctx, m, task.Queries, 0); err != nil {
+		return nil, nil, fmt.Errorf("evaluate: queries: %w", err)
+	}
+	if corpus, err = embedding.Documents(ctx, m, task.Corpus, 0); err != nil {
+		return nil, nil, fmt.Errorf("evaluate: corpus: %w", err)
+	}
+	return queries, corpus, nil
 }

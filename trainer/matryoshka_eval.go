@@ -12,13 +12,9 @@ import (
 // dimension and at each of dims (each cut and re-normalised), as
 // InformationRetrievalEvaluator does with truncate_dim.
 func EvaluateDims(ctx context.Context, m embedding.Encoder, task dataset.IRTask, dims []int) (IRMetrics, []IRMetrics, error) {
-	q, err := embedding.Queries(ctx, m, task.Queries, 0)
+	q, c, err := encodeTask(ctx, m, task)
 	if err != nil {
-		return nil, nil, fmt.Errorf("evaluate: queries: %w", err)
-	}
-	c, err := embedding.Documents(ctx, m, task.Corpus, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("evaluate: corpus: %w", err)
+		return nil, nil, err
 	}
 	full, err := EvaluateIR(q, c, task.Relevant, DefaultIRConfig())
 	if err != nil {

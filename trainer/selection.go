@@ -29,13 +29,9 @@ import (
 // evaluateQueries scores task with m like evaluateTask, and also returns
 // every query's value of the metric key.
 func evaluateQueries(ctx context.Context, m embedding.Encoder, task dataset.IRTask, key string) (IRMetrics, []float64, error) {
-	q, err := embedding.Queries(ctx, m, task.Queries, 0)
+	q, c, err := encodeTask(ctx, m, task)
 	if err != nil {
-		return nil, nil, fmt.Errorf("evaluate: queries: %w", err)
-	}
-	c, err := embedding.Documents(ctx, m, task.Corpus, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("evaluate: corpus: %w", err)
+		return nil, nil, err
 	}
 	return evaluateIRQueries(q, c, task.Relevant, DefaultIRConfig(), key)
 }
