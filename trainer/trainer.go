@@ -399,7 +399,11 @@ func Train(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp HyperP
 	}
 	res := Result{Steps: st.Step, Pairs: pairsDone, Seconds: secs, PairsPerSec: float64(pairsDone) / secs,
 		History: st.History, ResumedFrom: resumedFrom, Comm: comm, Validation: valRep}
-	if hp.Refit && valRep != nil {
+	switch {
+	case !hp.Refit || valRep == nil:
+	case hp.RefitMaxPairs > 0 && len(pool) > hp.RefitMaxPairs:
+		log.Info("refit skipped", "pairs", len(pool), "refit_max_pairs", hp.RefitMaxPairs)
+	default:
 		if err := refit(ctx, m, pool, hp, opts, r.val.base, &res, log); err != nil {
 			return Result{}, err
 		}

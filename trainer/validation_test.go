@@ -171,7 +171,7 @@ func f32Bytes(v []float32) []byte {
 func validationHyper() HyperParameters {
 	hp := DefaultHyperParameters()
 	hp.Epochs, hp.BatchSize, hp.MaxSeqLength, hp.LR = 3, 4, 32, 3e-3
-	hp.ValidationSplit, hp.WiseFT = 0.25, "off"
+	hp.ValidationSplit, hp.WiseFT, hp.Refit = 0.25, "off", false
 	return hp
 }
 
@@ -388,4 +388,24 @@ func TestRefit(t *testing.T) {
 	for name, w := range a {
 		assert.Equal(t, w.Data, b[name].Data, "%s", name)
 	}
+}
+
+// TestRefitMaxPairs: a training set larger than RefitMaxPairs is not
+// refitted; the output is the validation run's.
+func TestRefitMaxPairs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	pairs := smallPairs(16)
+	hp := validationHyper()
+	hp.Epochs, hp.Refit, hp.RefitMaxPairs = 1, true, 15
+	m := loadModel(t, hp.MaxSeqLength)
+	res, err := Train(context.Background(), m, pairs, hp, Options{})
+	require.NoError(t, err)
+	require.NotNil(t, res.Validation)
+	assert.Zero(t, res.Validation.RefitPairs)
+	assert.Equal(t, 3, res.Steps, "one epoch of 12 pairs at batch 4, no refit")
+	assert.NotContains(t, res.Validation.Summary(), "refit")
+	hp.RefitMaxPairs = -1
+	assert.ErrorContains(t, hp.Validate(), "refit max pairs must not be negative")
 }

@@ -21,6 +21,28 @@ import (
 )
 
 // pairFlag collects repeated --pair "query<TAB>answer" values.
+// presetBool is a boolean flag that can also be left to the preset: nil
+// until given. Like a flag.Bool, a bare --name means true.
+type presetBool struct{ v *bool }
+
+func (b *presetBool) String() string {
+	if b == nil || b.v == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b.v)
+}
+
+func (b *presetBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false, not %q", s)
+	}
+	b.v = &v
+	return nil
+}
+
+func (b *presetBool) IsBoolFlag() bool { return true }
+
 type pairFlag [][2]string
 
 func (p *pairFlag) String() string { return fmt.Sprint(len(*p)) }
@@ -76,7 +98,9 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	metricBest := fs.String("metric-for-best-model", "", "validation metric that picks the best model and the WiSE-FT α: ndcg@10, mrr@10, map@100, accuracy@1, recall@10, … (empty: ndcg@10)")
 	loadBest := fs.String("load-best-model-at-end", "", "true/false: restore the weights that scored best on the validation split, the base model included (empty: the preset's)")
 	bestSE := fs.Float64("best-model-se", -1, "an earlier epoch, the base model or a smaller WiSE-FT α must beat a later epoch or a larger α by this many standard errors of the per-query difference on the validation split to be chosen; 0 picks the highest score, as transformers does (-1: the preset's, 1)")
-	refit := fs.Bool("refit", false, "after the validation split chose the epoch and the WiSE-FT α, train again from the base model on all training pairs (validation included) with those choices")
+	var refit presetBool
+	fs.Var(&refit, "refit", "after the validation split chose the epoch and the WiSE-FT α, train again from the base model on all training pairs (validation included) with those choices; --refit=false turns it off (default preset: on for up to --refit-max-pairs pairs)")
+	refitMax := fs.Int("refit-max-pairs", -1, "refit only training sets of at most N pairs, validation included; 0: any size (-1: the preset's, 1000)")
 	wiseFT := fs.String("wise-ft", "", "interpolate base and tuned weights (WiSE-FT): auto (α on the validation split from 0, 0.1, …, 1), off, or a fixed α in [0, 1] (empty: the preset's)")
 	ckpts := fs.Bool("checkpoints", true, "write checkpoints (false: none, as save_strategy \"no\"; --resume needs them)")
 	ckptDir := fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
@@ -133,7 +157,12 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	setIf(*evalSteps != 0, func() { hp.EvalSteps = *evalSteps })
 	setIf(*metricBest != "", func() { hp.MetricForBestModel = *metricBest })
 	setIf(*wiseFT != "", func() { hp.WiseFT = *wiseFT })
-	setIf(*refit, func() { hp.Refit = true })
+	setIf(*refitMax >= 0, func() { hp.RefitMaxPairs = *refitMax })
+	if refit.v != nil {
+		hp.Refit = *refit.v
+	} else if hp.ValidationSplit == 0 {
+		hp.Refit = false // the preset's refit needs the split that --validation-split 0 turned off
+	}
 	setIf(*bestSE >= 0, func() { hp.BestModelSE = *bestSE })
 	switch *loadBest {
 	case "":

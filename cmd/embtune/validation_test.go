@@ -35,6 +35,9 @@ func TestTrainValidationFlags(t *testing.T) {
 		{[]string{"--eval-strategy", "no"}, 2, "load best model at end needs evaluations"},
 		{[]string{"--load-best-model-at-end", "maybe"}, 2, "--load-best-model-at-end takes true or false"},
 		{[]string{"--validation-split", "1"}, 2, "validation split 1 is not in [0, 1)"},
+		{[]string{"--refit=maybe"}, 2, `invalid boolean value "maybe" for -refit: want true or false`},
+		{[]string{"--refit", "--validation-split", "0"}, 2, "refit needs a validation split"},
+		{[]string{"--refit=true", "--eval-split", "0.2", "--validation-split", "0"}, 2, "refit needs a validation split"},
 		{[]string{"--validation-split", "0.5", "--folds", "5"}, 1,
 			"validation split 0.5 leaves 16 training pairs, fewer than a batch of 32: lower --validation-split or --batch-size"},
 	} {
@@ -45,5 +48,26 @@ func TestTrainValidationFlags(t *testing.T) {
 		code, _, stderr := runCLI(context.Background(), args, "")
 		assert.Equal(t, c.code, code, "%v: %s", c.args, stderr)
 		assert.Contains(t, stderr, c.want, c.args)
+	}
+}
+
+// TestTrainValidationSplitOffDropsPresetRefit: the default preset refits,
+// which needs a validation split, so --validation-split 0 alone turns the
+// preset's refit off rather than failing; the run then fails only on the
+// missing model.
+func TestTrainValidationSplitOffDropsPresetRefit(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, `{"question": "question number %d?", "answer": "answer number %d."}`+"\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	for _, extra := range [][]string{{"--validation-split", "0"}, {"--validation-split", "0", "--refit=false"}} {
+		args := append([]string{"train", "--model", filepath.Join(dir, "no-model"), "--data", data, "--output", filepath.Join(dir, "out")}, extra...)
+		code, _, stderr := runCLI(context.Background(), args, "")
+		assert.Equal(t, 1, code, stderr)
+		assert.NotContains(t, stderr, "refit", extra)
+		assert.Contains(t, stderr, "no-model", extra)
 	}
 }
