@@ -78,7 +78,8 @@ type HyperParameters struct {
 	// Refit, after the validation split chose the epoch and α, trains again
 	// from the base model on all the training pairs (validation included)
 	// for that many epochs of the same schedule, and interpolates with that
-	// α (refit.go).
+	// α (refit.go). Without a validation split nothing was chosen and
+	// there is nothing to refit.
 	Refit bool `json:"refit,omitempty"`
 	// RefitMaxPairs limits Refit to training sets (validation included) of
 	// at most this many pairs; 0 refits any size. The default preset refits

@@ -58,9 +58,6 @@ func (h HyperParameters) validateValidation() error {
 	if _, _, err := ParseWiseFT(h.WiseFT); err != nil {
 		return err
 	}
-	if h.Refit && h.ValidationSplit == 0 {
-		return errors.New("refit needs a validation split to choose the epoch and α on: set --validation-split")
-	}
 	if h.ValidationSplit > 0 && h.LoadBestModelAtEnd && h.evalStrategy() == EvalNo {
 		return errors.New("load best model at end needs evaluations: set --eval-strategy epoch or steps")
 	}

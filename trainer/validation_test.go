@@ -111,7 +111,6 @@ func TestValidationSettings(t *testing.T) {
 		{func(h *HyperParameters) { h.EvalStrategy = "often" }, "unknown eval strategy"},
 		{func(h *HyperParameters) { h.EvalStrategy = EvalSteps }, "--eval-steps"},
 		{func(h *HyperParameters) { h.EvalStrategy = EvalNo }, "load best model at end needs evaluations"},
-		{func(h *HyperParameters) { h.ValidationSplit, h.Refit = 0, true }, "refit needs a validation split"},
 	} {
 		h := hp
 		c.set(&h)

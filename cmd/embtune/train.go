@@ -160,8 +160,11 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	setIf(*refitMax >= 0, func() { hp.RefitMaxPairs = *refitMax })
 	if refit.v != nil {
 		hp.Refit = *refit.v
+		if hp.Refit && hp.ValidationSplit == 0 {
+			return usageError("--refit needs a validation split to choose the epoch and α on: set --validation-split")
+		}
 	} else if hp.ValidationSplit == 0 {
-		hp.Refit = false // the preset's refit needs the split that --validation-split 0 turned off
+		hp.Refit = false // nothing to refit without the split that --validation-split 0 turned off
 	}
 	setIf(*bestSE >= 0, func() { hp.BestModelSE = *bestSE })
 	switch *loadBest {
