@@ -124,6 +124,12 @@ func checkQuantization(q Quantization, device torch.Device) error {
 	if err != nil {
 		return err
 	}
+	return needEngine(q, engines)
+}
+
+// needEngine refuses q when engines, those of this libtorch and CPU, lack
+// the one q prepacks with.
+func needEngine(q Quantization, engines []string) error {
 	for _, e := range engines {
 		if e == q.engine() {
 			return nil
