@@ -27,19 +27,25 @@ const (
 	// output row, activations quantized per call to the full 8 bits
 	// (reduce_range=False, as ONNX Runtime's quantize_dynamic does), through
 	// quantized::linear_dynamic on the oneDNN engine. Q, K and V run as one
-	// GEMM. reduce_range=True (7-bit activations, Int8ReduceRange) lowered the
-	// worst cosine to fp32 over the golden texts from 0.971 to 0.914.
+	// GEMM. The inputs of the QKV and FFN-up GEMMs are smoothed
+	// (SmoothQuant, quantized_smooth.go): worst cosine to fp32 over the
+	// golden texts 0.983, against 0.971 without (Int8NoSmooth).
+	// reduce_range=True (7-bit activations, Int8ReduceRange) lowered it to
+	// 0.914.
 	Int8 Quantization = "int8"
-	// Int8ReduceRange is Int8 with activations quantized to 7 bits
+	// Int8NoSmooth is Int8 without smoothing, kept for the measurements in
+	// the README.
+	Int8NoSmooth Quantization = "int8-no-smooth"
+	// Int8ReduceRange is Int8NoSmooth with activations quantized to 7 bits
 	// (reduce_range=True, as torch.ao.nn.quantized.dynamic.Linear passes it
 	// for fbgemm's AVX2 kernels), kept for the measurements in the README.
 	Int8ReduceRange Quantization = "int8-reduce-range"
 	// Int8Mixed is Int8ReduceRange with the FFN's output projection in fp16.
 	Int8Mixed Quantization = "int8-mixed"
-	// Int8PerTensor is Int8 with one weight scale per matrix
+	// Int8PerTensor is Int8NoSmooth with one weight scale per matrix
 	// (default_dynamic_qconfig), kept for the measurements in the README.
 	Int8PerTensor Quantization = "int8-per-tensor"
-	// Int8Unfused is Int8 with Q, K and V as three GEMMs, kept for the
+	// Int8Unfused is Int8NoSmooth with Q, K and V as three GEMMs, kept for the
 	// measurements in the README.
 	Int8Unfused Quantization = "int8-unfused"
 	// Float16Weights keeps fp16 weights (quantized::linear_dynamic_fp16).
@@ -47,7 +53,7 @@ const (
 )
 
 // Quantizations lists the values ParseQuantization accepts, "none" first.
-var Quantizations = []Quantization{"none", Int8, Int8ReduceRange, Int8Mixed, Int8PerTensor, Int8Unfused, Float16Weights}
+var Quantizations = []Quantization{"none", Int8, Int8NoSmooth, Int8ReduceRange, Int8Mixed, Int8PerTensor, Int8Unfused, Float16Weights}
 
 // engine is the libtorch quantized engine that prepacks q's weights. Int8
 // runs full-range activations, which fbgemm computed 1.6x to 6x slower than
@@ -55,7 +61,7 @@ var Quantizations = []Quantization{"none", Int8, Int8ReduceRange, Int8Mixed, Int
 // fbgemm's reduce_range or faster, with identical vectors; the other variants keep
 // fbgemm, torch.ao's engine for dynamic Linear on x86.
 func (q Quantization) engine() string {
-	if q == Int8 || q == Int8PerTensor || q == Int8Unfused {
+	if q == Int8 || q == Int8NoSmooth || q == Int8PerTensor || q == Int8Unfused {
 		return "onednn"
 	}
 	return "fbgemm"
@@ -99,6 +105,9 @@ func (q Quantization) packing() torch.PackedLinear {
 
 func (q Quantization) fusedQKV() bool { return q != Int8Unfused }
 
+// smoothed says whether the LayerNorm-fed inputs are smoothed (smoothingSource).
+func (q Quantization) smoothed() bool { return q == Int8 }
+
 // checkQuantization refuses what the quantized encoder cannot do, before any
 // weight is read: another device, or a libtorch without the engine.
 func checkQuantization(q Quantization, device torch.Device) error {
@@ -115,6 +124,12 @@ func checkQuantization(q Quantization, device torch.Device) error {
 	if err != nil {
 		return err
 	}
+	return needEngine(q, engines)
+}
+
+// needEngine refuses q when engines, those of this libtorch and CPU, lack
+// the one q prepacks with.
+func needEngine(q Quantization, engines []string) error {
 	for _, e := range engines {
 		if e == q.engine() {
 			return nil
@@ -167,17 +182,31 @@ func (m *Model) buildQuantized(weights map[string]hf.RawTensor) (*torch.Module, 
 		mod.Close()
 		return nil, err
 	}
+	norms := map[string]hf.RawTensor{} // LayerNorm weights, for smoothing
 	for _, name := range paramOrder(cfg) {
 		if strings.HasSuffix(name, "LayerNorm.weight") || strings.HasSuffix(name, "LayerNorm.bias") || strings.HasPrefix(name, "embeddings.") {
 			if err := registerFloat32(mod, name, weights[name]); err != nil {
 				return fail(err)
 			}
+			norms[name] = weights[name]
 			delete(weights, name)
 		}
 	}
 	for l := 0; l < cfg.NumHiddenLayers; l++ {
 		for _, pl := range quantizedLinears(l, m.quant.fusedQKV()) {
-			if err := packLinear(mod, pl, weights, m.quant.packingOf(pl.attr)); err != nil {
+			var in *smoothedInput
+			if src := smoothingSource(l, pl); src != "" && m.quant.smoothed() {
+				g, err := float32sOf(norms[src+".weight"])
+				if err != nil {
+					return fail(fmt.Errorf("smoothing %s: %s.weight: %w", pl.attr, src, err))
+				}
+				b, err := float32sOf(norms[src+".bias"])
+				if err != nil {
+					return fail(fmt.Errorf("smoothing %s: %s.bias: %w", pl.attr, src, err))
+				}
+				in = &smoothedInput{gamma: g, beta: b}
+			}
+			if err := packLinear(mod, pl, weights, m.quant.packingOf(pl.attr), in); err != nil {
 				return fail(err)
 			}
 		}
@@ -195,8 +224,10 @@ func (m *Model) buildQuantized(weights map[string]hf.RawTensor) (*torch.Module, 
 }
 
 // packLinear concatenates the weights and biases of pl (all of one dtype) and
-// registers them packed; it removes them from weights.
-func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTensor, kind torch.PackedLinear) error {
+// registers them packed; it removes them from weights. With in, the weight is
+// smoothed first (smoothingScales) and the input multiplier registered as
+// smoothAttr(pl.attr).
+func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTensor, kind torch.PackedLinear, in *smoothedInput) error {
 	var wdata, bdata bytes.Buffer
 	var rows, cols int64
 	dtype := weights[pl.names[0]+".weight"].DType
@@ -210,7 +241,14 @@ func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTen
 		rows += w.Shape[0]
 		cols = w.Shape[1]
 	}
-	wt, err := tensorOf(hf.RawTensor{DType: dtype, Shape: []int64{rows, cols}, Data: wdata.Bytes()})
+	wraw := hf.RawTensor{DType: dtype, Shape: []int64{rows, cols}, Data: wdata.Bytes()}
+	var wt *torch.Tensor
+	var err error
+	if in != nil {
+		wt, err = smoothWeight(mod, pl.attr, wraw, *in)
+	} else {
+		wt, err = tensorOf(wraw)
+	}
 	if err != nil {
 		return fmt.Errorf("weight %s: %w", pl.attr, err)
 	}
@@ -241,7 +279,16 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 	eps := torch.ScriptFloat(c.LayerNormEps)
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	smoothed := map[string]bool{}
+	for l := 0; l < c.NumHiddenLayers && q.smoothed(); l++ {
+		for _, pl := range quantizedLinears(l, q.fusedQKV()) {
+			smoothed[pl.attr] = smoothingSource(l, pl) != ""
+		}
+	}
 	linear := func(x, attr string) string {
+		if smoothed[attr] {
+			x = fmt.Sprintf("%s * self.%s", x, smoothAttr(attr))
+		}
 		if q.packingOf(attr) == torch.Float16Weights {
 			return fmt.Sprintf("quantized.linear_dynamic_fp16(%s, self.%s)", x, attr)
 		}

@@ -42,6 +42,22 @@ func TestQuantizedLoadRefusals(t *testing.T) {
 	assert.Contains(t, engines, Int8ReduceRange.engine())
 }
 
+// A libtorch or CPU without the engine gets a message naming what it has
+// (the pinned libtorch has both, so the refusal is checked on the list).
+func TestQuantizedEngineMissing(t *testing.T) {
+	for _, tc := range []struct {
+		engines []string
+		want    string
+	}{
+		{[]string{"fbgemm", "qnnpack"}, "needs libtorch's onednn quantized engine, which this libtorch or CPU lacks (engines: fbgemm, qnnpack)"},
+		{nil, "(engines: none)"},
+	} {
+		assert.ErrorContains(t, needEngine(Int8, tc.engines), tc.want)
+	}
+	assert.NoError(t, needEngine(Int8, []string{"x86", "onednn"}))
+	assert.NoError(t, needEngine(Int8ReduceRange, []string{"fbgemm"}))
+}
+
 // TestQuantizedVariantsEncode runs every variant on a few golden texts: each
 // must compile with the pinned libtorch and stay near sentence-transformers.
 // The int8 quality gate on the whole corpus is in trainer (NDCG@10 too).

@@ -66,8 +66,8 @@ func TestInt8QualityAgainstFloat32(t *testing.T) {
 			worst, at = c, i
 		}
 	}
-	// Measured 0.9714 (text "."), against ONNX Runtime int8's 0.9865: the
-	// issue's 0.98 is not met; see the README's int8 section.
-	assert.GreaterOrEqual(t, worst, 0.965, "worst cosine to fp32 at text %d %.60q", at, texts[at])
+	// The bar. Without smoothing (int8-no-smooth) this was 0.9714
+	// (text "."); see the README's int8 section.
+	assert.GreaterOrEqual(t, worst, 0.98, "worst cosine to fp32 at text %d %.60q", at, texts[at])
 	t.Logf("%d golden texts: worst cosine to sentence-transformers fp32 %.4f (text %d %.40q)", len(texts), worst, at, texts[at])
 }

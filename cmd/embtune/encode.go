@@ -48,7 +48,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 // registerQuantize adds --quantize, for the commands that only encode.
 func (m *modelFlags) registerQuantize(fs *flag.FlagSet) {
 	fs.StringVar(&m.quantize, "quantize", os.Getenv("EMBTUNE_QUANTIZE"),
-		"Linear layers on the CPU: none or int8 (env EMBTUNE_QUANTIZE; int8-reduce-range, int8-mixed, int8-per-tensor, int8-unfused and fp16 are the measured alternatives)")
+		"Linear layers on the CPU: none or int8 (env EMBTUNE_QUANTIZE; int8-no-smooth, int8-reduce-range, int8-mixed, int8-per-tensor, int8-unfused and fp16 are the measured alternatives)")
 }
 
 func (m *modelFlags) load(ctx context.Context) (*minilm.Model, error) {
