@@ -276,5 +276,7 @@ func TestTrainingContainerTwoHosts(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &rep))
 	assert.Equal(t, 2, rep.Training.Communication.WorldSize)
-	assert.Equal(t, 3, rep.Training.Steps, "12 pairs at global batch 4")
+	// The default preset refits on all training pairs after the validation
+	// run, on both hosts: 3 steps in the validation run, 3 in the refit.
+	assert.Equal(t, 6, rep.Training.Steps, "12 pairs at global batch 4, then the refit")
 }
