@@ -153,13 +153,13 @@ bench: deps
 gobench:
 	cd bench && $(GO) test $(GO_BUILD_FLAGS) -run '^$$' -bench . -benchtime 3x -count 3 .
 
-# BEFORE=path/to/an/older/embtune adds that build's fp32 encoder to the
+# BEFORE=path/to/an/older/embtune adds that build's fp32 encoder and its training to the
 # alternation, for a before/after ratio from one run.
 BEFORE ?=
 bench-peer: build
 	@$(MAKE) --no-print-directory third_party/data/debian-faq.jsonl
 	tools/golden/run.sh bench $(CURDIR)/bin/embtune $(BEFORE)
-	tools/golden/run.sh bench-train $(CURDIR)/bin/embtune $(CURDIR)/third_party/data/debian-faq.jsonl
+	tools/golden/run.sh bench-train $(CURDIR)/bin/embtune $(CURDIR)/third_party/data/debian-faq.jsonl $(if $(BEFORE),2 $(BEFORE))
 
 # The pgvector store against exact search: 100,000 random 384-d vectors and
 # the Debian FAQ's chunks (bench/pgrecall starts its own PostgreSQL).

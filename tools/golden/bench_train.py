@@ -2,7 +2,13 @@
 pairs, settings and machine, alternating runs, reporting medians and the
 ratio. Checkpoints are off on both sides (save_strategy "no").
 
-  bench_train.py MODEL_DIR EMBTUNE_BIN DATA_JSONL [EPOCHS]
+  bench_train.py MODEL_DIR EMBTUNE_BIN DATA_JSONL [EPOCHS [BEFORE_BIN]]
+
+BEFORE_BIN, an older embtune build, joins the alternation for a
+before/after ratio from one run. embtune's default preset holds out a
+validation split, scores it every epoch and refits; those are turned off
+here (where the build has them), so both sides train on every pair and
+time training only.
 
 sentence-transformers trains with SentenceTransformerTrainer, which its
 fit() wraps since v3, with embtune's default preset: batch 32, lr 2e-5,
@@ -52,6 +58,14 @@ def st_run(model_dir, pairs, epochs, tmp):
     return len(pairs) * epochs / (time.perf_counter() - start)
 
 
+def validation_flags(binary):
+    """The flags that turn off a build's validation split, if it has one."""
+    usage = subprocess.run([binary, "train", "--help"], capture_output=True, text=True)
+    if "validation-split" not in usage.stdout + usage.stderr:
+        return []
+    return ["--validation-split", "0", "--wise-ft", "off", "--load-best-model-at-end", "false"]
+
+
 def embtune_run(binary, model_dir, data, epochs, threads, tmp):
     out = os.path.join(tmp, "embtune")
     subprocess.run(
@@ -59,7 +73,7 @@ def embtune_run(binary, model_dir, data, epochs, threads, tmp):
          "--batch-size", str(HP["batch_size"]), "--lr", str(HP["lr"]), "--warmup-ratio", str(HP["warmup_ratio"]),
          "--weight-decay", str(HP["weight_decay"]), "--max-grad-norm", str(HP["max_grad_norm"]),
          "--max-seq-length", str(HP["max_seq_length"]), "--seed", str(HP["seed"]), "--no-duplicates", "true",
-         "--checkpoints=false", "--threads", str(threads)],
+         "--checkpoints=false", "--threads", str(threads)] + validation_flags(binary),
         check=True, capture_output=True, text=True,
     )
     with open(os.path.join(out, "eval.json"), encoding="utf-8") as f:
@@ -80,20 +94,28 @@ def read_pairs(path):
 def main():
     model_dir, binary, data = sys.argv[1], sys.argv[2], sys.argv[3]
     epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    before = sys.argv[5] if len(sys.argv) > 5 else None
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     pairs = read_pairs(data)
-    st, ours = [], []
+    st, ours, old = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(ROUNDS):
             st.append(st_run(model_dir, pairs, epochs, tmp))
             ours.append(embtune_run(binary, model_dir, data, epochs, threads, tmp))
+            if before:
+                old.append(embtune_run(before, model_dir, data, epochs, threads, tmp))
     st_med, our_med = statistics.median(st), statistics.median(ours)
     print(f"train: {len(pairs)} pairs x {epochs} epochs, batch {HP['batch_size']}, max_seq_length "
           f"{HP['max_seq_length']}, threads {threads}, torch {torch.__version__}, {ROUNDS} alternating rounds")
     print(f"sentence-transformers trainer: median {st_med:.2f} pairs/s runs {[round(x, 2) for x in st]}")
     print(f"embtune train:                 median {our_med:.2f} pairs/s runs {[round(x, 2) for x in ours]}")
     print(f"ratio embtune/ST training speed: {our_med / st_med:.2f}x")
+    if before:
+        old_med = statistics.median(old)
+        print(f"embtune before ({before}): median {old_med:.2f} pairs/s runs {[round(x, 2) for x in old]}; "
+              f"ratio before/ST {old_med / st_med:.2f}x, after/before {our_med / old_med:.3f}")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ case "${1:-}" in
   peer-folds) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" folds "$2" "$model" ;;
   peer-blog) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" blog "$2" "$model" ${3:+"$3"} ;;
   bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ${3:+"$3"} ;;
-  bench-train) exec "$venv/bin/python" "$root/tools/golden/bench_train.py" "$model" "$2" "$3" ${4:+"$4"} ;;
+  bench-train) exec "$venv/bin/python" "$root/tools/golden/bench_train.py" "$model" "$2" "$3" ${4:+"$4"} ${5:+"$5"} ;;
   torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
   *) echo "usage: $0 corpus | families | loss | matryoshka | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
 esac
