@@ -4,10 +4,8 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 
-	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/torch"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,11 +105,7 @@ func TestLoadBestModelWithinNoise(t *testing.T) {
 		t.Skip("trains")
 	}
 	ctx := context.Background()
-	all, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
-	require.NoError(t, err)
-	pairs := all[:40]
-	hp := validationHyper()
-	hp.LR, hp.BatchSize = 3e-4, 8
+	pairs, hp := bestModelRun(t)
 	require.Equal(t, 1.0, hp.BestModelSE, "the default preset's")
 	m := loadModel(t, hp.MaxSeqLength)
 	res, err := Train(ctx, m, pairs, hp, Options{})

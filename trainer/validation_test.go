@@ -167,6 +167,17 @@ func f32Bytes(v []float32) []byte {
 
 // validationHyper is a short run whose learning rate is far too high, so
 // that later epochs score worse than earlier ones.
+// bestModelRun is TestLoadBestModelAtEnd's data and settings: 40 Debian
+// FAQ pairs at lr 3e-4, batch 8, where a trained epoch scores best.
+func bestModelRun(t *testing.T) ([]dataset.Pair, HyperParameters) {
+	t.Helper()
+	all, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
+	require.NoError(t, err)
+	hp := validationHyper()
+	hp.LR, hp.BatchSize = 3e-4, 8
+	return all[:40], hp
+}
+
 func validationHyper() HyperParameters {
 	hp := DefaultHyperParameters()
 	hp.Epochs, hp.BatchSize, hp.MaxSeqLength, hp.LR = 3, 4, 32, 3e-3
@@ -183,11 +194,7 @@ func TestLoadBestModelAtEnd(t *testing.T) {
 		t.Skip("trains")
 	}
 	ctx := context.Background()
-	all, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
-	require.NoError(t, err)
-	pairs := all[:40]
-	hp := validationHyper()
-	hp.LR, hp.BatchSize = 3e-4, 8
+	pairs, hp := bestModelRun(t)
 	hp.BestModelSE = 0 // the highest score, as transformers' Trainer picks it
 	dir := t.TempDir()
 	m := loadModel(t, hp.MaxSeqLength)
@@ -361,11 +368,8 @@ func TestRefit(t *testing.T) {
 		t.Skip("trains")
 	}
 	ctx := context.Background()
-	all, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
-	require.NoError(t, err)
-	pairs := all[:40]
-	hp := validationHyper()
-	hp.LR, hp.BatchSize, hp.WiseFT, hp.Refit = 3e-4, 8, "off", true
+	pairs, hp := bestModelRun(t)
+	hp.WiseFT, hp.Refit = "off", true
 	m := loadModel(t, hp.MaxSeqLength)
 	res, err := Train(ctx, m, pairs, hp, Options{})
 	require.NoError(t, err)

@@ -15,13 +15,7 @@ import (
 // TestTrainValidationFlags: bad validation settings are usage errors that
 // say what is wrong, before any model is loaded.
 func TestTrainValidationFlags(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "pairs.jsonl")
-	var b strings.Builder
-	for i := range 40 {
-		fmt.Fprintf(&b, `{"question": "question number %d?", "answer": "answer number %d."}`+"\n", i, i)
-	}
-	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	dir, data := fortyPairs(t)
 	base := []string{"train", "--model", filepath.Join(dir, "no-model"), "--data", data, "--output", filepath.Join(dir, "out")}
 	for _, c := range []struct {
 		args []string
@@ -56,13 +50,7 @@ func TestTrainValidationFlags(t *testing.T) {
 // preset's refit off rather than failing; the run then fails only on the
 // missing model.
 func TestTrainValidationSplitOffDropsPresetRefit(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "pairs.jsonl")
-	var b strings.Builder
-	for i := range 40 {
-		fmt.Fprintf(&b, `{"question": "question number %d?", "answer": "answer number %d."}`+"\n", i, i)
-	}
-	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	dir, data := fortyPairs(t)
 	for _, extra := range [][]string{{"--validation-split", "0"}, {"--validation-split", "0", "--refit=false"}} {
 		args := append([]string{"train", "--model", filepath.Join(dir, "no-model"), "--data", data, "--output", filepath.Join(dir, "out")}, extra...)
 		code, _, stderr := runCLI(context.Background(), args, "")
@@ -70,4 +58,17 @@ func TestTrainValidationSplitOffDropsPresetRefit(t *testing.T) {
 		assert.NotContains(t, stderr, "refit", extra)
 		assert.Contains(t, stderr, "no-model", extra)
 	}
+}
+
+// fortyPairs writes 40 synthetic pairs to a temporary folder.
+func fortyPairs(t *testing.T) (dir, data string) {
+	t.Helper()
+	dir = t.TempDir()
+	data = filepath.Join(dir, "pairs.jsonl")
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, `{"question": "question number %d?", "answer": "answer number %d."}`+"\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	return dir, data
 }
