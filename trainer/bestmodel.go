@@ -369,7 +369,7 @@ func (r *ValidationReport) Summary() string {
 		return fmt.Sprintf("%s (%s on %d validation pairs: base %.4f, best tuned %.4f)",
 			BaseWonMessage, r.Metric, r.Pairs, r.BaseScore, bestTuned(r))
 	}
-	s := fmt.Sprintf("%s on %d validation pairs: base %.4f, best %.4f at step %d (epoch %.2f)",
+	s := fmt.Sprintf("%s on %d validation pairs: base %.4f, chose %.4f at step %d (epoch %.2f)",
 		r.Metric, r.Pairs, r.BaseScore, r.BestScore, r.BestStep, r.BestEpoch)
 	if r.HighestStep != r.BestStep {
 		unit := "standard errors"
@@ -398,7 +398,7 @@ func (r *ValidationReport) PrintCurve(w io.Writer) {
 	for _, e := range r.Evaluations {
 		mark := ""
 		if e.Step == r.BestStep {
-			mark = "  best"
+			mark = "  chosen"
 		}
 		if e.Step == r.HighestStep && r.HighestStep != r.BestStep {
 			mark = "  highest"
