@@ -23,7 +23,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	batch := fs.Int("batch-size", 32, "texts per forward pass")
 	reps := fs.Int("reps", 3, "timed repetitions (the median is reported)")
 	gemm := fs.Bool("gemm", true, "also measure GEMM 2048³ and the encoder at 32×128")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	f, err := os.Open(*textsPath)

@@ -115,6 +115,20 @@ func newFlags(name string) *flag.FlagSet {
 // so a test can read a command's flags by running it with --help.
 var flagSetCreated func(name string, fs *flag.FlagSet)
 
+// parseFlagsOnly is parseFlags for commands that take no arguments besides
+// flags. A leftover argument is an error rather than silently dropped: Go
+// stops parsing at the first one, so "--gemm false" (a boolean flag takes
+// --gemm=false) would otherwise drop every flag after it.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q, and the flags after it were not read (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
+	}
+	return nil
+}
+
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

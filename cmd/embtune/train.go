@@ -114,7 +114,7 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	gather := fs.String("gather-across-devices", "", "true/false: MultipleNegativesRankingLoss over the global batch, with in-batch negatives from every rank (empty: true with more than one process)")
 	var pairs pairFlag
 	fs.Var(&pairs, "pair", "a \"query<TAB>answer\" pair whose cosine is reported before and after (repeatable)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *data == "" {

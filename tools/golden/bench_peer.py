@@ -112,7 +112,7 @@ def ndcg10(q, c, relevant):
 
 def embtune_bench(binary, model_dir, path, threads, quantize):
     args = [binary, "bench", "--model", model_dir, "--texts", path, "--batch-size", str(BATCH),
-            "--reps", "1", "--gemm", "false"]
+            "--reps", "1", "--gemm=false"]
     if quantize is not None:
         args += ["--threads", str(threads), "--quantize", quantize]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout

@@ -360,7 +360,7 @@ def check_speed(ctx, c):
                 times.append(time.perf_counter() - t)
             st_rate = len(texts) / statistics.median(times)
             args = ["bench", "--model", str(ctx.model_dir("model-dropout")), "--device", ctx.device, "--texts",
-                    str(texts_path), "--batch-size", str(b), "--reps", str(reps), "--gemm", "false"]
+                    str(texts_path), "--batch-size", str(b), "--reps", str(reps), "--gemm=false"]
             if bf16:
                 args.append("--bf16")
             res = json.loads(ctx.embtune(*args, timeout=600).stdout)
