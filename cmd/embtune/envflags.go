@@ -25,7 +25,7 @@ func parseFlagsEnv(fs *flag.FlagSet, args []string, lookupEnv func(string) (stri
 			f.Usage += " [env " + env + "]"
 		}
 	})
-	if err := parseFlagsOnly(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	given := map[string]bool{}

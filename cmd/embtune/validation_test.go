@@ -72,3 +72,20 @@ func fortyPairs(t *testing.T) (dir, data string) {
 	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
 	return dir, data
 }
+
+// TestLeftoverArgumentRefused: Go's flag package stops at the first
+// argument that is not a flag, so "--gemm false" (a boolean flag takes
+// --gemm=false) used to drop every flag after it silently; bench, train
+// and serve now refuse it before loading anything.
+func TestLeftoverArgumentRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--texts", "x.txt", "--gemm", "false", "--quantize", "int8"},
+		{"train", "--data", "x.jsonl", "--checkpoints", "false", "--epochs", "1"},
+		{"serve", "--model", "x", "extra"},
+	} {
+		code, _, stderr := runCLI(context.Background(), args, "")
+		assert.Equal(t, 2, code, "%v: %s", args, stderr)
+		assert.Contains(t, stderr, "unexpected argument", args)
+		assert.Contains(t, stderr, "--name=false", args)
+	}
+}
