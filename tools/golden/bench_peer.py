@@ -176,7 +176,7 @@ def serve_latency(binary, model_dir, threads, queries):
 def main():
     model_dir, binary = sys.argv[1], sys.argv[2]
     before = sys.argv[3] if len(sys.argv) > 3 else None
-    threads = os.cpu_count() or 1
+    threads = int(os.environ.get("BENCH_THREADS", 0)) or os.cpu_count() or 1
     torch.set_num_threads(threads)
     from sentence_transformers import SentenceTransformer
 
