@@ -18,17 +18,24 @@ import (
 // values are checked against sentence-transformers by
 // TestFirstStepMatchesSentenceTransformers; here they need only be finite.
 func TestEveryLossVariantCompiles(t *testing.T) {
-	optional := []string{QueryToQuery, DocToQuery, DocToDoc}
-	anchors, err := torch.Randn(torch.Float32, 4, 8)
-	require.NoError(t, err)
-	defer anchors.Close()
-	docs1, err := torch.Randn(torch.Float32, 4, 8)
-	require.NoError(t, err)
-	defer docs1.Close()
-	docs2, err := torch.Randn(torch.Float32, 8, 8)
-	require.NoError(t, err)
-	defer docs2.Close()
 	compiled := 0
+	eachLossVariant(func(name string, l MultipleNegativesRankingLoss) {
+		if l.Validate() != nil {
+			return // per_direction with query_to_query or doc_to_doc
+		}
+		c, err := l.Compile()
+		require.NoError(t, err, name)
+		lossIsFinite(t, name, c)
+		compiled++
+	})
+	assert.Equal(t, 40, compiled) // joint: 8 direction sets × 4 hardness modes; per_direction: 2 sets × 4
+	assert.Zero(t, torch.Leaked())
+}
+
+// eachLossVariant calls f with every combination of directions (query_to_doc
+// always), partition mode and hardness mode, valid or not.
+func eachLossVariant(f func(name string, l MultipleNegativesRankingLoss)) {
+	optional := []string{QueryToQuery, DocToQuery, DocToDoc}
 	for mask := range 1 << len(optional) {
 		dirs := []string{QueryToDoc}
 		for i, d := range optional {
@@ -38,27 +45,31 @@ func TestEveryLossVariantCompiles(t *testing.T) {
 		}
 		for _, partition := range []string{"joint", "per_direction"} {
 			for _, hardness := range []string{"", "in_batch_negatives", "hard_negatives", "all_negatives"} {
-				l := MultipleNegativesRankingLoss{Scale: 20, Directions: dirs, PartitionMode: partition, HardnessMode: hardness, HardnessStrength: 5}
-				if l.Validate() != nil {
-					continue // per_direction with query_to_query or doc_to_doc
-				}
-				name := fmt.Sprintf("%v/%s/%s", dirs, partition, hardness)
-				c, err := l.Compile()
-				require.NoError(t, err, name)
-				for _, docs := range []*torch.Tensor{docs1, docs2} {
-					s := torch.NewScope()
-					loss, err := c.Loss(s, anchors, docs)
-					require.NoError(t, err, name)
-					v, err := loss.Item()
-					require.NoError(t, err, name)
-					assert.False(t, math.IsNaN(v) || math.IsInf(v, 0), "%s: loss %v", name, v)
-					s.Close()
-				}
-				c.Close()
-				compiled++
+				f(fmt.Sprintf("%v/%s/%s", dirs, partition, hardness),
+					MultipleNegativesRankingLoss{Scale: 20, Directions: dirs, PartitionMode: partition, HardnessMode: hardness, HardnessStrength: 5})
 			}
 		}
 	}
-	assert.Equal(t, 40, compiled) // joint: 8 direction sets × 4 hardness modes; per_direction: 2 sets × 4
-	assert.Zero(t, torch.Leaked())
+}
+
+// lossIsFinite runs c on random 4×8 anchors, with and without a
+// hard-negative column, requires a finite loss, and closes c.
+func lossIsFinite(t *testing.T, name string, c *CompiledLoss) {
+	t.Helper()
+	defer c.Close()
+	anchors, err := torch.Randn(torch.Float32, 4, 8)
+	require.NoError(t, err)
+	defer anchors.Close()
+	for _, rows := range []int64{4, 8} {
+		docs, err := torch.Randn(torch.Float32, rows, 8)
+		require.NoError(t, err)
+		s := torch.NewScope()
+		loss, err := c.Loss(s, anchors, docs)
+		require.NoError(t, err, name)
+		v, err := loss.Item()
+		require.NoError(t, err, name)
+		assert.False(t, math.IsNaN(v) || math.IsInf(v, 0), "%s: loss %v", name, v)
+		s.Close()
+		docs.Close()
+	}
 }

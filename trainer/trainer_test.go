@@ -70,53 +70,74 @@ type lossGolden struct {
 		Positives []string `json:"positives"`
 		Negatives []string `json:"negatives"`
 	} `json:"batch"`
-	MaxSeqLength int `json:"max_seq_length"`
-	Cases        map[string]struct {
-		Loss      float64 `json:"loss"`
-		GradNorm  float64 `json:"grad_norm"`
-		Negatives bool    `json:"negatives"`
-		// The loss's keyword arguments in sentence-transformers.
-		Kwargs struct {
-			Directions       []string `json:"directions"`
-			PartitionMode    string   `json:"partition_mode"`
-			HardnessMode     string   `json:"hardness_mode"`
-			HardnessStrength float64  `json:"hardness_strength"`
-		} `json:"kwargs"`
-	} `json:"cases"`
+	MaxSeqLength int                 `json:"max_seq_length"`
+	Cases        map[string]lossCase `json:"cases"`
+}
+
+type lossCase struct {
+	Loss      float64 `json:"loss"`
+	GradNorm  float64 `json:"grad_norm"`
+	Negatives bool    `json:"negatives"`
+	// The loss's keyword arguments in sentence-transformers.
+	Kwargs struct {
+		Directions       []string `json:"directions"`
+		PartitionMode    string   `json:"partition_mode"`
+		HardnessMode     string   `json:"hardness_mode"`
+		HardnessStrength float64  `json:"hardness_strength"`
+	} `json:"kwargs"`
+	// MatryoshkaLoss's, in matryoshka_loss.json.
+	Dims    []int     `json:"matryoshka_dims"`
+	Weights []float64 `json:"matryoshka_weights"`
+}
+
+// readLossGolden reads a first-step golden under testdata/golden.
+func readLossGolden(t *testing.T, name string) lossGolden {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "golden", name))
+	require.NoError(t, err)
+	var g lossGolden
+	require.NoError(t, json.Unmarshal(b, &g))
+	require.NotEmpty(t, g.Cases)
+	return g
+}
+
+// goldenFirstStep runs one step of hp, with the case's loss arguments, on
+// the golden batch with dropout off, and returns the loss and gradient norm.
+func goldenFirstStep(t *testing.T, g lossGolden, want lossCase, hp HyperParameters) (loss, norm float64) {
+	t.Helper()
+	m := loadModel(t, g.MaxSeqLength)
+	var pairs []dataset.Pair
+	for i := range g.Batch.Anchors {
+		p := dataset.Pair{Anchor: g.Batch.Anchors[i], Positive: g.Batch.Positives[i]}
+		if want.Negatives {
+			p.Negatives = []string{g.Batch.Negatives[i]}
+		}
+		pairs = append(pairs, p)
+	}
+	hp.Directions = strings.Join(want.Kwargs.Directions, ",")
+	hp.PartitionMode = want.Kwargs.PartitionMode
+	hp.HardnessMode = want.Kwargs.HardnessMode
+	hp.HardnessStrength = want.Kwargs.HardnessStrength
+	require.NoError(t, hp.Validate())
+	r, err := newRun(context.Background(), m, pairs, hp)
+	require.NoError(t, err)
+	defer r.close()
+	require.NoError(t, m.Worker().Do(context.Background(), func() error { return m.Module().Train(false) }))
+	loss, norm, err = r.step([]int{0, 1, 2, 3, 4, 5, 6, 7}, 0)
+	require.NoError(t, err)
+	return loss, norm
 }
 
 // TestFirstStepMatchesSentenceTransformers compares the loss and gradient
 // norm of one step with sentence-transformers' on the same weights and
 // batch (dropout off on both sides, so no random numbers are involved).
 func TestFirstStepMatchesSentenceTransformers(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "loss.json"))
-	require.NoError(t, err)
-	var g lossGolden
-	require.NoError(t, json.Unmarshal(b, &g))
+	g := readLossGolden(t, "loss.json")
 	for name, want := range g.Cases {
 		t.Run(name, func(t *testing.T) {
-			m := loadModel(t, g.MaxSeqLength)
-			var pairs []dataset.Pair
-			for i := range g.Batch.Anchors {
-				p := dataset.Pair{Anchor: g.Batch.Anchors[i], Positive: g.Batch.Positives[i]}
-				if want.Negatives {
-					p.Negatives = []string{g.Batch.Negatives[i]}
-				}
-				pairs = append(pairs, p)
-			}
 			hp := DefaultHyperParameters()
 			hp.Symmetric = name == "symmetric" // the deprecated MultipleNegativesSymmetricRankingLoss class
-			hp.Directions = strings.Join(want.Kwargs.Directions, ",")
-			hp.PartitionMode = want.Kwargs.PartitionMode
-			hp.HardnessMode = want.Kwargs.HardnessMode
-			hp.HardnessStrength = want.Kwargs.HardnessStrength
-			require.NoError(t, hp.Validate())
-			r, err := newRun(context.Background(), m, pairs, hp)
-			require.NoError(t, err)
-			defer r.close()
-			require.NoError(t, m.Worker().Do(context.Background(), func() error { return m.Module().Train(false) }))
-			loss, norm, err := r.step([]int{0, 1, 2, 3, 4, 5, 6, 7}, 0)
-			require.NoError(t, err)
+			loss, norm := goldenFirstStep(t, g, want, hp)
 			assert.InDelta(t, want.Loss, loss, 1e-4, "loss")
 			assert.InDelta(t, want.GradNorm, norm, 1e-4*max(1, want.GradNorm), "grad norm")
 		})
