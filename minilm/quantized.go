@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/torch"
@@ -26,7 +27,7 @@ const (
 	// per_channel_dynamic_qconfig): symmetric int8 weights with one scale per
 	// output row, activations quantized per call to the full 8 bits
 	// (reduce_range=False, as ONNX Runtime's quantize_dynamic does), through
-	// quantized::linear_dynamic on the oneDNN engine. Q, K and V run as one
+	// quantized::linear_dynamic (engine: see engine). Q, K and V run as one
 	// GEMM. The inputs of the QKV and FFN-up GEMMs are smoothed
 	// (SmoothQuant, quantized_smooth.go): worst cosine to fp32 over the
 	// golden texts 0.983, against 0.971 without (Int8NoSmooth).
@@ -55,16 +56,40 @@ const (
 // Quantizations lists the values ParseQuantization accepts, "none" first.
 var Quantizations = []Quantization{"none", Int8, Int8NoSmooth, Int8ReduceRange, Int8Mixed, Int8PerTensor, Int8Unfused, Float16Weights}
 
-// engine is the libtorch quantized engine that prepacks q's weights. Int8
-// runs full-range activations, which fbgemm computed 1.6x to 6x slower than
-// with reduce_range on an AVX-512 VNNI Xeon while oneDNN ran them as fast as
-// fbgemm's reduce_range or faster, with identical vectors; the other variants keep
-// fbgemm, torch.ao's engine for dynamic Linear on x86.
-func (q Quantization) engine() string {
-	if q == Int8 || q == Int8NoSmooth || q == Int8PerTensor || q == Int8Unfused {
-		return "onednn"
+// engine is the libtorch quantized engine that prepacks q's weights, where
+// fbgemm's int8 kernels are VNNI (vnni) or not.
+//
+// Full-range activations (reduce_range=False) need kernels that accumulate
+// u8×s8 products in int32. fbgemm's VNNI kernels do, and at one short query
+// they ran 1.5 ms against oneDNN's 2.0 ms (per-call primitive set-up), at
+// the same 260 sentences/s for batches of 32, on an AVX-512 VNNI Xeon.
+// fbgemm's AVX2 and AVX-512 kernels add product pairs in int16 and saturate,
+// so there the full-range variants take oneDNN. The reduce_range variants
+// (7-bit activations, no saturation) are torch.ao's fbgemm set-up.
+func (q Quantization) engine(vnni bool) string {
+	switch q {
+	case Int8ReduceRange, Int8Mixed, Float16Weights:
+		return "fbgemm"
 	}
-	return "fbgemm"
+	if vnni {
+		return "fbgemm"
+	}
+	return "onednn"
+}
+
+// fbgemmVNNI says whether fbgemm's int8 kernels on this CPU are VNNI ones.
+var fbgemmVNNI = sync.OnceValue(func() bool {
+	isa, err := torch.FbgemmISA()
+	return err == nil && strings.HasPrefix(isa, "avx512_vnni")
+})
+
+// QuantizedEngine is the libtorch engine that runs q's Linear layers on
+// this CPU ("" for NoQuantization).
+func QuantizedEngine(q Quantization) string {
+	if q == NoQuantization {
+		return ""
+	}
+	return q.engine(fbgemmVNNI())
 }
 
 // ParseQuantization reads a --quantize value; "" and "none" mean float32.
@@ -124,14 +149,14 @@ func checkQuantization(q Quantization, device torch.Device) error {
 	if err != nil {
 		return err
 	}
-	return needEngine(q, engines)
+	return needEngine(q, engines, fbgemmVNNI())
 }
 
 // needEngine refuses q when engines, those of this libtorch and CPU, lack
 // the one q prepacks with.
-func needEngine(q Quantization, engines []string) error {
+func needEngine(q Quantization, engines []string, vnni bool) error {
 	for _, e := range engines {
-		if e == q.engine() {
+		if e == q.engine(vnni) {
 			return nil
 		}
 	}
@@ -139,7 +164,7 @@ func needEngine(q Quantization, engines []string) error {
 	if have == "" {
 		have = "none"
 	}
-	return fmt.Errorf("quantization %s needs libtorch's %s quantized engine, which this libtorch or CPU lacks (engines: %s)", q, q.engine(), have)
+	return fmt.Errorf("quantization %s needs libtorch's %s quantized engine, which this libtorch or CPU lacks (engines: %s)", q, q.engine(vnni), have)
 }
 
 // Per-layer Linear layers as the quantized encoder packs them: the name of
@@ -171,7 +196,7 @@ func quantizedLinears(l int, fused bool) []packedLinear {
 // the worker.
 func (m *Model) buildQuantized(weights map[string]hf.RawTensor) (*torch.Module, error) {
 	cfg := m.Folder.Config
-	if err := torch.SetQuantizedEngine(m.quant.engine()); err != nil {
+	if err := torch.SetQuantizedEngine(QuantizedEngine(m.quant)); err != nil {
 		return nil, err
 	}
 	mod, err := torch.NewModule("MiniLMQuantized")

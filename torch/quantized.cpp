@@ -8,6 +8,7 @@
 // the pinned libtorch; quantized_test.go checks they exist and run.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/QEngine.h>
+#include <fbgemm/Utils.h>
 
 #include <cfloat>
 #include <string>
@@ -78,6 +79,28 @@ char* et_quantized_engine(char** out) {
   ET_GUARD({
     need(out, "out");
     *out = et_internal::dup_message(lower(c10::toString(at::globalContext().qEngine())).c_str());
+  })
+}
+
+// fbgemm's instruction set for its int8 kernels, as fbgemm picks it (the CPU,
+// or FBGEMM_ENABLE_INSTRUCTIONS): "avx512_vnni" and "avx512_vnni_ymm"
+// accumulate u8×s8 products in int32 (vpdpbusd); "avx2" and "avx512" add
+// pairs of them in int16 first (vpmaddubsw), which saturates when the
+// activations use all 8 bits.
+char* et_fbgemm_isa(char** out) {
+  ET_GUARD({
+    need(out, "out");
+    const char* name = "anyarch";
+    switch (fbgemm::fbgemmInstructionSet()) {
+      case fbgemm::inst_set_t::anyarch: name = "anyarch"; break;
+      case fbgemm::inst_set_t::avx2: name = "avx2"; break;
+      case fbgemm::inst_set_t::avx512: name = "avx512"; break;
+      case fbgemm::inst_set_t::avx512_ymm: name = "avx512_ymm"; break;
+      case fbgemm::inst_set_t::avx512_vnni: name = "avx512_vnni"; break;
+      case fbgemm::inst_set_t::avx512_vnni_ymm: name = "avx512_vnni_ymm"; break;
+      case fbgemm::inst_set_t::sve: name = "sve"; break;
+    }
+    *out = et_internal::dup_message(name);
   })
 }
 

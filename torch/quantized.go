@@ -36,6 +36,19 @@ func QuantizedEngine() (string, error) {
 	return takeString(out), nil
 }
 
+// FbgemmISA is the instruction set of fbgemm's int8 kernels on this CPU, as
+// fbgemm picks it (FBGEMM_ENABLE_INSTRUCTIONS can lower it): "avx512_vnni"
+// or "avx512_vnni_ymm" accumulate u8×s8 products in int32, while "avx2" and
+// "avx512" first add pairs of them in int16, which saturates for 8-bit
+// activations (why torch.ao passes reduce_range=True on fbgemm).
+func FbgemmISA() (string, error) {
+	var out *C.char
+	if err := check(C.et_fbgemm_isa(&out), "fbgemm instruction set"); err != nil {
+		return "", err
+	}
+	return takeString(out), nil
+}
+
 // SetQuantizedEngine selects the engine that prepacks quantized weights
 // (torch.backends.quantized.engine). It is process-wide; an engine this
 // libtorch lacks is an error that names the ones it has.

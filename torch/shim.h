@@ -114,6 +114,7 @@ void et_module_free(et_module m);
 // Comma-separated engines compiled into libtorch ("fbgemm,onednn,x86,qnnpack").
 char* et_quantized_engines(char** out);       // free *out
 char* et_quantized_engine(char** out);        // the engine in use; free *out
+char* et_fbgemm_isa(char** out);             // fbgemm's int8 instruction set; free *out
 // Process-wide; an engine this libtorch lacks is an error naming those it has.
 char* et_set_quantized_engine(const char* name);
 // Quantizes and prepacks a Linear weight [out, in] (bias [out] or NULL) with the
