@@ -172,6 +172,12 @@ func TestPoolingKernelsAgree(t *testing.T) {
 // figure of the same run: torch copy_ of 256 MiB on the same worker,
 // counting the bytes read and written. The pooling input is 6 MiB, which
 // fits in L2 plus L3 on most servers, so the kernels can beat it.
+//
+// torchscript is the two-pass maths ((x * m).sum(1) writes and re-reads a
+// temporary as large as x); fused-shim (torch.MeanPool) is one batched GEMM;
+// encoder-unpadded is the encoder's own pooling, index_add over the real
+// tokens only. Measured on a quiet 2-core Xeon: copy 21.7 GB/s, torchscript
+// 13.1 (60%), fused-shim 30 (140%), encoder-unpadded 20.8 (96%).
 func BenchmarkMeanPool(b *testing.B) {
 	m := loadModel(b)
 	ctx := context.Background()
@@ -249,6 +255,10 @@ func BenchmarkMeanPool(b *testing.B) {
 def f(self, x, m):
     s = (x * m).sum(1) / m.sum(1)
     return s / torch.clamp(s.pow(2).sum(-1, keepdim=True).sqrt(), min=1e-12)
+
+def packed(self, x, row, n):
+    s = x.new_zeros([n.size(0), x.size(1)]).index_add(0, row, x) / n
+    return s / torch.clamp(s.pow(2).sum(-1, keepdim=True).sqrt(), min=1e-12)
 `))
 	b.Run("torchscript", func(b *testing.B) {
 		run(b, func(tx, _, tmf *torch.Tensor) (*torch.Tensor, error) {
@@ -263,6 +273,52 @@ def f(self, x, m):
 		run(b, func(tx, tm, _ *torch.Tensor) (*torch.Tensor, error) {
 			return torch.MeanPool(tx, tm, true)
 		})
+	})
+	// The encoder's own pooling: its tokens are unpadded ([T, H], the real
+	// tokens only), summed per text with index_add. Bytes: the T rows and
+	// their row indices.
+	var packed []float32
+	var rows []int64
+	counts := make([]float32, poolB)
+	for i := 0; i < poolB; i++ {
+		for j := 0; j < poolS; j++ {
+			if mask[i*poolS+j] != 0 {
+				packed = append(packed, x[(i*poolS+j)*poolH:(i*poolS+j+1)*poolH]...)
+				rows = append(rows, int64(i))
+				counts[i]++
+			}
+		}
+	}
+	b.Run("encoder-unpadded", func(b *testing.B) {
+		require.NoError(b, m.Worker().Do(ctx, func() error {
+			return torch.InferenceMode(func() error {
+				tx, err := torch.FromFloat32(packed, int64(len(rows)), poolH)
+				if err != nil {
+					return err
+				}
+				defer tx.Close()
+				tr, err := torch.FromInt64(rows, int64(len(rows)))
+				if err != nil {
+					return err
+				}
+				defer tr.Close()
+				tn, err := torch.FromFloat32(counts, poolB, 1)
+				if err != nil {
+					return err
+				}
+				defer tn.Close()
+				b.SetBytes(int64(len(packed)*4 + len(rows)*8))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					outs, err := pool.Run("packed", tx, tr, tn)
+					if err != nil {
+						return err
+					}
+					outs[0].Close()
+				}
+				return nil
+			})
+		}))
 	})
 }
 
