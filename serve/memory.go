@@ -28,15 +28,22 @@ func releaseMemory() {
 	debug.FreeOSMemory()
 }
 
+// checkEvery is how often, at most, the batcher reads tcmalloc's free
+// bytes under load: reading them took 37 µs a batch, which single short
+// queries (1.5 ms each) felt when it ran after every one.
+var checkEvery = time.Second
+
 // memoryBound is the batcher's rate-limited release under load.
-type memoryBound struct{ last time.Time }
+type memoryBound struct{ checked, released time.Time }
 
 func (m *memoryBound) afterBatch() {
-	if time.Since(m.last) < releaseEvery {
+	now := time.Now()
+	if now.Sub(m.checked) < checkEvery || now.Sub(m.released) < releaseEvery {
 		return
 	}
+	m.checked = now
 	if st, ok := torch.ReadMallocStats(); ok && st.PageHeapFree > keepFreeBytes {
 		torch.ReleaseFreeMemory()
-		m.last = time.Now()
+		m.released = now
 	}
 }
