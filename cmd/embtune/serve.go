@@ -121,9 +121,6 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		return err
 	}
 	wait := *batchWait
-	if wait == 0 {
-		wait = -1 // serve.Config: negative is no wait, zero is the default
-	}
 	slog.Info("starting server", "model", mf.dir, "addr", *addr, "sagemaker", container, "quantize", mf.quantize)
 	srv := serve.New(serve.Config{
 		Addr:           *addr,
