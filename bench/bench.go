@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -152,4 +153,36 @@ func Encode(ctx context.Context, m *minilm.Model, texts []string, batchSize, rep
 		SentencesPerSec: float64(len(texts)) / sec, TokensPerSec: float64(tokens) / sec,
 		EffectiveGFLOPs: flops / sec / 1e9, FirstVectorCheck: warm.Vectors[0][0],
 	}, nil
+}
+
+// Latency encodes texts one at a time, as single queries arrive, and returns
+// each call's duration (tokenizing, the forward pass and pooling; the first
+// warm text runs untimed). It is the in-process floor under served latency.
+func Latency(ctx context.Context, m *minilm.Model, texts []string) ([]time.Duration, error) {
+	if len(texts) == 0 {
+		return nil, fmt.Errorf("no texts")
+	}
+	if _, err := m.Encode(ctx, texts[:1], 1); err != nil {
+		return nil, err
+	}
+	out := make([]time.Duration, len(texts))
+	for i, t := range texts {
+		start := time.Now()
+		if _, err := m.Encode(ctx, []string{t}, 1); err != nil {
+			return nil, fmt.Errorf("text %d: %w", i, err)
+		}
+		out[i] = time.Since(start)
+	}
+	return out, nil
+}
+
+// Percentile is the p-th percentile (0 < p ≤ 1) of d by nearest rank.
+func Percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
 }

@@ -23,6 +23,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	batch := fs.Int("batch-size", 32, "texts per forward pass")
 	reps := fs.Int("reps", 3, "timed repetitions (the median is reported)")
 	gemm := fs.Bool("gemm", true, "also measure GEMM 2048³ and the encoder at 32×128")
+	latency := fs.Bool("latency", false, "encode the texts one at a time instead and report each call's seconds and their p50 and p99")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +41,20 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return err
 	}
 	defer m.Close()
+	if *latency {
+		d, err := bench.Latency(ctx, m, texts)
+		if err != nil {
+			return err
+		}
+		secs := make([]float64, len(d))
+		for i, x := range d {
+			secs[i] = x.Seconds()
+		}
+		return writeJSONLine(stdout, map[string]any{
+			"texts": len(texts), "latency_seconds": secs,
+			"p50_seconds": bench.Percentile(d, 0.5).Seconds(), "p99_seconds": bench.Percentile(d, 0.99).Seconds(),
+		})
+	}
 	res, err := bench.Encode(ctx, m, texts, *batch, *reps)
 	if err != nil {
 		return err
@@ -63,10 +78,14 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		out["encoder_32x128_tokens_per_sec"] = tps
 		out["encoder_over_gemm"] = enc / g
 	}
-	b, err := json.Marshal(out)
+	return writeJSONLine(stdout, out)
+}
+
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
 }
