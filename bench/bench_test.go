@@ -12,7 +12,9 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/embtune/embtune/corpus"
@@ -383,4 +385,33 @@ func BenchmarkSearch(b *testing.B) {
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mchunks/s")
 		})
 	}
+}
+
+// Latency returns one positive duration per text and refuses no texts;
+// Percentile takes the nearest rank without reordering its input.
+func TestLatencyAndPercentile(t *testing.T) {
+	m := loadModel(t)
+	texts := []string{"How do I upgrade Debian?", "a", "Where are the package lists kept?"}
+	d, err := Latency(context.Background(), m, texts)
+	require.NoError(t, err)
+	require.Len(t, d, len(texts))
+	for _, x := range d {
+		assert.Positive(t, x)
+	}
+	_, err = Latency(context.Background(), m, nil)
+	assert.ErrorContains(t, err, "no texts")
+
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	in := ms(5, 1, 4, 2, 3)
+	assert.Equal(t, 3*time.Millisecond, Percentile(in, 0.5))
+	assert.Equal(t, 5*time.Millisecond, Percentile(in, 0.99))
+	assert.Equal(t, 1*time.Millisecond, Percentile(in, 0.01))
+	assert.Equal(t, ms(5, 1, 4, 2, 3), in, "the input is not reordered")
+	assert.Zero(t, Percentile(nil, 0.5))
 }
