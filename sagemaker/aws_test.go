@@ -38,19 +38,22 @@ func TestTrainingMetricDefinitions(t *testing.T) {
 		`time=2026-03-01T12:03:00.000Z level=INFO msg="tuned model" ndcg@10=0.7866 mrr@10=0.7400 accuracy@1=0.6250`,
 		`time=2026-03-01T12:04:00.000Z level=INFO msg=fold fold=1 base_ndcg@10=0.7412 tuned_ndcg@10=0.8012`,
 		`time=2026-03-01T12:00:00.000Z level=INFO msg=training pairs=96 epochs=10 batch_size=16 final_loss=0.2`,
+		`time=2026-03-01T12:01:00.000Z level=INFO msg=validation step=9 epoch=3.00 ndcg@10=0.8042 best_step=6 best=0.8100`,
 	}
 	want := map[string][]string{ // metric -> the value found on each line ("" none)
-		"train:loss":              {"0.103313", "", "", "", ""},
-		"train:lr":                {"3.981e-05", "", "", "", ""},
-		"train:grad_norm":         {"5.6125", "", "", "", ""},
-		"train:epoch":             {"2.00", "", "", "", ""},
-		"train:pairs_per_sec":     {"7.89", "", "", "", ""},
-		"eval:ndcg@10":            {"", "0.7496", "0.7866", "", ""},
-		"eval:base_ndcg@10":       {"", "0.7496", "", "", ""},
-		"eval:tuned_ndcg@10":      {"", "", "0.7866", "", ""},
-		"eval:tuned_mrr@10":       {"", "", "0.7400", "", ""},
-		"eval:tuned_accuracy@1":   {"", "", "0.6250", "", ""},
-		"eval:fold_tuned_ndcg@10": {"", "", "", "0.8012", ""},
+		"train:loss":              {"0.103313", "", "", "", "", ""},
+		"train:lr":                {"3.981e-05", "", "", "", "", ""},
+		"train:grad_norm":         {"5.6125", "", "", "", "", ""},
+		"train:epoch":             {"2.00", "", "", "", "", ""},
+		"train:pairs_per_sec":     {"7.89", "", "", "", "", ""},
+		"eval:ndcg@10":            {"", "0.7496", "0.7866", "", "", ""},
+		"eval:base_ndcg@10":       {"", "0.7496", "", "", "", ""},
+		"eval:tuned_ndcg@10":      {"", "", "0.7866", "", "", ""},
+		"eval:tuned_mrr@10":       {"", "", "0.7400", "", "", ""},
+		"eval:tuned_accuracy@1":   {"", "", "0.6250", "", "", ""},
+		"eval:fold_tuned_ndcg@10": {"", "", "", "0.8012", "", ""},
+		"validation:ndcg@10":      {"", "", "", "", "", "0.8042"},
+		"validation:best":         {"", "", "", "", "", "0.8100"},
 	}
 	require.Len(t, TrainingMetricDefinitions, len(want))
 	names := map[string]bool{}

@@ -43,6 +43,11 @@ func LogHandler(w io.Writer) slog.Handler {
 //	msg="base model" ndcg@10=0.7496 mrr@10=0.7012 accuracy@1=0.5417
 //	msg="tuned model" ndcg@10=0.7866 mrr@10=0.7400 accuracy@1=0.6250
 //	msg=fold fold=1 base_ndcg@10=0.7412 tuned_ndcg@10=0.7866
+//	msg=validation step=9 epoch=3.00 ndcg@10=0.8042 best_step=9 best=0.8042
+//
+// eval: metrics read the base and tuned models' lines only; the validation
+// split's per-evaluation lines have their own (validation:), so a curve of
+// validation scores never mixes into the before/after figures.
 //
 // The regexes use only syntax that Go's RE2 and SageMaker's matcher read
 // alike (no look-around, no named groups).
@@ -52,12 +57,14 @@ var TrainingMetricDefinitions = []MetricRegex{
 	{"train:grad_norm", `msg=step .*\bgrad_norm=([-+0-9.eE]+|NaN|[+-]Inf)`},
 	{"train:epoch", `msg=step .*\bepoch=([0-9.]+)`},
 	{"train:pairs_per_sec", `msg=step .*\bpairs_per_sec=([0-9.eE+-]+)`},
-	{"eval:ndcg@10", `(?:^|\s)ndcg@10=([0-9.eE+-]+)`},
+	{"eval:ndcg@10", `msg="(?:base|tuned) model" .*\bndcg@10=([0-9.eE+-]+)`},
 	{"eval:base_ndcg@10", `msg="base model" .*\bndcg@10=([0-9.eE+-]+)`},
 	{"eval:tuned_ndcg@10", `msg="tuned model" .*\bndcg@10=([0-9.eE+-]+)`},
 	{"eval:tuned_mrr@10", `msg="tuned model" .*\bmrr@10=([0-9.eE+-]+)`},
 	{"eval:tuned_accuracy@1", `msg="tuned model" .*\baccuracy@1=([0-9.eE+-]+)`},
 	{"eval:fold_tuned_ndcg@10", `msg=fold .*\btuned_ndcg@10=([0-9.eE+-]+)`},
+	{"validation:ndcg@10", `msg=validation .*\bndcg@10=([0-9.eE+-]+)`},
+	{"validation:best", `msg=validation .*\bbest=([0-9.eE+-]+)`},
 }
 
 func metricDefinitions() []smtypes.MetricDefinition {

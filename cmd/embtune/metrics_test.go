@@ -69,5 +69,13 @@ func TestMetricDefinitionsReadRealLogLines(t *testing.T) {
 			}
 		}
 		assert.Positive(t, found, "%s matched no log line; the lines were:\n%s", m.Name, logs.String())
+		// Each family reads its own lines: eval: never a validation line.
+		if strings.HasPrefix(m.Name, "eval:") {
+			for _, line := range lines {
+				if strings.Contains(line, "msg=validation") {
+					assert.Nil(t, re.FindStringSubmatch(line), "%s read a validation line: %q", m.Name, line)
+				}
+			}
+		}
 	}
 }
