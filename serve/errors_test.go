@@ -106,12 +106,19 @@ func TestErrorCodes(t *testing.T) {
 
 func TestHandlerPanicIs500(t *testing.T) {
 	s := New(Config{Logger: quietLogger()}, nil)
-	h := s.instrument("test", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	h := s.instrument("test", writeError, func(http.ResponseWriter, *http.Request) { panic("boom") })
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/x", nil))
 	require.Equal(t, http.StatusInternalServerError, rec.Code)
 	assert.Equal(t, typeInternal, errorType(t, rec.Body.Bytes()))
 	assert.Contains(t, string(s.metrics.render()), `embtune_http_requests_total{code="500",route="test"} 1`)
+
+	// A TEI route answers a panic in TEI's shape.
+	h = s.instrument("tei", writeTEIError, func(http.ResponseWriter, *http.Request) { panic("boom") })
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/embed", nil))
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.JSONEq(t, `{"error":"internal error","error_type":"Backend"}`, rec.Body.String())
 }
 
 func TestPlanBatches(t *testing.T) {

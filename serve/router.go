@@ -30,7 +30,7 @@ func (s *Server) routes() http.Handler {
 	s.handle(mux, "/execution-parameters", "execution_parameters", writeError, s.handleExecutionParameters, http.MethodGet)
 	s.handle(mux, "/metrics", "metrics", writeError, s.handleMetrics, get...)
 	// One label for every unknown path keeps /metrics' cardinality bounded.
-	mux.Handle("/", s.instrument("other", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", s.instrument("other", writeError, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(KindNotFound, "no route %s %s", r.Method, r.URL.Path))
 	}))
 	return mux
@@ -41,7 +41,7 @@ func (s *Server) routes() http.Handler {
 // JSON errors.
 func (s *Server) handle(mux *http.ServeMux, path, route string, writeErr errorWriter, h handlerFunc, methods ...string) {
 	allow := strings.Join(methods, ", ")
-	mux.Handle(path, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle(path, s.instrument(route, writeErr, func(w http.ResponseWriter, r *http.Request) {
 		if !slices.Contains(methods, r.Method) {
 			w.Header().Set("Allow", allow)
 			writeErr(w, errorf(KindMethod, "%s does not accept %s; use %s", path, r.Method, allow))
@@ -71,8 +71,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 }
 
 // instrument counts requests by route and status, and turns a panic into a
-// 500 so that no input can take the server down.
-func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
+// 500, in the route family's error shape (writeErr), so that no input can
+// take the server down.
+func (s *Server) instrument(route string, writeErr errorWriter, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -81,7 +82,7 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 			if p != nil && p != http.ErrAbortHandler {
 				s.log.Error("handler panicked", "route", route, "panic", p, "stack", string(debug.Stack()))
 				if !sw.wrote {
-					writeError(sw, errorf(KindInternal, "internal error"))
+					writeErr(sw, errorf(KindInternal, "internal error"))
 				}
 			}
 			code := sw.code
