@@ -43,6 +43,23 @@ type Info struct {
 	MaxSeqLength     int      `json:"max_seq_length"`
 	Chunking         Chunking `json:"chunking"`
 	Documents        int      `json:"documents"`
+	// DocumentPrompt is the prompt the chunks were embedded with ("" for
+	// none); nil in indexes written before it was recorded. Queries are
+	// only comparable with chunks embedded under the same document prompt
+	// (CheckDocumentPrompt).
+	DocumentPrompt *string `json:"document_prompt,omitempty"`
+}
+
+// CheckDocumentPrompt refuses info whose chunks were embedded with another
+// document prompt than prompt, the one this run would embed documents with
+// (the folder's, or --document-prompt's): the stored vectors and this run's
+// would not match. An index that predates the record passes.
+func CheckDocumentPrompt(info Info, prompt string) error {
+	if info.DocumentPrompt == nil || *info.DocumentPrompt == prompt {
+		return nil
+	}
+	return fmt.Errorf("the index's chunks were embedded with document prompt %q, and this run's document prompt is %q: pass --document-prompt %q (or the matching --document-prompt-name), or rebuild the index",
+		*info.DocumentPrompt, prompt, *info.DocumentPrompt)
 }
 
 // Chunk is one indexed passage: Doc's text[Start:End].
@@ -128,6 +145,9 @@ type Model struct {
 	// (embedding.Truncating, a Matryoshka model's first dims); 0: the
 	// folder's embedding dimension.
 	Dim int
+	// DocumentPrompt is the prompt Encoder prepends to documents ("" for
+	// none), recorded in the index's Info.
+	DocumentPrompt string
 }
 
 // Build chunks docs and embeds the chunks with m, batchSize texts at a time.
@@ -176,8 +196,9 @@ func Split(m Model, docs []Document, c Chunking) (Info, []Chunk, Stats, error) {
 	if m.Dim > 0 {
 		dim = m.Dim
 	}
+	prompt := m.DocumentPrompt
 	info := Info{Format: Format, Model: m.Folder.Dir, ModelFingerprint: fp, Dim: dim,
-		MaxSeqLength: m.Text.MaxSeqLength, Chunking: c, Documents: len(docs)}
+		MaxSeqLength: m.Text.MaxSeqLength, Chunking: c, Documents: len(docs), DocumentPrompt: &prompt}
 	var chunks []Chunk
 	for _, d := range docs {
 		spans, err := c.Split(d.Text, m.Text.WordPieces)

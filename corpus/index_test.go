@@ -85,7 +85,8 @@ func TestSaveLoad(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "faq.index")
 	chunks := []Chunk{{ID: "a#0", Doc: "a", Text: "hello", End: 5, Tokens: 1}, {ID: "b#0", Doc: "b", Title: "B", Text: "wörld", End: 6, Tokens: 1}}
-	x, err := FromVectors(Info{Model: "m", ModelFingerprint: "abc", MaxSeqLength: 256, Chunking: Chunking{MaxTokens: 254, Overlap: 31}, Documents: 2},
+	prompt := "passage: "
+	x, err := FromVectors(Info{Model: "m", ModelFingerprint: "abc", MaxSeqLength: 256, Chunking: Chunking{MaxTokens: 254, Overlap: 31}, Documents: 2, DocumentPrompt: &prompt},
 		chunks, [][]float32{{3, 4}, {1, 0}})
 	require.NoError(t, err)
 	require.NoError(t, x.Save(path))
@@ -115,6 +116,16 @@ func TestSaveLoad(t *testing.T) {
 	for _, e := range entries {
 		assert.False(t, strings.Contains(e.Name(), ".tmp"), "leftover %s", e.Name())
 	}
+}
+
+func TestCheckDocumentPrompt(t *testing.T) {
+	none, passage := "", "passage: "
+	assert.NoError(t, CheckDocumentPrompt(Info{}, "anything"), "an index from before the record passes")
+	assert.NoError(t, CheckDocumentPrompt(Info{DocumentPrompt: &passage}, "passage: "))
+	assert.NoError(t, CheckDocumentPrompt(Info{DocumentPrompt: &none}, ""))
+	assert.ErrorContains(t, CheckDocumentPrompt(Info{DocumentPrompt: &passage}, ""),
+		`embedded with document prompt "passage: ", and this run's document prompt is "": pass --document-prompt "passage: "`)
+	assert.ErrorContains(t, CheckDocumentPrompt(Info{DocumentPrompt: &none}, "passage: "), `pass --document-prompt ""`)
 }
 
 func TestCheckModelMismatch(t *testing.T) {

@@ -221,6 +221,11 @@ func checkModel(table string, have, want corpus.Info) error {
 	if have.Dim != want.Dim {
 		return fmt.Errorf("pgstore: store %q holds %d-dimensional embeddings, the model gives %d", table, have.Dim, want.Dim)
 	}
+	if want.DocumentPrompt != nil {
+		if err := corpus.CheckDocumentPrompt(have, *want.DocumentPrompt); err != nil {
+			return fmt.Errorf("pgstore: store %q: %w", table, err)
+		}
+	}
 	return nil
 }
 

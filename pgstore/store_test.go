@@ -253,6 +253,23 @@ func TestModelMismatch(t *testing.T) {
 
 	_, err = open(t, "no_such_store").Searcher(ctx, fingerprint)
 	require.ErrorIs(t, err, ErrNoStore)
+
+	// A store records the document prompt its chunks were embedded with;
+	// adding chunks embedded with another would mix the two.
+	passage, none := "passage: ", ""
+	prompted := testInfo(fingerprint)
+	prompted.DocumentPrompt = &passage
+	p := open(t, "faq_prompted")
+	w, err := p.Begin(ctx, prompted)
+	require.NoError(t, err)
+	w.Close()
+	plain := testInfo(fingerprint)
+	plain.DocumentPrompt = &none
+	_, err = p.Begin(ctx, plain)
+	require.ErrorContains(t, err, `embedded with document prompt "passage: "`)
+	w, err = p.Begin(ctx, prompted)
+	require.NoError(t, err, "the same prompt adds to the store")
+	w.Close()
 }
 
 func TestWrongDimensions(t *testing.T) {

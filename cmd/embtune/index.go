@@ -79,6 +79,7 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		}
 		model = corpus.Model{Folder: folder, Text: text, Encoder: enc}
 		if p, ok := enc.(embedding.Prompted); ok && p.Document != "" {
+			model.DocumentPrompt = p.Document
 			if model.PromptTokens, err = text.WordPieces(p.Document); err != nil {
 				return fmt.Errorf("document prompt: %w", err)
 			}
@@ -89,7 +90,7 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 			return err
 		}
 		defer m.Close()
-		model = corpus.Model{Folder: m.Folder, Text: m.Text(), Encoder: m}
+		model = corpus.Model{Folder: m.Folder, Text: m.Text(), Encoder: m, DocumentPrompt: m.Prompt(hf.RoleDocument)}
 		if p := m.Prompt(hf.RoleDocument); p != "" {
 			if model.PromptTokens, err = m.WordPieces(p); err != nil {
 				return fmt.Errorf("document prompt: %w", err)
@@ -181,7 +182,7 @@ func runQuery(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	if len(queries) == 0 {
 		return usageError("give queries as arguments or one per line on standard input")
 	}
-	x, info, closeStore, err := openSearcher(ctx, *indexPath, sf, mf.dir)
+	x, info, closeStore, err := openSearcher(ctx, *indexPath, sf, &mf)
 	if err != nil {
 		return err
 	}

@@ -241,6 +241,24 @@ func TestIndexAndQuery(t *testing.T) {
 	code, _, stderr = runCLI(ctx, []string{"query", "--model", m, "--index", filepath.Join(dir, "missing.index"), "q"}, "")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "load index")
+
+	// The index records its document prompt; a run with another one is
+	// refused, since its queries would meet chunks embedded differently.
+	prompted := filepath.Join(dir, "prompted.index")
+	code, _, stderr = runCLI(ctx, []string{"index", "--model", m, "--output", prompted, "--document-prompt", "passage: ", filepath.Join(dir, "docs")}, "")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = runCLI(ctx, []string{"query", "--model", m, "--index", prompted, "q"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, `embedded with document prompt "passage: ", and this run's document prompt is ""`)
+	code, _, stderr = runCLI(ctx, []string{"query", "--model", m, "--index", prompted, "--document-prompt", "passage: ", "q"}, "")
+	assert.Equal(t, 0, code, stderr)
+	code, _, stderr = runCLI(ctx, []string{"query", "--model", m, "--index", idx, "--document-prompt", "passage: ", "q"}, "")
+	assert.Equal(t, 1, code, "the first index was built without a document prompt")
+	assert.Contains(t, stderr, `pass --document-prompt ""`)
+	code, _, stderr = runCLI(ctx, []string{"serve", "--model", m, "--index", prompted, "--addr", "127.0.0.1:0"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "rebuild the index")
+
 	code, _, _ = runCLI(ctx, []string{"index", "--model", m, filepath.Join(dir, "docs")}, "")
 	assert.Equal(t, 2, code, "no --output")
 	code, _, stderr = runCLI(ctx, []string{"index", "--model", m, "--output", idx, "--chunk-size", "8", "--chunk-overlap", "8", filepath.Join(dir, "docs")}, "")

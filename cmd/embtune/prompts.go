@@ -59,6 +59,24 @@ func (p *promptFlags) choices() (query, document hf.PromptChoice, err error) {
 		hf.PromptChoice{Name: p.documentName, Text: p.document.ptr()}, nil
 }
 
+// documentPrompt is the prompt this run embeds documents with: the flags'
+// choice, or the folder's (encode_document's).
+func (m *modelFlags) documentPrompt() (string, error) {
+	_, document, err := m.prompts.choices()
+	if err != nil {
+		return "", err
+	}
+	f, err := hf.ReadFolder(m.dir)
+	if err != nil {
+		return "", err
+	}
+	p, err := f.ResolvePrompt(document, hf.RoleDocument)
+	if err != nil {
+		return "", usageError("document prompt: %v", err)
+	}
+	return p, nil
+}
+
 // checkPrompts fails fast on a prompt name the model folder does not
 // define, before a server starts and reports it only on /ping. A folder
 // that does not read is left for the model load to report.

@@ -98,7 +98,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	}
 	var store corpus.Searcher
 	if sf.url != "" {
-		q, info, closeStore, err := openSearcher(ctx, *indexPath, sf, mf.dir)
+		q, info, closeStore, err := openSearcher(ctx, *indexPath, sf, &mf)
 		if err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		if index, err = corpus.Load(*indexPath); err != nil {
 			return err
 		}
-		if err := index.CheckModel(mf.dir); err != nil {
+		if err := checkIndexModel(index.Info, index.CheckModel, &mf); err != nil {
 			return err
 		}
 		slog.Info("loaded index", "path", *indexPath, "chunks", index.Len(), "documents", index.Info.Documents)

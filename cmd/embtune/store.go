@@ -61,8 +61,9 @@ func (s *storeFlags) begin(ctx context.Context, info corpus.Info) (*pgstore.Stor
 }
 
 // openSearcher opens the index file or the store given, checked against the
-// model folder modelDir. close releases it.
-func openSearcher(ctx context.Context, indexPath string, sf storeFlags, modelDir string) (corpus.Searcher, corpus.Info, func(), error) {
+// model folder of mf and the document prompt mf embeds documents with.
+// close releases it.
+func openSearcher(ctx context.Context, indexPath string, sf storeFlags, mf *modelFlags) (corpus.Searcher, corpus.Info, func(), error) {
 	if (indexPath == "") == (sf.url == "") {
 		return nil, corpus.Info{}, nil, usageError("give --index FILE or --store postgres://…, not both")
 	}
@@ -71,12 +72,12 @@ func openSearcher(ctx context.Context, indexPath string, sf storeFlags, modelDir
 		if err != nil {
 			return nil, corpus.Info{}, nil, err
 		}
-		if err := x.CheckModel(modelDir); err != nil {
+		if err := checkIndexModel(x.Info, x.CheckModel, mf); err != nil {
 			return nil, corpus.Info{}, nil, err
 		}
 		return x, x.Info, func() {}, nil
 	}
-	fp, err := corpus.ModelFingerprint(modelDir)
+	fp, err := corpus.ModelFingerprint(mf.dir)
 	if err != nil {
 		return nil, corpus.Info{}, nil, err
 	}
@@ -89,7 +90,26 @@ func openSearcher(ctx context.Context, indexPath string, sf storeFlags, modelDir
 		st.Close()
 		return nil, corpus.Info{}, nil, err
 	}
+	if err := checkIndexModel(q.Info(), nil, mf); err != nil {
+		st.Close()
+		return nil, corpus.Info{}, nil, fmt.Errorf("store %s: %w", sf.table, err)
+	}
 	return q, q.Info(), st.Close, nil
+}
+
+// checkIndexModel refuses an index of another model (checkModel, when not
+// nil) or whose chunks were embedded with another document prompt than mf's.
+func checkIndexModel(info corpus.Info, checkModel func(dir string) error, mf *modelFlags) error {
+	if checkModel != nil {
+		if err := checkModel(mf.dir); err != nil {
+			return err
+		}
+	}
+	prompt, err := mf.documentPrompt()
+	if err != nil {
+		return err
+	}
+	return corpus.CheckDocumentPrompt(info, prompt)
 }
 
 // indexToStore upserts chunks into a PostgreSQL store, embedding only those
