@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 
@@ -81,11 +80,5 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	return writeJSONLine(stdout, out)
 }
 
-func writeJSONLine(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
-}
+// writeJSONLine writes v as one line of JSON, as bench_peer.py reads it.
+func writeJSONLine(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

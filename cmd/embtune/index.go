@@ -91,7 +91,7 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		}
 		defer m.Close()
 		model = corpus.Model{Folder: m.Folder, Text: m.Text(), Encoder: m, DocumentPrompt: m.Prompt(hf.RoleDocument)}
-		if p := m.Prompt(hf.RoleDocument); p != "" {
+		if p := model.DocumentPrompt; p != "" {
 			if model.PromptTokens, err = m.WordPieces(p); err != nil {
 				return fmt.Errorf("document prompt: %w", err)
 			}

@@ -112,7 +112,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		if index, err = corpus.Load(*indexPath); err != nil {
 			return err
 		}
-		if err := checkIndexModel(index.Info, index.CheckModel, &mf); err != nil {
+		if err := index.CheckModel(mf.dir); err != nil {
+			return err
+		}
+		if err := checkDocumentPrompt(index.Info, &mf); err != nil {
 			return err
 		}
 		slog.Info("loaded index", "path", *indexPath, "chunks", index.Len(), "documents", index.Info.Documents)

@@ -72,7 +72,10 @@ func openSearcher(ctx context.Context, indexPath string, sf storeFlags, mf *mode
 		if err != nil {
 			return nil, corpus.Info{}, nil, err
 		}
-		if err := checkIndexModel(x.Info, x.CheckModel, mf); err != nil {
+		if err := x.CheckModel(mf.dir); err != nil {
+			return nil, corpus.Info{}, nil, err
+		}
+		if err := checkDocumentPrompt(x.Info, mf); err != nil {
 			return nil, corpus.Info{}, nil, err
 		}
 		return x, x.Info, func() {}, nil
@@ -90,21 +93,16 @@ func openSearcher(ctx context.Context, indexPath string, sf storeFlags, mf *mode
 		st.Close()
 		return nil, corpus.Info{}, nil, err
 	}
-	if err := checkIndexModel(q.Info(), nil, mf); err != nil {
+	if err := checkDocumentPrompt(q.Info(), mf); err != nil {
 		st.Close()
 		return nil, corpus.Info{}, nil, fmt.Errorf("store %s: %w", sf.table, err)
 	}
 	return q, q.Info(), st.Close, nil
 }
 
-// checkIndexModel refuses an index of another model (checkModel, when not
-// nil) or whose chunks were embedded with another document prompt than mf's.
-func checkIndexModel(info corpus.Info, checkModel func(dir string) error, mf *modelFlags) error {
-	if checkModel != nil {
-		if err := checkModel(mf.dir); err != nil {
-			return err
-		}
-	}
+// checkDocumentPrompt refuses an index or store whose chunks were embedded
+// with another document prompt than the one mf embeds documents with.
+func checkDocumentPrompt(info corpus.Info, mf *modelFlags) error {
 	prompt, err := mf.documentPrompt()
 	if err != nil {
 		return err
