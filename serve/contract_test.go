@@ -529,6 +529,7 @@ func TestMetricsFormat(t *testing.T) {
 		`embtune_batch_size_sum 2`,
 		"embtune_queue_seconds_count 2",
 		"embtune_inference_seconds_count 1",
+		"embtune_tokenization_seconds_count 1",
 		"embtune_queue_depth 0",
 		"embtune_model_loaded 1",
 		`embtune_http_request_duration_seconds_count{route="invocations"} 3`,

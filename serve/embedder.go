@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
@@ -110,10 +111,12 @@ func (e *embedder) Embed(ctx context.Context, in embedInput) (embeddings, error)
 	if err != nil {
 		return embeddings{}, err
 	}
+	start := time.Now()
 	seqs, out, err := prepare(m, in.Texts, prompt, in.Truncate)
 	if err != nil {
 		return out, err
 	}
+	e.metrics.tokenizing.Observe(time.Since(start).Seconds())
 	vecs, err := e.batcher.submit(ctx, seqs)
 	if err != nil {
 		return out, e.batchError(ctx, in.Route, err)

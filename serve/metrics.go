@@ -27,6 +27,7 @@ type metrics struct {
 	batchTokens prometheus.Histogram
 	queueWait   prometheus.Histogram
 	inference   prometheus.Histogram
+	tokenizing  prometheus.Histogram
 
 	// The batcher and the loader write these plain atomics; gauge
 	// functions read them at scrape time.
@@ -40,6 +41,8 @@ var (
 	secondsBuckets   = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 	batchSizeBuckets = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
 	tokenBuckets     = []float64{64, 256, 1024, 4096, 16384, 65536}
+	// Tokenizing a short query takes about 10 µs.
+	tokenizeBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1}
 )
 
 func newMetrics() *metrics {
@@ -63,6 +66,7 @@ func newMetrics() *metrics {
 	m.batchTokens = histogram("embtune_batch_padded_tokens", "Padded tokens (rows x longest row) per forward batch.", tokenBuckets)
 	m.queueWait = histogram("embtune_queue_seconds", "Time an input waited in the queue before its batch ran.", secondsBuckets)
 	m.inference = histogram("embtune_inference_seconds", "Time of one forward batch.", secondsBuckets)
+	m.tokenizing = histogram("embtune_tokenization_seconds", "Time to tokenize one request's inputs (TEI's te_request_tokenization_duration).", tokenizeBuckets)
 	queueDepth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "embtune_queue_depth", Help: "Inputs admitted and not yet embedded.",
 	}, func() float64 { return float64(m.queueDepth.Load()) })
@@ -76,7 +80,7 @@ func newMetrics() *metrics {
 	})
 	m.registry.MustRegister(
 		m.requests, m.durations, m.inputs, m.truncated, m.tokens,
-		m.batchSize, m.batchTokens, m.queueWait, m.inference, queueDepth, loaded,
+		m.batchSize, m.batchTokens, m.queueWait, m.inference, m.tokenizing, queueDepth, loaded,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

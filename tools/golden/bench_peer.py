@@ -196,12 +196,33 @@ def paired_latency(binary, model_dir, threads, queries, peer):
                         if i > 0:
                             times[name].append(time.perf_counter() - start)
                 times["in-process"] += embtune_latency(binary, model_dir, threads, block)[1:]
-            return {k: percentiles(v) for k, v in times.items()}
+            out = {k: percentiles(v) for k, v in times.items()}
+            out["inside"] = server_means(urllib.request.urlopen(url + "/metrics", timeout=10).read().decode())
+            return out
         finally:
             conn.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def server_means(metrics):
+    """Mean ms per /embed request inside serve, from its /metrics: the
+    handler's whole time, tokenizing, the queue and the forward batch (which
+    includes the hand-off to and from the torch thread)."""
+    values = {}
+    for line in metrics.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+
+    def mean(name, labels=""):
+        count = values.get(name + "_count" + labels, 0)
+        return 1000 * values.get(name + "_sum" + labels, 0) / count if count else float("nan")
+
+    return {"request": mean("embtune_http_request_duration_seconds", '{route="embed"}'),
+            "tokenize": mean("embtune_tokenization_seconds"), "queue": mean("embtune_queue_seconds"),
+            "forward": mean("embtune_inference_seconds")}
 
 
 def print_latency(lat, n):
@@ -211,6 +232,10 @@ def print_latency(lat, n):
     print(f"  embtune serve --quantize int8, POST /embed over HTTP:  p50 {lat['serve'][0]:.2f} ms, p99 {lat['serve'][1]:.2f} ms")
     print(f"  embtune --quantize int8 in process (bench --latency):  p50 {lat['in-process'][0]:.2f} ms, p99 {lat['in-process'][1]:.2f} ms")
     print(f"  the HTTP round trip alone, GET /ping:                  p50 {lat['ping'][0]:.2f} ms, p99 {lat['ping'][1]:.2f} ms")
+    inside = lat["inside"]
+    print(f"  inside serve, mean per /embed (its /metrics): handler {inside['request']:.2f} ms = tokenizing "
+          f"{inside['tokenize']:.3f} + queue {inside['queue']:.3f} + forward batch {inside['forward']:.2f} "
+          f"(with the torch-thread hand-off) + the rest {inside['request'] - inside['tokenize'] - inside['queue'] - inside['forward']:.2f}")
 
 
 def main():
