@@ -123,7 +123,6 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	if err := checkServeDims(mf.dir, *truncateDim, index, store); err != nil {
 		return err
 	}
-	wait := *batchWait
 	slog.Info("starting server", "model", mf.dir, "addr", *addr, "sagemaker", container, "quantize", mf.quantize)
 	srv := serve.New(serve.Config{
 		Addr:           *addr,
@@ -132,7 +131,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		MaxBatchTokens: *maxBatchTokens,
 		MaxBatchSize:   *maxBatchSize,
 		MaxQueue:       *maxQueue,
-		BatchWait:      wait,
+		BatchWait:      *batchWait,
 		Logger:         slog.Default(),
 		Index:          index,
 		Store:          store,

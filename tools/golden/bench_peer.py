@@ -238,6 +238,13 @@ def print_latency(lat, n):
           f"(with the torch-thread hand-off) + the rest {inside['request'] - inside['tokenize'] - inside['queue'] - inside['forward']:.2f}")
 
 
+def latency(binary, model_dir, threads, task, ort8):
+    """Prints the paired single-query latencies over LATENCY_QUERIES of the
+    task's questions, repeated as needed."""
+    queries = (task["queries"] * (LATENCY_QUERIES // len(task["queries"]) + 1))[:LATENCY_QUERIES]
+    print_latency(paired_latency(binary, model_dir, threads, queries, lambda q: ort8.encode([q])), len(queries))
+
+
 def main():
     model_dir, binary = sys.argv[1], sys.argv[2]
     before = sys.argv[3] if len(sys.argv) > 3 else None
@@ -259,8 +266,7 @@ def main():
 
     if os.environ.get("BENCH_LATENCY_ONLY"):
         task = json.loads((ROOT / "testdata" / "golden" / "evaluator" / "debian-faq.json").read_text())
-        queries = (task["queries"] * (LATENCY_QUERIES // len(task["queries"]) + 1))[:LATENCY_QUERIES]
-        print_latency(paired_latency(binary, model_dir, threads, queries, lambda q: ort8.encode([q])), len(queries))
+        latency(binary, model_dir, threads, task, ort8)
         return
 
     systems = {
@@ -306,9 +312,7 @@ def main():
     n8 = ndcg10(ort8.encode(task["queries"]), ort8.encode(task["corpus"]), rel)
     print(f"ONNX Runtime int8: worst cosine to ST fp32 {cos.min():.4f}; NDCG@10 Debian FAQ {n8:.4f} (ST fp32 {n32:.4f})")
 
-    queries = [q for q in task["queries"]] * (LATENCY_QUERIES // len(task["queries"]) + 1)
-    queries = queries[:LATENCY_QUERIES]
-    print_latency(paired_latency(binary, model_dir, threads, queries, lambda q: ort8.encode([q])), len(queries))
+    latency(binary, model_dir, threads, task, ort8)
     os.unlink(path)
 
 
