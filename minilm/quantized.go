@@ -297,23 +297,29 @@ func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTen
 // (unpadded tokens, the same forward and token_embeddings) with every Linear
 // layer a quantized operator on a packed attribute. Layers are unrolled into
 // one method each because the packed weights are attributes, not tensors.
+//
+// Attention, the residual add with LayerNorm, and GELU are the fused
+// operators of torch/encoder_ops.cpp (embtune.*): attention runs on
+// the unpadded tokens of each sequence, found by offsets, and the LayerNorm
+// that feeds a smoothed GEMM also writes its smoothed copy. A layer takes and
+// returns the hidden states x and the next QKV GEMM's input xs (x, smoothed
+// or not).
 func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 	h := c.HiddenSize
-	heads := c.NumAttentionHeads
-	hd := h / heads
 	eps := torch.ScriptFloat(c.LayerNormEps)
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	smoothed := map[string]bool{}
-	for l := 0; l < c.NumHiddenLayers && q.smoothed(); l++ {
+	// smoothing names the input multiplier of a smoothed Linear layer, or None.
+	smoothing := map[string]string{}
+	for l := 0; l < c.NumHiddenLayers; l++ {
 		for _, pl := range quantizedLinears(l, q.fusedQKV()) {
-			smoothed[pl.attr] = smoothingSource(l, pl) != ""
+			smoothing[pl.attr] = "None"
+			if q.smoothed() && smoothingSource(l, pl) != "" {
+				smoothing[pl.attr] = "self." + smoothAttr(pl.attr)
+			}
 		}
 	}
 	linear := func(x, attr string) string {
-		if smoothed[attr] {
-			x = fmt.Sprintf("%s * self.%s", x, smoothAttr(attr))
-		}
 		if q.packingOf(attr) == torch.Float16Weights {
 			return fmt.Sprintf("quantized.linear_dynamic_fp16(%s, self.%s)", x, attr)
 		}
@@ -323,6 +329,13 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 		}
 		return fmt.Sprintf("quantized.linear_dynamic(%s, self.%s, %s)", x, attr, reduce)
 	}
+	layerAttr := func(l int, s string) string { return jitName(fmt.Sprintf("encoder.layer.%d.%s", l, s)) }
+	qkvAttr := func(l int) string {
+		if q.fusedQKV() {
+			return layerAttr(l, "attention.self.qkv")
+		}
+		return layerAttr(l, "attention.self.query")
+	}
 
 	w("def embed(self, ids: Tensor, positions: Tensor) -> Tensor:")
 	w("    x = torch.embedding(self.%s, ids)", jitName("embeddings.word_embeddings.weight"))
@@ -331,45 +344,40 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 	w("    return torch.layer_norm(x, [%d], self.%s, self.%s, %s)", h,
 		jitName("embeddings.LayerNorm.weight"), jitName("embeddings.LayerNorm.bias"), eps)
 	w("")
-	// qkv is [T, 3H] for the real tokens; attention runs on [B, heads, S, hd].
-	// A batch without padding (one query, or texts of equal length) skips the
-	// scatter and gather.
-	w("def attend(self, qkv: Tensor, idx: Tensor, b: int, s: int, mask: Tensor) -> Tensor:")
-	w("    dense = idx.size(0) == b * s")
-	w("    if not dense:")
-	w("        qkv = qkv.new_zeros([b * s, %d]).index_copy(0, idx, qkv)", 3*h)
-	w("    qkv = qkv.view(b, s, 3, %d, %d).permute(2, 0, 3, 1, 4)", heads, hd)
-	w("    if dense:")
-	w("        a = torch.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])")
-	w("        return a.transpose(1, 2).reshape(b * s, %d)", h)
-	w("    a = torch.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask)")
-	w("    return a.transpose(1, 2).reshape(b * s, %d).index_select(0, idx)", h)
-	w("")
 	for l := 0; l < c.NumHiddenLayers; l++ {
-		attr := func(s string) string { return jitName(fmt.Sprintf("encoder.layer.%d.%s", l, s)) }
-		w("def layer%d(self, x: Tensor, idx: Tensor, b: int, s: int, mask: Tensor) -> Tensor:", l)
+		attr := func(s string) string { return layerAttr(l, s) }
+		w("def layer%d(self, x: Tensor, xs: Tensor, offsets: Tensor) -> Tuple[Tensor, Tensor]:", l)
 		if q.fusedQKV() {
-			w("    qkv = %s", linear("x", attr("attention.self.qkv")))
+			w("    qkv = %s", linear("xs", attr("attention.self.qkv")))
 		} else {
-			w("    qkv = torch.cat([%s, %s, %s], 1)", linear("x", attr("attention.self.query")),
-				linear("x", attr("attention.self.key")), linear("x", attr("attention.self.value")))
+			w("    qkv = torch.cat([%s, %s, %s], 1)", linear("xs", attr("attention.self.query")),
+				linear("xs", attr("attention.self.key")), linear("xs", attr("attention.self.value")))
 		}
-		w("    a = %s", linear("self.attend(qkv, idx, b, s, mask)", attr("attention.output.dense")))
-		w("    x = torch.layer_norm(a + x, [%d], self.%s, self.%s, %s)", h,
-			attr("attention.output.LayerNorm.weight"), attr("attention.output.LayerNorm.bias"), eps)
-		w("    f = torch.gelu(%s)", linear("x", attr("intermediate.dense")))
+		w("    a = %s", linear(fmt.Sprintf("embtune.attention(qkv, offsets, %d)", c.NumAttentionHeads), attr("attention.output.dense")))
+		w("    x, xs = embtune.add_layer_norm(a, x, self.%s, self.%s, %s, %s)",
+			attr("attention.output.LayerNorm.weight"), attr("attention.output.LayerNorm.bias"), eps, smoothing[attr("intermediate.dense")])
+		w("    f = embtune.gelu_(%s)", linear("xs", attr("intermediate.dense")))
 		w("    f = %s", linear("f", attr("output.dense")))
-		w("    return torch.layer_norm(f + x, [%d], self.%s, self.%s, %s)", h,
-			attr("output.LayerNorm.weight"), attr("output.LayerNorm.bias"), eps)
+		next := "None"
+		if l+1 < c.NumHiddenLayers {
+			next = smoothing[qkvAttr(l+1)]
+		}
+		w("    return embtune.add_layer_norm(f, x, self.%s, self.%s, %s, %s)",
+			attr("output.LayerNorm.weight"), attr("output.LayerNorm.bias"), eps, next)
 		w("")
 	}
 	w("def packed(self, input_ids: Tensor, attention_mask: Tensor, idx: Tensor) -> Tensor:")
-	w("    b = input_ids.size(0)")
 	w("    s = input_ids.size(1)")
-	w("    mask = (attention_mask > 0).unsqueeze(1).unsqueeze(2)")
+	w("    lengths = (attention_mask > 0).sum(1)")
+	w("    offsets = torch.cat([lengths.new_zeros([1]), lengths.cumsum(0)])")
 	w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
+	if first := smoothing[qkvAttr(0)]; first != "None" {
+		w("    xs = x * %s", first)
+	} else {
+		w("    xs = x")
+	}
 	for l := 0; l < c.NumHiddenLayers; l++ {
-		w("    x = self.layer%d(x, idx, b, s, mask)", l)
+		w("    x, xs = self.layer%d(x, xs, offsets)", l)
 	}
 	w("    return x")
 	w("")

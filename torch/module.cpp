@@ -27,6 +27,7 @@ using et_internal::wrap;
 
 // The resolver for Module.Define: TorchScript's native one (`torch` is the
 // aten namespace), plus `embtune` for the operators of ops.cpp and
+// encoder_ops.cpp, and
 // `quantized` for libtorch's quantized operators. The native
 // resolver has no `torch.ops`, so custom operators need a name of their own.
 struct Resolver : public torch::jit::Resolver {

@@ -13,8 +13,8 @@
 package torch
 
 /*
-#cgo CXXFLAGS: -std=c++17 -O2 -I${SRCDIR}/../third_party/libtorch/include -I${SRCDIR}/../third_party/libtorch/include/torch/csrc/api/include
-#cgo LDFLAGS: -L${SRCDIR}/../third_party/libtorch/lib -Wl,-rpath,${SRCDIR}/../third_party/libtorch/lib -Wl,--no-as-needed -ltorch_cpu -lc10 -Wl,--as-needed
+#cgo CXXFLAGS: -std=c++17 -O2 -fopenmp -I${SRCDIR}/../third_party/libtorch/include -I${SRCDIR}/../third_party/libtorch/include/torch/csrc/api/include
+#cgo LDFLAGS: -L${SRCDIR}/../third_party/libtorch/lib -Wl,-rpath,${SRCDIR}/../third_party/libtorch/lib -Wl,--no-as-needed -ltorch_cpu -lc10 -l:libgomp.so.1 -Wl,--as-needed
 #include <stdlib.h>
 #include "shim.h"
 */
