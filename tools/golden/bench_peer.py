@@ -39,6 +39,14 @@ ROUNDS = 3
 BATCH = 32
 LATENCY_QUERIES = 500
 LATENCY_BLOCK = 50
+# Untimed queries at the start of every block, for every system: the engine
+# that ran the block before keeps its idle threads spinning for tens of ms
+# (ONNX Runtime's allow_spinning, libgomp's spin-wait) on the same cores.
+# Measured with one warm-up query: serve's first 5 queries after ONNX
+# Runtime's block took 5.3 ms against 2.0 ms from the 15th on, and 3.7 ms
+# with ONNX Runtime's spinning turned off; ONNX Runtime's after serve's, 2.8
+# against 2.1.
+LATENCY_WARMUP = 10
 
 
 def export_onnx(model_dir, out_dir):
@@ -154,8 +162,9 @@ def paired_latency(binary, model_dir, threads, queries, peer):
     engines' idle threads spin for a while after each call, and alternating
     query by query made each wait for the other's spinning threads (ONNX
     Runtime 2.5 ms instead of 1.9, embtune 5.5 instead of 2.0, on 2 cores).
-    The first query of each block is not counted. Returns the p50 and p99 of
-    each, in ms."""
+    Each block starts with LATENCY_WARMUP untimed queries for every system
+    (the previous system's threads are still spinning then). Returns the p50
+    and p99 of each, in ms."""
     port = free_port()
     proc = subprocess.Popen([binary, "serve", "--model", model_dir, "--addr", f"127.0.0.1:{port}", "--threads",
                              str(threads), "--quantize", "int8"],
@@ -189,13 +198,15 @@ def paired_latency(binary, model_dir, threads, queries, peer):
             systems = {"peer": peer, "serve": embed, "ping": lambda q: call("GET", "/ping")}
             for at in range(0, len(queries), LATENCY_BLOCK):
                 block = queries[at:at + LATENCY_BLOCK]
+                warm = block[:LATENCY_WARMUP]
                 for name, fn in systems.items():
-                    for i, q in enumerate(block):
+                    for q in warm:
+                        fn(q)
+                    for q in block:
                         start = time.perf_counter()
                         fn(q)
-                        if i > 0:
-                            times[name].append(time.perf_counter() - start)
-                times["in-process"] += embtune_latency(binary, model_dir, threads, block)[1:]
+                        times[name].append(time.perf_counter() - start)
+                times["in-process"] += embtune_latency(binary, model_dir, threads, warm + block)[len(warm):]
             out = {k: percentiles(v) for k, v in times.items()}
             out["inside"] = server_means(urllib.request.urlopen(url + "/metrics", timeout=10).read().decode())
             return out
@@ -226,7 +237,8 @@ def server_means(metrics):
 
 
 def print_latency(lat, n):
-    print(f"latency, one query at a time, alternating in blocks of {LATENCY_BLOCK} ({n} Debian FAQ questions), "
+    print(f"latency, one query at a time, alternating in blocks of {LATENCY_BLOCK} after {LATENCY_WARMUP} untimed "
+          f"({n} Debian FAQ questions), "
           f"load average {os.getloadavg()[0]:.2f}:")
     print(f"  ONNX Runtime int8 (tokenize + run + pool, in process): p50 {lat['peer'][0]:.2f} ms, p99 {lat['peer'][1]:.2f} ms")
     print(f"  embtune serve --quantize int8, POST /embed over HTTP:  p50 {lat['serve'][0]:.2f} ms, p99 {lat['serve'][1]:.2f} ms")
