@@ -10,6 +10,12 @@
 // libtorch keeps thread-local state (grad mode, inference mode, autocast) and
 // an OpenMP thread team per calling OS thread. Run torch work on a Worker,
 // which owns one locked OS thread, rather than from arbitrary goroutines.
+//
+// The shim's C++ is compiled with -fopenmp and linked to libtorch's own
+// libgomp.so.1. at::parallel_for is an inline template: without OpenMP at
+// compile time the shim's own loops (encoder_ops.cpp, dropout_mask) ran on
+// one thread. Naming the library keeps one OpenMP runtime in the process,
+// the one libtorch's kernels use.
 package torch
 
 /*
