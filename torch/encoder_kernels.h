@@ -6,6 +6,22 @@
 
 constexpr int kHead = 32;  // the head size the vector kernels handle
 
+// exp(x) for x ≤ 0 (softmax after subtracting the row maximum): Cody–Waite
+// reduction by ln 2 and Cephes expf's degree-6 polynomial.
+inline vf vexp_nonpos(vf x) {
+  x = vmax(x, vset(-87.0f));
+  const vf n = vfloor(vfma(x, vset(1.44269504088896341f), vset(0.5f)));
+  vf r = vsub(x, vmul(n, vset(0.693359375f)));
+  r = vfma(n, vset(2.12194440e-4f), r);
+  vf p = vfma(r, vset(1.9875691500e-4f), vset(1.3981999507e-3f));
+  p = vfma(p, r, vset(8.3334519073e-3f));
+  p = vfma(p, r, vset(4.1665795894e-2f));
+  p = vfma(p, r, vset(1.6666665459e-1f));
+  p = vfma(p, r, vset(5.0000001201e-1f));
+  p = vfma(vmul(p, r), r, vadd(r, vset(1.0f)));
+  return vscale2(p, n);
+}
+
 // Scratch floats att_head32 needs for a sequence of up to n tokens.
 inline size_t att_scratch(int n) {
   const int np = (n + W - 1) / W * W;
