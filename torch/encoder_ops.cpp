@@ -28,7 +28,14 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+// The vector kernels need GCC's per-function targets and x86-64's
+// intrinsics; elsewhere the operators run their ATen versions.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EMBTUNE_VECTOR_KERNELS 1
 #include <immintrin.h>
+#else
+#define EMBTUNE_VECTOR_KERNELS 0
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -39,24 +46,7 @@
 
 namespace {
 
-// Which kernels run: AVX-512 where the CPU has it, else AVX2 with FMA, else
-// the ATen versions. EMBTUNE_ENCODER_OPS=avx2 or =aten asks for less (a
-// check, and a way out should a kernel misbehave on some CPU).
-enum class Isa { kAten, kAvx2, kAvx512 };
-
-Isa kernels() {
-  static const Isa best = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-    return Isa::kAten;
-  }();
-  const char* force = std::getenv("EMBTUNE_ENCODER_OPS");
-  if (force != nullptr && std::strcmp(force, "aten") == 0) return Isa::kAten;
-  if (force != nullptr && std::strcmp(force, "avx2") == 0 && best != Isa::kAten) return Isa::kAvx2;
-  return best;
-}
-
+#if EMBTUNE_VECTOR_KERNELS
 // The primitives encoder_kernels.h is written against, for each
 // instruction set, and the kernels compiled for it.
 #pragma GCC push_options
@@ -141,6 +131,39 @@ inline vf vscale2(vf p, vf n) {
 #include "encoder_kernels.h"
 }  // namespace avx512
 #pragma GCC pop_options
+#endif  // EMBTUNE_VECTOR_KERNELS
+
+// One instruction set's kernels.
+struct Kernels {
+  size_t (*att_scratch)(int n);
+  void (*att_head32)(const float* qkv, long ld, float* out, long ldo, int n, int H, int h, float scale, float* scratch);
+  void (*add_ln_rows)(const float* a, const float* r, const float* w, const float* b, const float* sm, float* x, float* xs,
+                      long r0, long r1, int H, float eps);
+  void (*gelu_span)(float* p, long n);
+};
+
+// The kernels that run: AVX-512 where the CPU has it, else AVX2 with FMA;
+// nullptr for the ATen versions (no such CPU, or EMBTUNE_ENCODER_OPS=aten).
+// EMBTUNE_ENCODER_OPS=avx2 asks for the narrower ones. The variable is read
+// on every call (a check, and a way out should a kernel misbehave on some CPU).
+const Kernels* vector_kernels() {
+#if EMBTUNE_VECTOR_KERNELS
+  static const Kernels k256{avx2::att_scratch, avx2::att_head32, avx2::add_ln_rows, avx2::gelu_span};
+  static const Kernels k512{avx512::att_scratch, avx512::att_head32, avx512::add_ln_rows, avx512::gelu_span};
+  static const Kernels* best = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return &k512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &k256;
+    return static_cast<const Kernels*>(nullptr);
+  }();
+  const char* force = std::getenv("EMBTUNE_ENCODER_OPS");
+  if (force != nullptr && std::strcmp(force, "aten") == 0) return nullptr;
+  if (force != nullptr && std::strcmp(force, "avx2") == 0 && best != nullptr) return &k256;
+  return best;
+#else
+  return nullptr;
+#endif
+}
 
 void need_float(const at::Tensor& t, const char* op, const char* what, int64_t dim) {
   TORCH_CHECK(t.device().is_cpu(), "embtune::", op, ": ", what, " must be on the CPU, not ", t.device());
@@ -155,6 +178,8 @@ constexpr int64_t kSerialElems = 1 << 16;
 
 at::Tensor attention(const at::Tensor& qkv_in, const at::Tensor& offsets_in, int64_t heads) {
   need_float(qkv_in, "attention", "qkv", 2);
+  TORCH_CHECK(offsets_in.device().is_cpu() && at::isIntegralType(offsets_in.scalar_type(), /*includeBool=*/false),
+              "embtune::attention: offsets must be an integer CPU tensor, not ", offsets_in.scalar_type(), " on ", offsets_in.device());
   TORCH_CHECK(offsets_in.dim() == 1 && offsets_in.size(0) >= 1, "embtune::attention: offsets must be 1-D and non-empty");
   TORCH_CHECK(heads > 0 && qkv_in.size(1) % (3 * heads) == 0, "embtune::attention: qkv has ", qkv_in.size(1),
               " columns, not 3 × hidden with hidden a multiple of ", heads, " heads");
@@ -174,8 +199,8 @@ at::Tensor attention(const at::Tensor& qkv_in, const at::Tensor& offsets_in, int
   work *= 2.0 * heads * hd;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
   auto out = at::empty({T, H}, qkv.options());
-  const Isa isa = kernels();
-  if (hd != 32 || isa == Isa::kAten) {
+  const Kernels* k = vector_kernels();
+  if (hd != 32 || k == nullptr) {
     // The same maths with ATen, one sequence at a time.
     for (int64_t b = 0; b < B; b++) {
       const int64_t n = off[b + 1] - off[b];
@@ -187,16 +212,14 @@ at::Tensor attention(const at::Tensor& qkv_in, const at::Tensor& offsets_in, int
   }
   const float* src = qkv.data_ptr<float>();
   float* dst = out.data_ptr<float>();
-  const bool wide = isa == Isa::kAvx512;
-  auto* head = wide ? avx512::att_head32 : avx2::att_head32;
-  const size_t scratch_size = wide ? avx512::att_scratch(static_cast<int>(longest)) : avx2::att_scratch(static_cast<int>(longest));
+  const size_t scratch_size = k->att_scratch(static_cast<int>(longest));
   auto run = [&](int64_t u0, int64_t u1) {
     std::vector<float> scratch(scratch_size);
     for (int64_t u = u0; u < u1; u++) {
       const int64_t b = u / heads, h = u % heads, n = off[b + 1] - off[b];
       if (n == 0) continue;
-      head(src + off[b] * 3 * H, 3 * H, dst + off[b] * H, H, static_cast<int>(n), static_cast<int>(H), static_cast<int>(h), scale,
-                 scratch.data());
+      k->att_head32(src + off[b] * 3 * H, 3 * H, dst + off[b] * H, H, static_cast<int>(n), static_cast<int>(H),
+                    static_cast<int>(h), scale, scratch.data());
     }
   };
   if (work < kSerialWork) {
@@ -220,8 +243,8 @@ std::tuple<at::Tensor, at::Tensor> add_layer_norm(const at::Tensor& a_in, const 
     need_float(*smooth, "add_layer_norm", "smooth", 1);
     TORCH_CHECK(smooth->size(0) == H, "embtune::add_layer_norm: smooth must have ", H, " elements");
   }
-  const Isa isa = kernels();
-  if (H % 32 != 0 || isa == Isa::kAten) {
+  const Kernels* k = vector_kernels();
+  if (H % 32 != 0 || k == nullptr) {
     auto x = at::layer_norm(a_in + r_in, {H}, weight, bias, eps);
     return {x, smooth.has_value() ? x * *smooth : x};
   }
@@ -230,10 +253,10 @@ std::tuple<at::Tensor, at::Tensor> add_layer_norm(const at::Tensor& a_in, const 
   auto x = at::empty({T, H}, a.options());
   auto xs = smooth.has_value() ? at::empty({T, H}, a.options()) : x;
   const float* smp = smooth.has_value() ? sm.data_ptr<float>() : nullptr;
-  auto* rows = isa == Isa::kAvx512 ? avx512::add_ln_rows : avx2::add_ln_rows;
+  float* xsp = smooth.has_value() ? xs.data_ptr<float>() : nullptr;  // not x again: the kernel's pointers are __restrict
   auto run = [&](int64_t r0, int64_t r1) {
-    rows(a.data_ptr<float>(), r.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), smp, x.data_ptr<float>(),
-                xs.data_ptr<float>(), r0, r1, static_cast<int>(H), static_cast<float>(eps));
+    k->add_ln_rows(a.data_ptr<float>(), r.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), smp, x.data_ptr<float>(), xsp,
+                   r0, r1, static_cast<int>(H), static_cast<float>(eps));
   };
   if (T * H < kSerialElems) {
     run(0, T);
@@ -245,12 +268,12 @@ std::tuple<at::Tensor, at::Tensor> add_layer_norm(const at::Tensor& a_in, const 
 
 at::Tensor& gelu_(at::Tensor& x) {
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat, "embtune::gelu_: x must be a float32 CPU tensor");
-  const Isa isa = kernels();
-  if (!x.is_contiguous() || isa == Isa::kAten) {
+  const Kernels* k = vector_kernels();
+  if (!x.is_contiguous() || k == nullptr) {
     x.copy_(at::gelu(x));
     return x;
   }
-  auto* span = isa == Isa::kAvx512 ? avx512::gelu_span : avx2::gelu_span;
+  auto* span = k->gelu_span;
   float* p = x.data_ptr<float>();
   const int64_t n = x.numel();
   if (n < kSerialElems) {
@@ -258,6 +281,9 @@ at::Tensor& gelu_(at::Tensor& x) {
   } else {
     at::parallel_for(0, n, kSerialElems / 2, [&](int64_t b, int64_t e) { span(p + b, e - b); });
   }
+  // An in-place write through data_ptr: count it as x.copy_ would (inside
+  // InferenceMode, where the encoder runs, inference tensors have no counter).
+  x.unsafeGetTensorImpl()->bump_version();
   return x;
 }
 
@@ -266,6 +292,8 @@ at::Tensor& gelu_(at::Tensor& x) {
 // ops.cpp holds the namespace's TORCH_LIBRARY; these join it.
 TORCH_LIBRARY_FRAGMENT(embtune, m) {
   m.def("attention(Tensor qkv, Tensor offsets, int heads) -> Tensor", &attention);
+  // Without smooth both results are the same tensor. The schema does not say
+  // so; the encoder only reads them, and must not write either in place.
   m.def("add_layer_norm(Tensor a, Tensor r, Tensor weight, Tensor bias, float eps, Tensor? smooth) -> (Tensor, Tensor)",
         &add_layer_norm);
   m.def("gelu_(Tensor(a!) x) -> Tensor(a!)", &gelu_);

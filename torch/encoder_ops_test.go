@@ -109,7 +109,7 @@ func testEncoderOps(t *testing.T) {
 			w, b, s := randn(384), randn(384), randn(384)
 			assert.Less(t, diff("add_layer_norm", randn(rows, 384), randn(rows, 384), w, b, s), 1e-5, "%d rows", rows)
 		}
-		for _, n := range []int64{7, 17 * 1536, 200 * 1536} {
+		for _, n := range []int64{7, 1537, 17 * 1536, 200 * 1536} { // 1537: vectors, then a scalar tail
 			x, err := randn(n).MulScalar(4)
 			require.NoError(t, err)
 			assert.Less(t, diff("gelu", x), 5e-6, "%d values", n)
@@ -152,6 +152,12 @@ func TestEncoderOpsRefuseBadInput(t *testing.T) {
 
 		err = call("call_attention", qkv, offsets, seven)
 		assert.ErrorContains(t, err, "not 3 × hidden")
+
+		floatOffsets, err := Zeros(Float32, CPU, 3)
+		require.NoError(t, err)
+		defer floatOffsets.Close()
+		err = call("call_attention", qkv, floatOffsets, twelve)
+		assert.ErrorContains(t, err, "offsets must be an integer CPU tensor")
 
 		wide, err := Zeros(Float64, CPU, 5, 1152)
 		require.NoError(t, err)
