@@ -26,6 +26,11 @@ func (s *Server) routes() http.Handler {
 	s.handle(mux, "/health", "health", writeTEIError, s.handleHealth, get...)
 	s.handle(mux, "/info", "info", writeTEIError, s.handleInfo, get...)
 	s.handle(mux, "/v1/embeddings", "openai", writeError, s.handleOpenAI, http.MethodPost)
+	s.handle(mux, "/v1/models", "models", writeError, s.handleModels, get...)
+	s.handle(mux, "/v1/models/", "models", writeError, s.handleModels, get...)
+	// TEI serves /embed on POST / as well; huggingface_hub's InferenceClient
+	// (model=URL).feature_extraction posts there.
+	s.handle(mux, "/{$}", "embed", writeTEIError, s.handleEmbed, http.MethodPost)
 	s.handle(mux, "/search", "search", writeError, s.handleSearch, http.MethodPost)
 	s.handle(mux, "/execution-parameters", "execution_parameters", writeError, s.handleExecutionParameters, http.MethodGet)
 	s.handle(mux, "/metrics", "metrics", writeError, s.handleMetrics, get...)

@@ -3,7 +3,6 @@ package serve
 import (
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -111,9 +110,9 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.handleHealth(w, r)
 	}
-	id := s.cfg.ModelName
-	if id == "" {
-		id = filepath.Base(m.Folder.Dir)
+	id, err := s.modelID()
+	if err != nil {
+		return err
 	}
 	batch := s.cfg.MaxBatchSize
 	info := teiInfo{

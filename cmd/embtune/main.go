@@ -45,6 +45,7 @@ func commands() []command {
 		{"export", "write the model as TorchScript and/or a sentence-transformers folder", runExport},
 		{"bench", "time encoding a text file; encoder GFLOP/s against GEMM", runBench},
 		{"info", "print the libtorch build this binary uses", runInfo},
+		{"version", "print embtune's version, revision and libtorch version", runVersion},
 	}
 }
 
@@ -65,6 +66,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
