@@ -57,3 +57,23 @@ func TestOpenAIModels(t *testing.T) {
 		})
 	}
 }
+
+// LangChain's OpenAIEmbeddings sends tiktoken ids unless told otherwise;
+// the refusal must say how to send text instead.
+func TestTokenIDInputNamesTheLangChainFix(t *testing.T) {
+	ts := startReady(t, Config{})
+	for _, body := range []string{
+		`{"input": [[9906, 1917]], "model": "m"}`,
+		`{"input": [9906, 1917], "model": "m"}`,
+		`{"input": 9906, "model": "m"}`,
+	} {
+		resp, out := postJSON(t, ts.url+"/v1/embeddings", body)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(out))
+		require.Contains(t, string(out), "token ids")
+		require.Contains(t, string(out), "check_embedding_ctx_length=False")
+	}
+	// Other wrong types keep the plain message.
+	resp, out := postJSON(t, ts.url+"/v1/embeddings", `{"input": [{"text": "x"}], "model": "m"}`)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(out))
+	require.NotContains(t, string(out), "check_embedding_ctx_length")
+}

@@ -190,7 +190,13 @@ func decodeInputs(raw []byte, field string, maxInputs int) ([]string, error) {
 		return nil, badRequest("%s is missing; send a string or a list of strings", field)
 	}
 	typeErr := func() error {
-		return badRequest("%s must be a string or a list of strings (token ids are not accepted)", field)
+		return badRequest("%s must be a string or a list of strings", field)
+	}
+	// Token ids are another tokenizer's (LangChain's OpenAIEmbeddings sends
+	// tiktoken's by default): refuse them, and say how to send text.
+	tokenIDs := func() error {
+		return badRequest("%s holds token ids, which are not accepted: the server tokenizes text with the model's own tokenizer; "+
+			"send strings (LangChain's OpenAIEmbeddings sends tiktoken ids unless created with check_embedding_ctx_length=False)", field)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	tok, err := dec.Token()
@@ -212,6 +218,9 @@ func decodeInputs(raw []byte, field string, maxInputs int) ([]string, error) {
 			}
 			s, ok := tok.(string)
 			if !ok {
+				if isTokenIDs(tok) {
+					return nil, tokenIDs()
+				}
 				return nil, typeErr()
 			}
 			if len(out) == maxInputs {
@@ -227,6 +236,9 @@ func decodeInputs(raw []byte, field string, maxInputs int) ([]string, error) {
 			return nil, badRequest("%s is an empty list; send at least one text", field)
 		}
 	default:
+		if isTokenIDs(tok) {
+			return nil, tokenIDs()
+		}
 		return nil, typeErr()
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -309,4 +321,16 @@ func parseJSONLines(body []byte) ([]string, error) {
 		}
 	}
 	return texts, nil
+}
+
+// isTokenIDs tells whether a JSON token opens what OpenAI's API reads as
+// token ids: a number, or (inside a list) a nested list of numbers.
+func isTokenIDs(tok json.Token) bool {
+	switch t := tok.(type) {
+	case float64:
+		return true
+	case json.Delim:
+		return t == '['
+	}
+	return false
 }
