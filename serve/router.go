@@ -22,6 +22,10 @@ func (s *Server) routes() http.Handler {
 	get := []string{http.MethodGet, http.MethodHead}
 	s.handle(mux, "/ping", "ping", writeError, s.handlePing, get...)
 	s.handle(mux, "/invocations", "invocations", writeError, s.handleInvocations, http.MethodPost)
+	// The SageMaker runtime API's own path, so that boto3's
+	// invoke_endpoint(EndpointName=...) with endpoint_url at this server
+	// works; the server has one model, whatever the endpoint's name.
+	s.handle(mux, "/endpoints/{endpoint}/invocations", "invocations", writeError, s.handleInvocations, http.MethodPost)
 	s.handle(mux, "/embed", "embed", writeTEIError, s.handleEmbed, http.MethodPost)
 	s.handle(mux, "/health", "health", writeTEIError, s.handleHealth, get...)
 	s.handle(mux, "/info", "info", writeTEIError, s.handleInfo, get...)
