@@ -109,7 +109,7 @@ gotest:
 
 # The packages that read model folders, datasets and indexes build and pass
 # without cgo (no libtorch): the model-loading tests are //go:build cgo.
-NOCGO_PKGS := ./hf/... ./dataset/... ./corpus/... ./vecmath/... ./topk/... ./embedding/... ./exportset/... ./atomicfile/...
+NOCGO_PKGS := ./hf/... ./dataset/... ./corpus/... ./vecmath/... ./topk/... ./embedding/... ./exportset/... ./atomicfile/... ./stats/...
 gotest-nocgo:
 	CGO_ENABLED=0 $(GO) test -count=1 $(NOCGO_PKGS)
 
@@ -187,6 +187,7 @@ golden: build
 	tools/golden/run.sh negatives
 	tools/golden/run.sh search
 	tools/golden/run.sh families
+	tools/golden/run.sh stats
 	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt

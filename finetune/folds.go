@@ -24,6 +24,11 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 		}
 	}
 	rep.Split = map[string]any{"mode": "kfold", "folds": j.Folds, "seed": j.Hyper.Seed, "pairs": len(pairs)}
+	key, err := trainer.MetricKey(j.Hyper.MetricForBestModel)
+	if err != nil {
+		return err
+	}
+	ids := questionIDs(pairs)
 	for i, f := range folds {
 		m, err := j.load(ctx)
 		if err != nil {
@@ -36,7 +41,8 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 		task := dataset.NewIRTask(pairs, f.Test)
 		fr := FoldReport{Fold: i + 1, Train: len(f.Train), Test: len(f.Test)}
 		var baseDims, tunedDims []trainer.IRMetrics
-		if fr.Base, baseDims, err = j.evaluateDims(ctx, m, task); err == nil {
+		var baseQ, tunedQ []trainer.QueryResult
+		if fr.Base, baseDims, baseQ, err = j.evaluateDims(ctx, m, task); err == nil {
 			// Fold runs never checkpoint or resume: each is short and starts from the base model.
 			var res trainer.Result
 			res, err = trainer.Train(ctx, m, f.Train, j.Hyper, trainer.Options{Logger: j.log(), Progress: j.Progress,
@@ -44,15 +50,44 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 			fr.Validation = res.Validation
 		}
 		if err == nil {
-			fr.Tuned, tunedDims, err = j.evaluateDims(ctx, m, task)
+			fr.Tuned, tunedDims, tunedQ, err = j.evaluateDims(ctx, m, task)
+		}
+		if err == nil && j.main() {
+			fr.Questions, err = questionScores(task, ids, key, baseQ, tunedQ)
 		}
 		fr.Matryoshka = j.dimMetrics(m.Dim(), baseDims, tunedDims)
 		m.Close()
 		if err != nil {
 			return fmt.Errorf("fold %d: %w", i+1, err)
 		}
-		j.log().Info("fold", "fold", i+1, "base_ndcg@10", fr.Base["ndcg@10"], "tuned_ndcg@10", fr.Tuned["ndcg@10"])
+		logArgs := []any{"fold", i + 1, "base_ndcg@10", fr.Base["ndcg@10"], "tuned_ndcg@10", fr.Tuned["ndcg@10"]}
+		if j.main() {
+			pt, err := pairedTest(fr.Questions, key)
+			if err != nil {
+				return fmt.Errorf("fold %d: %w", i+1, err)
+			}
+			if pt.PValue != nil {
+				logArgs = append(logArgs, "p_value", *pt.PValue)
+			}
+		}
+		j.log().Info("fold", logArgs...)
 		rep.Folds = append(rep.Folds, fr)
+	}
+	if j.main() {
+		groups := make([][]QuestionScore, len(rep.Folds))
+		names := make([]string, len(rep.Folds))
+		for i, f := range rep.Folds {
+			groups[i], names[i] = f.Questions, fmt.Sprintf("fold %d", f.Fold)
+		}
+		c, tests, err := compareGroups(groups, names, key, j.Hyper.Seed, tunedSubject)
+		if err != nil {
+			return err
+		}
+		for i := range rep.Folds {
+			rep.Folds[i].PairedTest = &tests[i]
+		}
+		rep.Comparison = &c
+		j.logComparison(c)
 	}
 	rep.Base, rep.BaseStd = meanStd(rep.Folds, func(f FoldReport) trainer.IRMetrics { return f.Base })
 	rep.Tuned, rep.TunedStd = meanStd(rep.Folds, func(f FoldReport) trainer.IRMetrics { return f.Tuned })

@@ -95,7 +95,7 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		if err != nil {
 			return Report{}, fmt.Errorf("test data: %w", err)
 		}
-		return j.runHoldout(ctx, append(append([]dataset.Pair(nil), pairs...), test...), dataset.Split{Train: pairs, Test: test},
+		return j.runHoldout(ctx, append(append([]dataset.Pair(nil), pairs...), test...), dataset.Split{Train: pairs, Test: test}, test,
 			map[string]any{"mode": "test-data", "test_path": j.TestPath, "train": len(pairs), "test": len(test)})
 	}
 	if _, _, err := trainer.SplitValidation(pairs, j.Hyper); err != nil && j.Folds <= 1 && j.EvalSplit <= 0 {
@@ -123,7 +123,7 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 		if err := j.writeSplit(filepath.Join(j.OutputDir, "split"), split); err != nil {
 			return rep, err
 		}
-		return j.runHoldout(ctx, pairs, split, map[string]any{"mode": "holdout", "test_fraction": j.EvalSplit,
+		return j.runHoldout(ctx, pairs, split, pairs, map[string]any{"mode": "holdout", "test_fraction": j.EvalSplit,
 			"seed": j.Hyper.Seed, "train": len(split.Train), "test": len(split.Test)})
 	default:
 		rep.Split = map[string]any{"mode": "none", "train": len(pairs)}
@@ -149,8 +149,9 @@ func (j *Job) Run(ctx context.Context) (Report, error) {
 }
 
 // runHoldout evaluates base, trains on split.Train, evaluates tuned on the
-// IR task of split.Test against every positive in all, and exports.
-func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.Split, info map[string]any) (Report, error) {
+// IR task of split.Test against every positive in all, and exports. The
+// test questions are numbered by their first pair in source.
+func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.Split, source []dataset.Pair, info map[string]any) (Report, error) {
 	log := j.log()
 	rep := Report{Hyper: j.Hyper, Output: map[string]string{}, Split: info}
 	if err := j.mkdirOutput(); err != nil {
@@ -168,8 +169,13 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 		return rep, err
 	}
 	defer m.Close()
+	key, err := trainer.MetricKey(j.Hyper.MetricForBestModel)
+	if err != nil {
+		return rep, err
+	}
 	var baseDims, tunedDims []trainer.IRMetrics
-	if rep.Base, baseDims, err = j.evaluateDims(ctx, m, task); err != nil {
+	var baseQ, tunedQ []trainer.QueryResult
+	if rep.Base, baseDims, baseQ, err = j.evaluateDims(ctx, m, task); err != nil {
 		return rep, err
 	}
 	if rep.Pairs, err = j.pairCosines(ctx, m, j.Pairs, nil); err != nil {
@@ -182,7 +188,7 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 		return rep, err
 	}
 	rep.Training = trainingReport(res)
-	if rep.Tuned, tunedDims, err = j.evaluateDims(ctx, m, task); err != nil {
+	if rep.Tuned, tunedDims, tunedQ, err = j.evaluateDims(ctx, m, task); err != nil {
 		return rep, err
 	}
 	rep.Matryoshka = j.dimMetrics(m.Dim(), baseDims, tunedDims)
@@ -191,6 +197,11 @@ func (j *Job) runHoldout(ctx context.Context, all []dataset.Pair, split dataset.
 	}
 	log.Info("tuned model", "ndcg@10", fmt.Sprintf("%.4f", rep.Tuned["ndcg@10"]), "mrr@10", fmt.Sprintf("%.4f", rep.Tuned["mrr@10"]),
 		"accuracy@1", fmt.Sprintf("%.4f", rep.Tuned["accuracy@1"]))
+	if j.main() {
+		if err := j.compareHoldout(&rep, task, questionIDs(source), key, baseQ, tunedQ); err != nil {
+			return rep, err
+		}
+	}
 	return rep, j.export(ctx, m, res, &rep)
 }
 

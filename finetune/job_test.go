@@ -77,6 +77,19 @@ func TestRunHoldout(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &written))
 	assert.Equal(t, rep.Tuned, written.Tuned)
 	assert.Equal(t, filepath.Join(j.OutputDir, "model.pt"), written.Output["torchscript"])
+
+	// Per-question scores; two questions are too few for an interval.
+	require.Len(t, written.Questions, 2)
+	for _, q := range written.Questions {
+		assert.Equal(t, fmt.Sprintf("How do I set up service %d on Debian?", q.ID-1), q.Question, "ids number the data file's pairs from 1")
+		assert.Contains(t, q.Base, "ndcg@10")
+		assert.Contains(t, q.Tuned, "ndcg@10")
+		assert.Positive(t, q.BaseRank)
+	}
+	require.NotNil(t, written.Comparison)
+	assert.Equal(t, VerdictRefused, written.Comparison.Verdict)
+	assert.Nil(t, written.Comparison.Interval)
+	assert.Equal(t, "no interval: the test split has 2 test questions; a paired interval needs at least 5 per split", written.Comparison.Summary)
 }
 
 // TestRunFolds runs two folds, then trains the exported model on all pairs.
@@ -84,15 +97,31 @@ func TestRunFolds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains")
 	}
-	j := smallJob(t, writePairs(t, 8))
+	j := smallJob(t, writePairs(t, 10))
 	j.Folds = 2
 	rep, err := j.Run(context.Background())
 	require.NoError(t, err)
 	require.Len(t, rep.Folds, 2)
+	// Five test questions per fold: each fold is tested, and the ten
+	// pooled give the interval.
+	for _, f := range rep.Folds {
+		require.Len(t, f.Questions, 5)
+		require.NotNil(t, f.PairedTest)
+		assert.NotNil(t, f.PairedTest.PValue, "5 questions: exact or permutation p-value")
+	}
+	require.NotNil(t, rep.Comparison)
+	require.NotNil(t, rep.Comparison.Interval)
+	assert.Equal(t, 10, rep.Comparison.Questions)
+	assert.Equal(t, 10000, rep.Comparison.Interval.Resamples)
+	assert.LessOrEqual(t, rep.Comparison.Interval.Low, rep.Comparison.Gain)
+	assert.Contains(t, []string{VerdictBetter, VerdictWorse, VerdictNone}, rep.Comparison.Verdict)
+	var printed bytes.Buffer
+	PrintReport(&printed, rep)
+	assert.Contains(t, printed.String(), "verdict: "+rep.Comparison.Summary)
 	assert.Equal(t, "kfold", rep.Split["mode"])
 	assert.InDelta(t, (rep.Folds[0].Tuned["ndcg@10"]+rep.Folds[1].Tuned["ndcg@10"])/2, rep.Tuned["ndcg@10"], 1e-12)
 	assert.Contains(t, rep.TunedStd, "ndcg@10")
-	assert.Equal(t, 8, rep.Split["pairs"])
+	assert.Equal(t, 10, rep.Split["pairs"])
 	assert.Positive(t, rep.Training.Steps, "the exported model trains on all pairs")
 	for _, f := range []string{"folds/fold-1/test.jsonl", "folds/fold-2/train.jsonl", "model.pt", "eval.json"} {
 		assert.FileExists(t, filepath.Join(j.OutputDir, f))

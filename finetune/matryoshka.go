@@ -32,13 +32,15 @@ func (j *Job) matryoshkaDims() []int {
 	return ml.Dims
 }
 
-// evaluateDims is trainer.EvaluateDims at the job's matryoshka dims. Rank 0
+// evaluateDims is trainer.EvaluateQueries at the job's matryoshka dims: the
+// metrics, the metrics at each dim and each question's result. Rank 0
 // alone evaluates; the other ranks skip it.
-func (j *Job) evaluateDims(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (trainer.IRMetrics, []trainer.IRMetrics, error) {
+func (j *Job) evaluateDims(ctx context.Context, m embedding.Encoder, task dataset.IRTask) (trainer.IRMetrics, []trainer.IRMetrics, []trainer.QueryResult, error) {
 	if !j.main() {
-		return trainer.IRMetrics{}, nil, nil
+		return trainer.IRMetrics{}, nil, nil, nil
 	}
-	return trainer.EvaluateDims(ctx, m, task, j.matryoshkaDims())
+	ev, err := trainer.EvaluateQueries(ctx, m, task, j.matryoshkaDims())
+	return ev.Metrics, ev.ByDim, ev.Queries, err
 }
 
 // dimMetrics pairs base and tuned metrics per matryoshka dim.

@@ -24,6 +24,7 @@ func PrintReport(w io.Writer, rep Report) {
 			cols = []string{"base", "base±", "tuned", "tuned±", "delta"}
 		}
 		FormatTable(w, cols, rows)
+		printComparison(w, rep)
 	}
 	printDimTable(w, rep.Matryoshka)
 	for _, f := range rep.Folds {

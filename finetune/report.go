@@ -17,6 +17,14 @@ type Report struct {
 	Split    map[string]any    `json:"split"`
 	Folds    []FoldReport      `json:"folds,omitempty"`
 	Pairs    []PairCosine      `json:"pairs,omitempty"`
+	// Questions are the held-out split's per-question scores; with folds,
+	// each fold holds its own.
+	Questions []QuestionScore `json:"questions,omitempty"`
+	// PairedTest is the held-out split's paired test.
+	PairedTest *PairedTest `json:"paired_test,omitempty"`
+	// Comparison is the paired gain over every test question, its
+	// interval and the verdict.
+	Comparison *Comparison `json:"comparison,omitempty"`
 	// Matryoshka holds the metrics at each matryoshka dim (mean over folds).
 	Matryoshka []DimMetrics            `json:"matryoshka,omitempty"`
 	Training   TrainingReport          `json:"training"`
@@ -35,6 +43,10 @@ type FoldReport struct {
 	Matryoshka []DimMetrics `json:"matryoshka,omitempty"`
 	// Validation is what the fold's validation split decided.
 	Validation *trainer.ValidationReport `json:"validation,omitempty"`
+	// Questions are the fold's per-question test scores, PairedTest their
+	// paired test.
+	Questions  []QuestionScore `json:"questions,omitempty"`
+	PairedTest *PairedTest     `json:"paired_test,omitempty"`
 }
 
 // TrainingReport summarises the run that produced the exported model.

@@ -44,10 +44,15 @@ func LogHandler(w io.Writer) slog.Handler {
 //	msg="tuned model" ndcg@10=0.7866 mrr@10=0.7400 accuracy@1=0.6250
 //	msg=fold fold=1 base_ndcg@10=0.7412 tuned_ndcg@10=0.7866
 //	msg=validation step=9 epoch=3.00 ndcg@10=0.8042 best_step=9 best=0.8042
+//	msg=comparison metric=ndcg@10 questions=120 gain=0.0170 ci_low=0.0040 ci_high=0.0310 resamples=10000 verdict=better sign=1 summary="…"
 //
 // eval: metrics read the base and tuned models' lines only; the validation
 // split's per-evaluation lines have their own (validation:), so a curve of
-// validation scores never mixes into the before/after figures.
+// validation scores never mixes into the before/after figures. The
+// comparison line is the paired gain over every test question, its 95%
+// bootstrap interval (read only when the metric of record is ndcg@10) and
+// the verdict as a number (1 better, -1 worse, 0 no significant difference
+// or too few questions); a fold line's p_value is its Wilcoxon test.
 //
 // The regexes use only syntax that Go's RE2 and SageMaker's matcher read
 // alike (no look-around, no named groups).
@@ -63,6 +68,11 @@ var TrainingMetricDefinitions = []MetricRegex{
 	{"eval:tuned_mrr@10", `msg="tuned model" .*\bmrr@10=([0-9.eE+-]+)`},
 	{"eval:tuned_accuracy@1", `msg="tuned model" .*\baccuracy@1=([0-9.eE+-]+)`},
 	{"eval:fold_tuned_ndcg@10", `msg=fold .*\btuned_ndcg@10=([0-9.eE+-]+)`},
+	{"eval:fold_p_value", `msg=fold .*\bp_value=([0-9.eE+-]+)`},
+	{"eval:ndcg@10_gain", `msg=comparison metric=ndcg@10 .*\bgain=([-+0-9.eE]+)`},
+	{"eval:ndcg@10_ci_low", `msg=comparison metric=ndcg@10 .*\bci_low=([-+0-9.eE]+)`},
+	{"eval:ndcg@10_ci_high", `msg=comparison metric=ndcg@10 .*\bci_high=([-+0-9.eE]+)`},
+	{"eval:verdict", `msg=comparison .*\bsign=(-?[0-9]+)`},
 	{"validation:ndcg@10", `msg=validation .*\bndcg@10=([0-9.eE+-]+)`},
 	{"validation:best", `msg=validation .*\bbest=([0-9.eE+-]+)`},
 }

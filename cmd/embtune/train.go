@@ -358,6 +358,7 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	evalSplit := fs.Float64("eval-split", 0, "evaluate only this held-out fraction (same split as train with the same --seed)")
 	seed := fs.Uint64("seed", 42, "split seed")
 	truncateDim := registerTruncateDim(fs)
+	cmp := registerCompare(fs)
 	var rf remoteFlags
 	rf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -401,6 +402,9 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	}
 	if enc, err = truncating(enc, *truncateDim, modelDim); err != nil {
 		return err
+	}
+	if cmp.active() {
+		return cmp.run(ctx, stdout, mf, enc, *truncateDim, *data, pairs, test, *seed)
 	}
 	metrics, err := trainer.Evaluate(ctx, enc, dataset.NewIRTask(pairs, test))
 	if err != nil {

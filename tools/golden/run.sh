@@ -11,6 +11,7 @@
 #   tools/golden/run.sh adamw                  torch.optim.AdamW steps on fixed tensors
 #   tools/golden/run.sh torchscript MODEL_PT   check embtune's TorchScript export
 #   tools/golden/run.sh families               small random BERT folders, one per head variant
+#   tools/golden/run.sh stats                  scipy.stats.wilcoxon p-values and the paired bootstrap (numpy)
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh peer-folds OUT_DIR     ST fine-tuning on embtune's folds
 #   tools/golden/run.sh peer-blog DATA_JSON    the AWS sample's fit() run
@@ -32,11 +33,12 @@ case "${1:-}" in
   corpus|loss|matryoshka|truncate|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
+  stats) exec "$venv/bin/python" "$root/tools/golden/gen_stats.py" ;;
   families-export) shift; exec "$venv/bin/python" "$root/tools/golden/families.py" check-export "$@" ;;
   peer-folds) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" folds "$2" "$model" ;;
   peer-blog) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" blog "$2" "$model" ${3:+"$3"} ;;
   bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ${3:+"$3"} ;;
   bench-train) exec "$venv/bin/python" "$root/tools/golden/bench_train.py" "$model" "$2" "$3" ${4:+"$4"} ${5:+"$5"} ;;
   torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
-  *) echo "usage: $0 corpus | families | loss | matryoshka | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
+  *) echo "usage: $0 corpus | families | stats | loss | matryoshka | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
 esac
