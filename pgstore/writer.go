@@ -216,6 +216,36 @@ func (w *Writer) put(ctx context.Context, rows []Row) error {
 	})
 }
 
+// Prune deletes the store's chunks whose ids are not in keep, in one
+// transaction: after a run has put every chunk of a corpus, what is left of
+// documents that are gone, shorter or renamed. It returns how many it
+// deleted. A run interrupted before Prune leaves them; its re-run, which
+// embeds nothing already stored, prunes them. Concurrent writers of one
+// store must then each write the whole corpus (or none of them prune).
+func (w *Writer) Prune(ctx context.Context, keep []string) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM `+w.s.ident()+` t
+			WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS k(id) WHERE k.id = t.id)`, keep)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		return setDocuments(ctx, tx, w.s)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: %s: deleting chunks no longer in the corpus from %s: %w", w.s.where, w.s.table, err)
+	}
+	return n, nil
+}
+
+// setDocuments records the store's document count as its rows give it.
+func setDocuments(ctx context.Context, tx pgx.Tx, s *Store) error {
+	_, err := tx.Exec(ctx, `UPDATE `+metaTable+` SET info = jsonb_set(info, '{documents}', to_jsonb((SELECT count(DISTINCT doc) FROM `+s.ident()+`))),
+		updated = now() WHERE name = $1`, s.table)
+	return err
+}
+
 // dedupe keeps the last of rows with one id (sorted by id): an upsert may
 // not touch a row twice.
 func dedupe(rows []Row) []Row {
@@ -253,6 +283,9 @@ func (w *Writer) Finish(ctx context.Context) (ready bool, err error) {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw (embedding vector_cosine_ops) WITH (m = %d, ef_construction = %d)`,
 			pgx.Identifier{s.table + "_hnsw"}.Sanitize(), s.ident(), HNSWM, HNSWEfConstruction)); err != nil {
 			return fmt.Errorf("building the HNSW index: %w", err)
+		}
+		if err := setDocuments(ctx, tx, s); err != nil {
+			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE `+metaTable+` SET state = $2, updated = now() WHERE name = $1`, s.table, StateReady)
 		return err
