@@ -96,6 +96,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if !tableName.MatchString(opts.Table) {
 		return nil, fmt.Errorf("pgstore: table name %q: use lower-case letters, digits and _ (at most 51)", opts.Table)
 	}
+	if opts.Table == metaTable {
+		return nil, fmt.Errorf("pgstore: table name %q is the table of stores itself: use another --table", opts.Table)
+	}
 	if opts.EfSearch == 0 {
 		opts.EfSearch = DefaultEfSearch
 	}

@@ -188,6 +188,14 @@ func (w *Writer) Put(ctx context.Context, rows []Row) error {
 	return nil
 }
 
+// putName is the temporary table a batch is copied into before the upsert.
+// Its "-" is outside the names a store table may have (tableName), so it
+// can neither shadow a store table (pg_temp comes first in the search path)
+// nor be shadowed by one.
+const putName = "embtune-put"
+
+var putTable = pgx.Identifier{"pg_temp", putName}.Sanitize()
+
 func (w *Writer) put(ctx context.Context, rows []Row) error {
 	// Upserting in id order makes concurrent writers lock rows in the same
 	// order, so they seldom deadlock.
@@ -195,10 +203,10 @@ func (w *Writer) put(ctx context.Context, rows []Row) error {
 	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].Chunk.ID < sorted[b].Chunk.ID })
 	sorted = dedupe(sorted)
 	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE embtune_put (LIKE `+w.s.ident()+`) ON COMMIT DROP`); err != nil {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+putTable+` (LIKE `+w.s.ident()+`) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"embtune_put"},
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", putName},
 			[]string{"id", "ord", "doc", "title", "start_off", "end_off", "tokens", "text", "embedding"},
 			pgx.CopyFromSlice(len(sorted), func(i int) ([]any, error) {
 				r := sorted[i]
@@ -208,12 +216,42 @@ func (w *Writer) put(ctx context.Context, rows []Row) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO `+w.s.ident()+` SELECT * FROM embtune_put ORDER BY id
+		_, err = tx.Exec(ctx, `INSERT INTO `+w.s.ident()+` SELECT * FROM `+putTable+` ORDER BY id
 			ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, doc = excluded.doc, title = excluded.title,
 				start_off = excluded.start_off, end_off = excluded.end_off, tokens = excluded.tokens,
 				text = excluded.text, embedding = excluded.embedding`)
 		return err
 	})
+}
+
+// Prune deletes the store's chunks whose ids are not in keep, in one
+// transaction: after a run has put every chunk of a corpus, what is left of
+// documents that are gone, shorter or renamed. It returns how many it
+// deleted. A run interrupted before Prune leaves them; its re-run, which
+// embeds nothing already stored, prunes them. Concurrent writers of one
+// store must then each write the whole corpus (or none of them prune).
+func (w *Writer) Prune(ctx context.Context, keep []string) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM `+w.s.ident()+` t
+			WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS k(id) WHERE k.id = t.id)`, keep)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		return setDocuments(ctx, tx, w.s)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: %s: deleting chunks no longer in the corpus from %s: %w", w.s.where, w.s.table, err)
+	}
+	return n, nil
+}
+
+// setDocuments records the store's document count as its rows give it.
+func setDocuments(ctx context.Context, tx pgx.Tx, s *Store) error {
+	_, err := tx.Exec(ctx, `UPDATE `+metaTable+` SET info = jsonb_set(info, '{documents}', to_jsonb((SELECT count(DISTINCT doc) FROM `+s.ident()+`))),
+		updated = now() WHERE name = $1`, s.table)
+	return err
 }
 
 // dedupe keeps the last of rows with one id (sorted by id): an upsert may
@@ -249,10 +287,22 @@ func (w *Writer) Finish(ctx context.Context) (ready bool, err error) {
 		return false, nil
 	}
 	err = pgx.BeginFunc(ctx, w.lock, func(tx pgx.Tx) error {
+		// The index is named TABLE-hnsw, which no store table can be named
+		// (stores made before were given TABLE_hnsw: any HNSW index counts).
+		var have bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = $1::regclass AND a.amname = 'hnsw')`, s.ident()).Scan(&have); err != nil {
+			return err
+		}
 		// One CREATE INDEX may use the server's parallel workers.
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw (embedding vector_cosine_ops) WITH (m = %d, ef_construction = %d)`,
-			pgx.Identifier{s.table + "_hnsw"}.Sanitize(), s.ident(), HNSWM, HNSWEfConstruction)); err != nil {
-			return fmt.Errorf("building the HNSW index: %w", err)
+		if !have {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE INDEX %s ON %s USING hnsw (embedding vector_cosine_ops) WITH (m = %d, ef_construction = %d)`,
+				pgx.Identifier{s.table + "-hnsw"}.Sanitize(), s.ident(), HNSWM, HNSWEfConstruction)); err != nil {
+				return fmt.Errorf("building the HNSW index: %w", err)
+			}
+		}
+		if err := setDocuments(ctx, tx, s); err != nil {
+			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE `+metaTable+` SET state = $2, updated = now() WHERE name = $1`, s.table, StateReady)
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,6 +142,11 @@ func runIndex(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return err
 	}
+	if sf.appendOnly {
+		if x, err = appendToIndexFile(*output, x); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(*output), 0o755); err != nil {
 		return err
 	}
@@ -250,4 +256,17 @@ func excerpt(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// appendToIndexFile is x with the chunks of the index file at path that x
+// lacks (--append); x alone when there is no such file yet.
+func appendToIndexFile(path string, x *corpus.Index) (*corpus.Index, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return x, nil
+	}
+	old, err := corpus.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return corpus.Append(old, x)
 }

@@ -23,6 +23,8 @@ type storeFlags struct {
 	table    string
 	exact    bool
 	efSearch int
+	// appendOnly keeps chunks the run's corpus lacks (--append).
+	appendOnly bool
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet, search bool) {
@@ -32,6 +34,9 @@ func (s *storeFlags) register(fs *flag.FlagSet, search bool) {
 		table = pgstore.DefaultTable
 	}
 	fs.StringVar(&s.table, "table", table, "the store's table in that database (env EMBTUNE_STORE_TABLE)")
+	if !search {
+		fs.BoolVar(&s.appendOnly, "append", false, "add and update chunks only: keep those of documents the corpus no longer has (without it the store or index file is made equal to the corpus)")
+	}
 	if search {
 		fs.BoolVar(&s.exact, "exact", false, "with --store: rank every chunk (exact, as the index file) instead of walking the HNSW index")
 		fs.IntVar(&s.efSearch, "ef-search", pgstore.DefaultEfSearch, "with --store: HNSW candidate list per query (hnsw.ef_search, raised to top-k)")
@@ -146,10 +151,23 @@ func indexToStore(ctx context.Context, sf storeFlags, enc embedding.Encoder, inf
 		done := from + len(part)
 		slog.Info("stored", "chunks", done, "of", len(missing), "chunks_per_sec", fmt.Sprintf("%.1f", float64(done)/time.Since(start).Seconds()))
 	}
-	return finishStore(ctx, w, st, len(chunks), len(missing), start, stdout)
+	return finishStore(ctx, sf, w, st, chunks, len(missing), start, stdout)
 }
 
-func finishStore(ctx context.Context, w *pgstore.Writer, st *pgstore.Store, total, embedded int, start time.Time, stdout io.Writer) error {
+// finishStore deletes what the corpus no longer has (unless --append),
+// then finishes the writer and reports.
+func finishStore(ctx context.Context, sf storeFlags, w *pgstore.Writer, st *pgstore.Store, chunks []corpus.Chunk, embedded int, start time.Time, stdout io.Writer) error {
+	var deleted int64
+	if !sf.appendOnly {
+		keep := make([]string, len(chunks))
+		for i, c := range chunks {
+			keep[i] = c.ID
+		}
+		var err error
+		if deleted, err = w.Prune(ctx, keep); err != nil {
+			return err
+		}
+	}
 	ready, err := w.Finish(ctx)
 	if err != nil {
 		return err
@@ -158,8 +176,15 @@ func finishStore(ctx context.Context, w *pgstore.Writer, st *pgstore.Store, tota
 	if !ready {
 		state = "written; another writer is still running and will mark the store ready"
 	}
-	_, err = fmt.Fprintf(stdout, "stored %d chunks (%d embedded, %d already there) in table %s in %.1fs: %s\n",
+	total := len(chunks)
+	_, err = fmt.Fprintf(stdout, "stored %d chunks (%d embedded, %d already there) in table %s in %.1fs: %s",
 		total, embedded, total-embedded, st.Table(), time.Since(start).Seconds(), state)
+	if err == nil && deleted > 0 {
+		_, err = fmt.Fprintf(stdout, "; deleted %d chunks the corpus no longer has", deleted)
+	}
+	if err == nil {
+		_, err = fmt.Fprintln(stdout)
+	}
 	return err
 }
 
@@ -224,6 +249,11 @@ func indexFromEmbeddings(ctx context.Context, out, in, modelDir, output string, 
 		if err != nil {
 			return err
 		}
+		if sf.appendOnly {
+			if x, err = appendToIndexFile(output, x); err != nil {
+				return err
+			}
+		}
 		if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
 			return err
 		}
@@ -245,7 +275,7 @@ func indexFromEmbeddings(ctx context.Context, out, in, modelDir, output string, 
 	if err := w.Put(ctx, rows); err != nil {
 		return err
 	}
-	return finishStore(ctx, w, st, len(chunks), 0, start, stdout)
+	return finishStore(ctx, sf, w, st, chunks, 0, start, stdout)
 }
 
 // smBatchEmbed is `embtune sagemaker batch-embed`: a Batch Transform job
