@@ -203,9 +203,10 @@ func (r *run) stepShard(batch []int, lr float64, pg *torch.ProcessGroup, gather 
 	started := time.Now()
 	err = r.onWorker(func(s *torch.Scope) error {
 		var a, d *torch.Tensor
+		var cache *gradCache
 		if len(p.mine) > 0 {
 			var err error
-			if a, d, err = r.embedPairs(s, anchors, docs); err != nil {
+			if a, d, cache, err = r.embedPairs(s, anchors, docs); err != nil {
 				return err
 			}
 		}
@@ -216,6 +217,10 @@ func (r *run) stepShard(batch []int, lr float64, pg *torch.ProcessGroup, gather 
 			loss, err = r.shardLoss(s, p, a, d, pg)
 		}
 		if err != nil {
+			return err
+		}
+		// Cached: each rank replays only its own mini-batches.
+		if err := cache.backward(); err != nil {
 			return err
 		}
 		norm, err = r.reduceAndStep(pg, lr, stats)

@@ -252,9 +252,13 @@ func (l *loop) plan(ctx context.Context) error {
 		return errors.New("no batch has two pairs: every pair shares a text with another")
 	}
 	l.sched = LinearSchedule{Base: hp.LR, Warmup: hp.warmup(total), Total: total}
-	l.log.Info("training", "pairs", len(l.pairs), "epochs", hp.Epochs, "batch_size", hp.BatchSize,
+	attrs := []any{"pairs", len(l.pairs), "epochs", hp.Epochs, "batch_size", hp.BatchSize,
 		"steps", total, "warmup_steps", l.sched.Warmup, "lr", hp.LR, "max_seq_length", l.m.MaxSeqLength,
-		"device", l.m.Device().String(), "bf16", hp.BF16, "no_duplicates", hp.NoDuplicates)
+		"device", l.m.Device().String(), "bf16", hp.BF16, "no_duplicates", hp.NoDuplicates}
+	if hp.MiniBatchSize > 0 {
+		attrs = append(attrs, "mini_batch_size", hp.MiniBatchSize)
+	}
+	l.log.Info("training", attrs...)
 	if l.opts.MinCheckpointInterval == 0 {
 		l.opts.MinCheckpointInterval = time.Minute
 	}

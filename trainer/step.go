@@ -9,7 +9,9 @@ import (
 
 // One optimizer step is three parts, each with its variants:
 //
-//   - embed the batch (embedPairs) with autograd on;
+//   - embed the batch (embedPairs): in one pass with autograd on, or, with
+//     --mini-batch-size, cached (gradcache.go), which replays the
+//     mini-batches after the loss's backward;
 //   - the loss and its backward: over this process's pairs (step), or per
 //     rank, over its shard or the gathered global batch (stepShard);
 //   - synchronise the gradients across ranks (sharded only), clip and update
@@ -60,11 +62,19 @@ func (r *run) embed(s *torch.Scope, seqs [][]int64) *torch.Tensor {
 	return s.Keep(r.m.Module().Forward(ids, mask))
 }
 
-// embedPairs embeds anchors and documents with autograd on.
-func (r *run) embedPairs(s *torch.Scope, anchors, docs [][]int64) (a, d *torch.Tensor, err error) {
+// embedPairs embeds anchors and documents with autograd on or, with a
+// mini-batch size, by GradCache's first pass; then the returned cache
+// (nil for a plain step) must replay after the loss's backward.
+func (r *run) embedPairs(s *torch.Scope, anchors, docs [][]int64) (a, d *torch.Tensor, cache *gradCache, err error) {
+	if mb := r.hp.MiniBatchSize; mb > 0 {
+		if cache, err = r.embedCached(s, anchors, docs, mb); err != nil {
+			return nil, nil, nil, err
+		}
+		return cache.a, cache.d, cache, nil
+	}
 	a = r.embed(s, anchors)
 	d = r.embed(s, docs)
-	return a, d, s.Err()
+	return a, d, nil, s.Err()
 }
 
 // step runs one optimizer update on the batch in this process and returns
@@ -72,7 +82,7 @@ func (r *run) embedPairs(s *torch.Scope, anchors, docs [][]int64) (a, d *torch.T
 func (r *run) step(batch []int, lr float64) (loss, norm float64, err error) {
 	anchors, docs := r.batchTexts(batch)
 	err = r.onWorker(func(s *torch.Scope) error {
-		a, d, err := r.embedPairs(s, anchors, docs)
+		a, d, cache, err := r.embedPairs(s, anchors, docs)
 		if err != nil {
 			return err
 		}
@@ -84,6 +94,9 @@ func (r *run) step(batch []int, lr float64) (loss, norm float64, err error) {
 			return err
 		}
 		if err := l.Backward(); err != nil {
+			return err
+		}
+		if err := cache.backward(); err != nil {
 			return err
 		}
 		norm, err = r.clipAndStep(lr)

@@ -108,11 +108,14 @@ func hashPairs(pairs []dataset.Pair) string {
 
 // run is the state of one training run that lives on the model's worker.
 type run struct {
-	m      *minilm.Model
-	hp     HyperParameters
-	loss   *CompiledLoss
-	params []*torch.Tensor
-	opt    *torch.AdamW
+	m    *minilm.Model
+	hp   HyperParameters
+	loss *CompiledLoss
+	// surrogate backpropagates GradCache's cached gradients (nil without
+	// a mini-batch size).
+	surrogate *CompiledLoss
+	params    []*torch.Tensor
+	opt       *torch.AdamW
 	// anchorIDs[i], docIDs[c][i]: token ids of pair i's anchor and column c
 	// (0 the positive, then each hard negative), tokenized once.
 	anchorIDs [][]int64
@@ -167,6 +170,11 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 		if r.loss, err = hp.compileLoss(m.Dim()); err != nil {
 			return err
 		}
+		if hp.MiniBatchSize > 0 {
+			if r.surrogate, err = compileSource("GradCache", gradCacheSource); err != nil {
+				return err
+			}
+		}
 		mod := m.Module()
 		if err := mod.SetRequiresGrad(true); err != nil {
 			return err
@@ -213,6 +221,7 @@ func (r *run) close() {
 	r.m.Worker().Do(context.Background(), func() error { //nolint:errcheck // best-effort cleanup
 		r.opt.Close()
 		r.loss.Close()
+		r.surrogate.Close()
 		for _, p := range r.params {
 			p.Close()
 		}

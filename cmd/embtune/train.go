@@ -91,6 +91,7 @@ type trainFlags struct {
 	hardMargin       *float64
 	noDup            *string
 	bf16             *bool
+	miniBatch        *int
 	valSplit         *float64
 	evalStrategy     *string
 	evalSteps        *int
@@ -140,6 +141,7 @@ func newTrainFlags() *trainFlags {
 	f.hardNegs = fs.Int("mine-hard-negatives", -1, "mine N hard negatives per pair from the training positives before training (0: off; -1: the preset's)")
 	f.hardMargin = fs.Float64("hard-negative-margin", -1, "skip mined candidates scoring above the positive's score minus this (-1: the preset's)")
 	f.noDup = fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
+	f.miniBatch = fs.Int("mini-batch-size", 0, "the cached loss (GradCache, CachedMultipleNegativesRankingLoss): embed and backpropagate the batch N pairs' texts at a time, so --batch-size is not limited by activation memory; dropout replays (unset: the plain loss)")
 	f.bf16 = fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
 	f.valSplit = fs.Float64("validation-split", -1, "hold out this fraction of the training pairs as a validation split, never the test fold; 0 disables (-1: the preset's, 0.2 default, 0 blog)")
 	f.evalStrategy = fs.String("eval-strategy", "", "evaluate the validation split at each epoch end, every --eval-steps steps, or not: epoch, steps or no (empty: the preset's)")
@@ -225,6 +227,12 @@ func (f *trainFlags) hyperParameters() (trainer.HyperParameters, error) {
 		return hp, usageError("%v", err)
 	}
 	f.override(&hp)
+	if f.given("mini-batch-size") {
+		if *f.miniBatch <= 0 {
+			return hp, usageError("--mini-batch-size must be at least 1, not %d (leave it out for the plain loss)", *f.miniBatch)
+		}
+		hp.MiniBatchSize = *f.miniBatch
+	}
 	if f.refit.v != nil {
 		hp.Refit = *f.refit.v
 		if hp.Refit && hp.ValidationSplit == 0 {
@@ -258,6 +266,13 @@ func (f *trainFlags) hyperParameters() (trainer.HyperParameters, error) {
 		return hp, usageError("%v", err)
 	}
 	return hp, nil
+}
+
+// given reports whether the flag name was on the command line.
+func (f *trainFlags) given(name string) bool {
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }
 
 // override sets the hyperparameters whose flags were given.
