@@ -182,6 +182,7 @@ golden: build
 	tools/golden/run.sh corpus
 	tools/golden/run.sh loss
 	tools/golden/run.sh matryoshka
+	tools/golden/run.sh cached
 	tools/golden/run.sh truncate
 	tools/golden/run.sh adamw
 	tools/golden/run.sh negatives

@@ -19,7 +19,7 @@ var HyperparameterNames = []string{
 	"document-prompt", "document-prompt-name", "epochs", "eval-split", "eval-steps", "eval-strategy", "folds",
 	"gather-across-devices", "hard-negative-margin", "hardness-mode", "hardness-strength", "load-best-model-at-end", "lr",
 	"matryoshka-dims", "matryoshka-weights", "max-grad-norm", "max-seq-length", "metric-for-best-model",
-	"mine-hard-negatives", "model", "no-duplicates", "pair", "partition-mode", "preset", "query-prompt",
+	"mine-hard-negatives", "mini-batch-size", "model", "no-duplicates", "pair", "partition-mode", "preset", "query-prompt",
 	"query-prompt-name", "refit", "refit-max-pairs", "rendezvous-timeout", "save-total-limit", "scale", "seed", "symmetric", "test-data",
 	"threads", "validation-split", "warmup-ratio", "warmup-steps", "weight-decay", "wise-ft",
 }

@@ -171,163 +171,191 @@ func padRows(s *torch.Scope, t *torch.Tensor, have, rows, dim int, dtype torch.D
 	return s.Keep(t.Cat0(z))
 }
 
+// shardPlan is how a batch splits over the ranks of a group.
+type shardPlan struct {
+	world, rank int
+	// mine is this rank's share of the batch; rows[q] the size of rank q's,
+	// maxRows the largest.
+	mine    []int
+	rows    []int
+	maxRows int
+	// cols is the document columns (1 + hard negatives), dim the embedding size.
+	cols, dim int
+}
+
+func (r *run) planShard(batch []int, pg *torch.ProcessGroup) shardPlan {
+	p := shardPlan{world: pg.Size, rank: pg.Rank, rows: make([]int, pg.Size), cols: len(r.docIDs), dim: r.m.Dim()}
+	lo, hi := shard(len(batch), p.rank, p.world)
+	p.mine = batch[lo:hi]
+	for q := range p.world {
+		a, b := shard(len(batch), q, p.world)
+		p.rows[q] = b - a
+		p.maxRows = max(p.maxRows, p.rows[q])
+	}
+	return p
+}
+
 // stepShard is step for one rank of a group: it embeds the rank's shard,
 // gathers (or not), backpropagates, averages the gradients and updates.
 func (r *run) stepShard(batch []int, lr float64, pg *torch.ProcessGroup, gather bool, stats *CommStats) (loss, norm float64, err error) {
-	W, rank := pg.Size, pg.Rank
-	n := len(batch)
-	k := len(r.docIDs)
-	dim := r.m.Dim()
-	lo, hi := shard(n, rank, W)
-	mine := batch[lo:hi]
-	nr := len(mine)
-	rows := make([]int, W)
-	maxRows := 0
-	for q := range W {
-		a, b := shard(n, q, W)
-		rows[q] = b - a
-		maxRows = max(maxRows, rows[q])
-	}
-	anchors := make([][]int64, nr)
-	docs := make([][]int64, 0, nr*k)
-	for i, idx := range mine {
-		anchors[i] = r.anchorIDs[idx]
-	}
-	for _, col := range r.docIDs {
-		for _, idx := range mine {
-			docs = append(docs, col[idx])
-		}
-	}
+	p := r.planShard(batch, pg)
+	anchors, docs := r.batchTexts(p.mine)
 	started := time.Now()
-	err = r.m.Worker().Do(context.Background(), func() error {
-		s := torch.NewScope()
-		defer s.Close()
-		if r.hp.BF16 {
-			prev, err := torch.SetAutocast(r.m.Device(), true, torch.BFloat16)
-			if err != nil {
-				return err
-			}
-			defer torch.SetAutocast(r.m.Device(), prev, torch.BFloat16) //nolint:errcheck
-		}
+	err = r.onWorker(func(s *torch.Scope) error {
 		var a, d *torch.Tensor
-		if nr > 0 {
-			a = r.embed(s, anchors)
-			d = r.embed(s, docs)
-			if err := s.Err(); err != nil {
-				return err
-			}
-		}
-		dtype, dev := torch.Float32, r.m.Device()
-		if a != nil {
+		var cache *gradCache
+		if len(p.mine) > 0 {
 			var err error
-			if dtype, err = a.DType(); err != nil {
+			if a, d, cache, err = r.embedPairs(s, anchors, docs); err != nil {
 				return err
 			}
 		}
-		var l *torch.Tensor
+		var err error
 		if gather {
-			// Pad every shard to maxRows rows per column: all-gather needs equal shapes.
-			ap := padRows(s, a, nr, maxRows, dim, dtype, dev)
-			var dcols []*torch.Tensor
-			for c := range k {
-				var col *torch.Tensor
-				if nr > 0 {
-					col = s.Keep(d.Narrow(0, int64(c*nr), int64(nr)))
-				}
-				dcols = append(dcols, padRows(s, col, nr, maxRows, dim, dtype, dev))
-			}
-			dp := catRows(s, dcols)
-			if err := s.Err(); err != nil {
-				return err
-			}
-			t0 := time.Now()
-			ga := s.Keep(pg.AllGather(ap))
-			gd := s.Keep(pg.AllGather(dp))
-			if err := s.Err(); err != nil {
-				return err
-			}
-			stats.gather = append(stats.gather, time.Since(t0).Seconds())
-			// Bytes each rank receives: the other ranks' padded shards.
-			stats.GatherBytes += int64((1+k)*maxRows*dim) * int64(W-1) * int64(dtype.Size())
-			var parts []*torch.Tensor
-			for q := range W {
-				switch {
-				case rows[q] == 0:
-				case q == rank:
-					parts = append(parts, a)
-				default:
-					parts = append(parts, s.Keep(ga.Narrow(0, int64(q*maxRows), int64(rows[q]))))
-				}
-			}
-			A := catRows(s, parts)
-			parts = parts[:0]
-			for c := range k {
-				for q := range W {
-					switch {
-					case rows[q] == 0:
-					case q == rank:
-						parts = append(parts, s.Keep(d.Narrow(0, int64(c*nr), int64(nr))))
-					default:
-						parts = append(parts, s.Keep(gd.Narrow(0, int64((q*k+c)*maxRows), int64(rows[q]))))
-					}
-				}
-			}
-			D := catRows(s, parts)
-			if err := s.Err(); err != nil {
-				return err
-			}
-			var err error
-			if l, err = r.loss.Loss(s, A, D); err != nil {
-				return err
-			}
-			if loss, err = l.Item(); err != nil {
-				return err
-			}
-			if nr > 0 {
-				scaled := s.Keep(l.MulScalar(float64(W)))
-				if err := s.Err(); err != nil {
-					return err
-				}
-				if err := scaled.Backward(); err != nil {
-					return err
-				}
-			}
+			loss, err = r.gatheredLoss(s, p, a, d, pg, stats)
 		} else {
-			if nr < 2 {
-				return fmt.Errorf("rank %d's shard has %d pairs: without --gather-across-devices every shard needs 2 (raise --batch-size)", rank, nr)
-			}
-			var err error
-			if l, err = r.loss.Loss(s, a, d); err != nil {
-				return err
-			}
-			if err := l.Backward(); err != nil {
-				return err
-			}
-			// The logged loss is the mean of the ranks' losses.
-			lt := s.Keep(l.Detach())
-			if err := s.Err(); err != nil {
-				return err
-			}
-			if err := pg.AllReduce(lt, torch.ReduceSum); err != nil {
-				return err
-			}
-			if loss, err = lt.Item(); err != nil {
-				return err
-			}
-			loss /= float64(W)
+			loss, err = r.shardLoss(s, p, a, d, pg)
 		}
-		t0 := time.Now()
-		nb, buckets, err := pg.AllReduceGrads(r.params, distributed.BucketBytes)
 		if err != nil {
 			return err
 		}
-		stats.reduce = append(stats.reduce, time.Since(t0).Seconds())
-		stats.ReduceBytes += nb
-		stats.BucketsPerStep = buckets
-		norm, err = r.clipAndStep(lr)
+		// Cached: each rank replays only its own mini-batches.
+		if err := cache.backward(); err != nil {
+			return err
+		}
+		norm, err = r.reduceAndStep(pg, lr, stats)
 		return err
 	})
 	stats.Steps++
 	stats.step = append(stats.step, time.Since(started).Seconds())
 	return loss, norm, err
+}
+
+// gatheredLoss runs the loss over the global batch: it all-gathers every
+// rank's embeddings, splices its own (with their autograd history) in, and
+// backpropagates the loss scaled by the world size into its own shard.
+func (r *run) gatheredLoss(s *torch.Scope, p shardPlan, a, d *torch.Tensor, pg *torch.ProcessGroup, stats *CommStats) (float64, error) {
+	A, D, err := r.gatherBatch(s, p, a, d, pg, stats)
+	if err != nil {
+		return 0, err
+	}
+	l, err := r.loss.Loss(s, A, D)
+	if err != nil {
+		return 0, err
+	}
+	loss, err := l.Item()
+	if err != nil {
+		return 0, err
+	}
+	if len(p.mine) > 0 {
+		scaled := s.Keep(l.MulScalar(float64(p.world)))
+		if err := s.Err(); err != nil {
+			return 0, err
+		}
+		if err := scaled.Backward(); err != nil {
+			return 0, err
+		}
+	}
+	return loss, nil
+}
+
+// gatherBatch all-gathers the shards' anchors a and documents d (nil on a
+// rank with no pairs) and returns the global batch's: anchors in rank
+// order, documents column by column, each column in rank order (the
+// alignment sentence-transformers #3453 fixed), this rank's rows being a
+// and d themselves.
+func (r *run) gatherBatch(s *torch.Scope, p shardPlan, a, d *torch.Tensor, pg *torch.ProcessGroup, stats *CommStats) (A, D *torch.Tensor, err error) {
+	nr, k, dim, maxRows := len(p.mine), p.cols, p.dim, p.maxRows
+	dtype, dev := torch.Float32, r.m.Device()
+	if a != nil {
+		if dtype, err = a.DType(); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Pad every shard to maxRows rows per column: all-gather needs equal shapes.
+	ap := padRows(s, a, nr, maxRows, dim, dtype, dev)
+	var dcols []*torch.Tensor
+	for c := range k {
+		var col *torch.Tensor
+		if nr > 0 {
+			col = s.Keep(d.Narrow(0, int64(c*nr), int64(nr)))
+		}
+		dcols = append(dcols, padRows(s, col, nr, maxRows, dim, dtype, dev))
+	}
+	dp := catRows(s, dcols)
+	if err := s.Err(); err != nil {
+		return nil, nil, err
+	}
+	t0 := time.Now()
+	ga := s.Keep(pg.AllGather(ap))
+	gd := s.Keep(pg.AllGather(dp))
+	if err := s.Err(); err != nil {
+		return nil, nil, err
+	}
+	stats.gather = append(stats.gather, time.Since(t0).Seconds())
+	// Bytes each rank receives: the other ranks' padded shards.
+	stats.GatherBytes += int64((1+k)*maxRows*dim) * int64(p.world-1) * int64(dtype.Size())
+	var parts []*torch.Tensor
+	for q := range p.world {
+		switch {
+		case p.rows[q] == 0:
+		case q == p.rank:
+			parts = append(parts, a)
+		default:
+			parts = append(parts, s.Keep(ga.Narrow(0, int64(q*maxRows), int64(p.rows[q]))))
+		}
+	}
+	A = catRows(s, parts)
+	parts = parts[:0]
+	for c := range k {
+		for q := range p.world {
+			switch {
+			case p.rows[q] == 0:
+			case q == p.rank:
+				parts = append(parts, s.Keep(d.Narrow(0, int64(c*nr), int64(nr))))
+			default:
+				parts = append(parts, s.Keep(gd.Narrow(0, int64((q*k+c)*maxRows), int64(p.rows[q]))))
+			}
+		}
+	}
+	D = catRows(s, parts)
+	return A, D, s.Err()
+}
+
+// shardLoss runs the loss over this rank's shard alone and backpropagates
+// it; the logged loss is the mean of the ranks' losses.
+func (r *run) shardLoss(s *torch.Scope, p shardPlan, a, d *torch.Tensor, pg *torch.ProcessGroup) (float64, error) {
+	if nr := len(p.mine); nr < 2 {
+		return 0, fmt.Errorf("rank %d's shard has %d pairs: without --gather-across-devices every shard needs 2 (raise --batch-size)", p.rank, nr)
+	}
+	l, err := r.loss.Loss(s, a, d)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.Backward(); err != nil {
+		return 0, err
+	}
+	lt := s.Keep(l.Detach())
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
+	if err := pg.AllReduce(lt, torch.ReduceSum); err != nil {
+		return 0, err
+	}
+	loss, err := lt.Item()
+	return loss / float64(p.world), err
+}
+
+// reduceAndStep averages the gradients across the group in buckets, then
+// clips and updates.
+func (r *run) reduceAndStep(pg *torch.ProcessGroup, lr float64, stats *CommStats) (float64, error) {
+	t0 := time.Now()
+	nb, buckets, err := pg.AllReduceGrads(r.params, distributed.BucketBytes)
+	if err != nil {
+		return 0, err
+	}
+	stats.reduce = append(stats.reduce, time.Since(t0).Seconds())
+	stats.ReduceBytes += nb
+	stats.BucketsPerStep = buckets
+	return r.clipAndStep(lr)
 }

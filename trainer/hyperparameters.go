@@ -51,6 +51,12 @@ type HyperParameters struct {
 	NoDuplicates bool   `json:"no_duplicates"`
 	Seed         uint64 `json:"seed"`
 	MaxSeqLength int    `json:"max_seq_length"`
+	// MiniBatchSize > 0 turns the loss into its cached form, as
+	// sentence-transformers' CachedMultipleNegativesRankingLoss and its
+	// mini_batch_size: the batch is embedded, and backpropagated, that many
+	// pairs' texts at a time (gradcache.go), so a batch's in-batch
+	// negatives are not limited by the activations' memory. 0: off.
+	MiniBatchSize int `json:"mini_batch_size,omitempty"`
 	// BF16 runs forward and backward under bfloat16 autocast.
 	BF16 bool `json:"bf16"`
 	// ValidationSplit carves this fraction of the training pairs out as a
@@ -174,6 +180,10 @@ func (h HyperParameters) Validate() error {
 		return errors.New("hard negative margin must not be negative")
 	case h.MaxSeqLength != 0 && h.MaxSeqLength < 2:
 		return errors.New("max sequence length must be at least 2")
+	case h.MiniBatchSize < 0:
+		return fmt.Errorf("mini batch size must be at least 1, not %d (0: no gradient cache)", h.MiniBatchSize)
+	case h.MiniBatchSize > h.BatchSize:
+		return fmt.Errorf("mini batch size %d is larger than the batch size %d: the cached loss embeds the batch in mini-batches of at most the batch", h.MiniBatchSize, h.BatchSize)
 	case h.RefitMaxPairs < 0:
 		return errors.New("refit max pairs must not be negative (0: refit any size)")
 	case h.BestModelSE < 0 || math.IsNaN(h.BestModelSE) || math.IsInf(h.BestModelSE, 0):

@@ -59,167 +59,150 @@ func (p *pairFlag) Set(s string) error {
 	return nil
 }
 
+// trainFlags are `embtune train`'s flags.
+type trainFlags struct {
+	fs               *flag.FlagSet
+	mf               modelFlags
+	refit            presetBool
+	pairs            pairFlag
+	data             *string
+	output           *string
+	evalSplit        *float64
+	testData         *string
+	folds            *int
+	preset           *string
+	seed             *uint64
+	epochs           *int
+	batch            *int
+	lr               *float64
+	warmupRatio      *float64
+	warmupSteps      *int
+	weightDecay      *float64
+	maxGradNorm      *float64
+	scale            *float64
+	symmetric        *bool
+	directions       *string
+	partition        *string
+	hardness         *string
+	hardnessStrength *float64
+	mrlDims          *string
+	mrlWeights       *string
+	hardNegs         *int
+	hardMargin       *float64
+	noDup            *string
+	bf16             *bool
+	miniBatch        *int
+	valSplit         *float64
+	evalStrategy     *string
+	evalSteps        *int
+	metricBest       *string
+	loadBest         *string
+	bestSE           *float64
+	refitMax         *int
+	wiseFT           *string
+	ckpts            *bool
+	ckptDir          *string
+	ckptEvery        *int
+	ckptMin          *time.Duration
+	keep             *int
+	resume           *bool
+	nproc            *int
+	masterPort       *int
+	rdzvTimeout      *time.Duration
+	gather           *string
+}
+
+func newTrainFlags() *trainFlags {
+	f := &trainFlags{fs: newFlags("train")}
+	fs := f.fs
+	f.mf.register(fs)
+	f.data = fs.String("data", "", "training pairs: AWS JSON (sentence1/sentence2), JSONL (anchor/positive[/negative…] or question/answer) or CSV")
+	f.output = fs.String("output", "out", "output folder for the tuned model, model.pt, eval.json and the loss curve")
+	f.evalSplit = fs.Float64("eval-split", 0, "hold out this fraction of the pairs to evaluate base vs tuned")
+	f.testData = fs.String("test-data", "", "separate held-out pairs to evaluate base vs tuned (all of --data trains)")
+	f.folds = fs.Int("folds", 0, "run k-fold evaluation (k > 1), then train the exported model on all pairs")
+	f.preset = fs.String("preset", "default", "hyperparameter preset: default (ST's recommendations for small data) or blog (the AWS sample)")
+	f.seed = fs.Uint64("seed", 0, "random seed for splits, shuffling and dropout (0: the preset's, 42)")
+	f.epochs = fs.Int("epochs", 0, "epochs (0: the preset's)")
+	f.batch = fs.Int("batch-size", 0, "pairs per batch (0: the preset's)")
+	f.lr = fs.Float64("lr", 0, "peak learning rate (0: the preset's)")
+	f.warmupRatio = fs.Float64("warmup-ratio", -1, "warmup as a fraction of all steps (-1: the preset's)")
+	f.warmupSteps = fs.Int("warmup-steps", -1, "warmup steps, overrides --warmup-ratio (-1: the preset's)")
+	f.weightDecay = fs.Float64("weight-decay", -1, "AdamW weight decay, not applied to biases and LayerNorm (-1: the preset's)")
+	f.maxGradNorm = fs.Float64("max-grad-norm", -1, "gradient clipping norm, 0 disables (-1: the preset's)")
+	f.scale = fs.Float64("scale", 0, "MultipleNegativesRankingLoss scale (0: the preset's, 20)")
+	f.symmetric = fs.Bool("symmetric", false, "use MultipleNegativesSymmetricRankingLoss")
+	f.directions = fs.String("directions", "", "MultipleNegativesRankingLoss directions, comma-separated: query_to_doc (always), query_to_query, doc_to_query, doc_to_doc (empty: query_to_doc)")
+	f.partition = fs.String("partition-mode", "", "joint (one softmax over all directions) or per_direction (empty: joint)")
+	f.hardness = fs.String("hardness-mode", "", "weigh harder negatives more: in_batch_negatives, hard_negatives or all_negatives (empty: off)")
+	f.hardnessStrength = fs.Float64("hardness-strength", 0, "the hardness penalty's alpha (Lan et al. 2025 use 9 for in_batch_negatives)")
+	f.mrlDims = fs.String("matryoshka-dims", "", "wrap the loss in MatryoshkaLoss at these embedding dims, comma-separated, e.g. 384,256,128,64 (empty: off)")
+	f.mrlWeights = fs.String("matryoshka-weights", "", "MatryoshkaLoss weight of each dim, comma-separated (empty: 1 each)")
+	f.hardNegs = fs.Int("mine-hard-negatives", -1, "mine N hard negatives per pair from the training positives before training (0: off; -1: the preset's)")
+	f.hardMargin = fs.Float64("hard-negative-margin", -1, "skip mined candidates scoring above the positive's score minus this (-1: the preset's)")
+	f.noDup = fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
+	f.miniBatch = fs.Int("mini-batch-size", 0, "the cached loss (GradCache, CachedMultipleNegativesRankingLoss): embed and backpropagate the batch N pairs' texts at a time, so --batch-size is not limited by activation memory; dropout replays (unset: the plain loss)")
+	f.bf16 = fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
+	f.valSplit = fs.Float64("validation-split", -1, "hold out this fraction of the training pairs as a validation split, never the test fold; 0 disables (-1: the preset's, 0.2 default, 0 blog)")
+	f.evalStrategy = fs.String("eval-strategy", "", "evaluate the validation split at each epoch end, every --eval-steps steps, or not: epoch, steps or no (empty: the preset's)")
+	f.evalSteps = fs.Int("eval-steps", 0, "with --eval-strategy steps: evaluate every N optimizer steps")
+	f.metricBest = fs.String("metric-for-best-model", "", "validation metric that picks the best model and the WiSE-FT α: ndcg@10, mrr@10, map@100, accuracy@1, recall@10, … (empty: ndcg@10)")
+	f.loadBest = fs.String("load-best-model-at-end", "", "true/false: restore the weights that scored best on the validation split, the base model included (empty: the preset's)")
+	f.bestSE = fs.Float64("best-model-se", -1, "an earlier epoch, the base model or a smaller WiSE-FT α must beat a later epoch or a larger α by this many standard errors of the per-query difference on the validation split to be chosen; 0 picks the highest score, as transformers does (-1: the preset's, 1)")
+	fs.Var(&f.refit, "refit", "after the validation split chose the epoch and the WiSE-FT α, train again from the base model on all training pairs (validation included) with those choices; --refit=false turns it off (default preset: on for up to --refit-max-pairs pairs)")
+	f.refitMax = fs.Int("refit-max-pairs", -1, "refit only training sets of at most N pairs, validation included; 0: any size (-1: the preset's, 1000)")
+	f.wiseFT = fs.String("wise-ft", "", "interpolate base and tuned weights (WiSE-FT): auto (α on the validation split from 0, 0.1, …, 1), off, or a fixed α in [0, 1] (empty: the preset's)")
+	f.ckpts = fs.Bool("checkpoints", true, "write checkpoints (false: none, as save_strategy \"no\"; --resume needs them)")
+	f.ckptDir = fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
+	f.ckptEvery = fs.Int("checkpoint-every", 0, "also checkpoint every N steps (0: at epoch ends only)")
+	f.ckptMin = fs.Duration("checkpoint-min-interval", 0, "skip epoch-end checkpoints closer together than this (0: 1m; negative: never skip)")
+	f.keep = fs.Int("save-total-limit", 2, "keep the newest N checkpoints")
+	f.resume = fs.Bool("resume", false, "continue from the newest checkpoint")
+	f.nproc = fs.Int("nproc-per-node", envInt("EMBTUNE_NPROC_PER_NODE", 1), "start N data-parallel workers here, as torchrun does: one per GPU (cuda:LOCAL_RANK), or a share of the CPU threads each (env EMBTUNE_NPROC_PER_NODE)")
+	f.masterPort = fs.Int("master-port", 0, "with --nproc-per-node: the rendezvous port on 127.0.0.1 (0: a free one)")
+	f.rdzvTimeout = fs.Duration("rendezvous-timeout", envDuration("EMBTUNE_RENDEZVOUS_TIMEOUT", distributed.DefaultTimeout), "how long ranks wait for each other at the rendezvous and in each collective (env EMBTUNE_RENDEZVOUS_TIMEOUT)")
+	f.gather = fs.String("gather-across-devices", "", "true/false: MultipleNegativesRankingLoss over the global batch, with in-batch negatives from every rank (empty: true with more than one process)")
+	fs.Var(&f.pairs, "pair", "a \"query<TAB>answer\" pair whose cosine is reported before and after (repeatable)")
+	return f
+}
+
 func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 && sagemaker.InContainer() {
 		return runTrainingContainer(ctx, stdin, stdout)
 	}
-	fs := newFlags("train")
-	var mf modelFlags
-	mf.register(fs)
-	data := fs.String("data", "", "training pairs: AWS JSON (sentence1/sentence2), JSONL (anchor/positive[/negative…] or question/answer) or CSV")
-	output := fs.String("output", "out", "output folder for the tuned model, model.pt, eval.json and the loss curve")
-	evalSplit := fs.Float64("eval-split", 0, "hold out this fraction of the pairs to evaluate base vs tuned")
-	testData := fs.String("test-data", "", "separate held-out pairs to evaluate base vs tuned (all of --data trains)")
-	folds := fs.Int("folds", 0, "run k-fold evaluation (k > 1), then train the exported model on all pairs")
-	preset := fs.String("preset", "default", "hyperparameter preset: default (ST's recommendations for small data) or blog (the AWS sample)")
-	seed := fs.Uint64("seed", 0, "random seed for splits, shuffling and dropout (0: the preset's, 42)")
-	epochs := fs.Int("epochs", 0, "epochs (0: the preset's)")
-	batch := fs.Int("batch-size", 0, "pairs per batch (0: the preset's)")
-	lr := fs.Float64("lr", 0, "peak learning rate (0: the preset's)")
-	warmupRatio := fs.Float64("warmup-ratio", -1, "warmup as a fraction of all steps (-1: the preset's)")
-	warmupSteps := fs.Int("warmup-steps", -1, "warmup steps, overrides --warmup-ratio (-1: the preset's)")
-	weightDecay := fs.Float64("weight-decay", -1, "AdamW weight decay, not applied to biases and LayerNorm (-1: the preset's)")
-	maxGradNorm := fs.Float64("max-grad-norm", -1, "gradient clipping norm, 0 disables (-1: the preset's)")
-	scale := fs.Float64("scale", 0, "MultipleNegativesRankingLoss scale (0: the preset's, 20)")
-	symmetric := fs.Bool("symmetric", false, "use MultipleNegativesSymmetricRankingLoss")
-	directions := fs.String("directions", "", "MultipleNegativesRankingLoss directions, comma-separated: query_to_doc (always), query_to_query, doc_to_query, doc_to_doc (empty: query_to_doc)")
-	partition := fs.String("partition-mode", "", "joint (one softmax over all directions) or per_direction (empty: joint)")
-	hardness := fs.String("hardness-mode", "", "weigh harder negatives more: in_batch_negatives, hard_negatives or all_negatives (empty: off)")
-	hardnessStrength := fs.Float64("hardness-strength", 0, "the hardness penalty's alpha (Lan et al. 2025 use 9 for in_batch_negatives)")
-	mrlDims := fs.String("matryoshka-dims", "", "wrap the loss in MatryoshkaLoss at these embedding dims, comma-separated, e.g. 384,256,128,64 (empty: off)")
-	mrlWeights := fs.String("matryoshka-weights", "", "MatryoshkaLoss weight of each dim, comma-separated (empty: 1 each)")
-	hardNegs := fs.Int("mine-hard-negatives", -1, "mine N hard negatives per pair from the training positives before training (0: off; -1: the preset's)")
-	hardMargin := fs.Float64("hard-negative-margin", -1, "skip mined candidates scoring above the positive's score minus this (-1: the preset's)")
-	noDup := fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
-	bf16 := fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
-	valSplit := fs.Float64("validation-split", -1, "hold out this fraction of the training pairs as a validation split, never the test fold; 0 disables (-1: the preset's, 0.2 default, 0 blog)")
-	evalStrategy := fs.String("eval-strategy", "", "evaluate the validation split at each epoch end, every --eval-steps steps, or not: epoch, steps or no (empty: the preset's)")
-	evalSteps := fs.Int("eval-steps", 0, "with --eval-strategy steps: evaluate every N optimizer steps")
-	metricBest := fs.String("metric-for-best-model", "", "validation metric that picks the best model and the WiSE-FT α: ndcg@10, mrr@10, map@100, accuracy@1, recall@10, … (empty: ndcg@10)")
-	loadBest := fs.String("load-best-model-at-end", "", "true/false: restore the weights that scored best on the validation split, the base model included (empty: the preset's)")
-	bestSE := fs.Float64("best-model-se", -1, "an earlier epoch, the base model or a smaller WiSE-FT α must beat a later epoch or a larger α by this many standard errors of the per-query difference on the validation split to be chosen; 0 picks the highest score, as transformers does (-1: the preset's, 1)")
-	var refit presetBool
-	fs.Var(&refit, "refit", "after the validation split chose the epoch and the WiSE-FT α, train again from the base model on all training pairs (validation included) with those choices; --refit=false turns it off (default preset: on for up to --refit-max-pairs pairs)")
-	refitMax := fs.Int("refit-max-pairs", -1, "refit only training sets of at most N pairs, validation included; 0: any size (-1: the preset's, 1000)")
-	wiseFT := fs.String("wise-ft", "", "interpolate base and tuned weights (WiSE-FT): auto (α on the validation split from 0, 0.1, …, 1), off, or a fixed α in [0, 1] (empty: the preset's)")
-	ckpts := fs.Bool("checkpoints", true, "write checkpoints (false: none, as save_strategy \"no\"; --resume needs them)")
-	ckptDir := fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
-	ckptEvery := fs.Int("checkpoint-every", 0, "also checkpoint every N steps (0: at epoch ends only)")
-	ckptMin := fs.Duration("checkpoint-min-interval", 0, "skip epoch-end checkpoints closer together than this (0: 1m; negative: never skip)")
-	keep := fs.Int("save-total-limit", 2, "keep the newest N checkpoints")
-	resume := fs.Bool("resume", false, "continue from the newest checkpoint")
-	nproc := fs.Int("nproc-per-node", envInt("EMBTUNE_NPROC_PER_NODE", 1), "start N data-parallel workers here, as torchrun does: one per GPU (cuda:LOCAL_RANK), or a share of the CPU threads each (env EMBTUNE_NPROC_PER_NODE)")
-	masterPort := fs.Int("master-port", 0, "with --nproc-per-node: the rendezvous port on 127.0.0.1 (0: a free one)")
-	rdzvTimeout := fs.Duration("rendezvous-timeout", envDuration("EMBTUNE_RENDEZVOUS_TIMEOUT", distributed.DefaultTimeout), "how long ranks wait for each other at the rendezvous and in each collective (env EMBTUNE_RENDEZVOUS_TIMEOUT)")
-	gather := fs.String("gather-across-devices", "", "true/false: MultipleNegativesRankingLoss over the global batch, with in-batch negatives from every rank (empty: true with more than one process)")
-	var pairs pairFlag
-	fs.Var(&pairs, "pair", "a \"query<TAB>answer\" pair whose cosine is reported before and after (repeatable)")
-	if err := parseFlagsOnly(fs, args); err != nil {
+	f := newTrainFlags()
+	if err := parseFlagsOnly(f.fs, args); err != nil {
 		return err
 	}
-	if *data == "" {
+	if *f.data == "" {
 		return usageError("--data is required")
 	}
-	if *nproc < 1 {
+	if *f.nproc < 1 {
 		return usageError("--nproc-per-node must be at least 1")
 	}
-	hp, err := trainer.Preset(*preset)
+	hp, err := f.hyperParameters()
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
-	setIf := func(cond bool, f func()) {
-		if cond {
-			f()
-		}
-	}
-	setIf(*seed != 0, func() { hp.Seed = *seed })
-	setIf(*epochs != 0, func() { hp.Epochs = *epochs })
-	setIf(*batch != 0, func() { hp.BatchSize = *batch })
-	setIf(*lr != 0, func() { hp.LR = *lr })
-	setIf(*warmupRatio >= 0, func() { hp.WarmupRatio, hp.WarmupSteps = *warmupRatio, -1 })
-	setIf(*warmupSteps >= 0, func() { hp.WarmupSteps = *warmupSteps })
-	setIf(*weightDecay >= 0, func() { hp.WeightDecay = *weightDecay })
-	setIf(*maxGradNorm >= 0, func() { hp.MaxGradNorm = *maxGradNorm })
-	setIf(*scale != 0, func() { hp.Scale = *scale })
-	setIf(*symmetric, func() { hp.Symmetric = true })
-	setIf(*directions != "", func() { hp.Directions = *directions })
-	setIf(*partition != "", func() { hp.PartitionMode = *partition })
-	setIf(*hardness != "", func() { hp.HardnessMode = *hardness })
-	setIf(*hardnessStrength != 0, func() { hp.HardnessStrength = *hardnessStrength })
-	setIf(*mrlDims != "", func() { hp.MatryoshkaDims = *mrlDims })
-	setIf(*mrlWeights != "", func() { hp.MatryoshkaWeights = *mrlWeights })
-	setIf(*bf16, func() { hp.BF16 = true })
-	setIf(*hardNegs >= 0, func() { hp.HardNegatives = *hardNegs })
-	setIf(*hardMargin >= 0, func() { hp.HardNegativeMargin = *hardMargin })
-	setIf(mf.maxSeqLength != 0, func() { hp.MaxSeqLength = mf.maxSeqLength })
-	setIf(*valSplit >= 0, func() { hp.ValidationSplit = *valSplit })
-	setIf(*evalStrategy != "", func() { hp.EvalStrategy = *evalStrategy })
-	setIf(*evalSteps != 0, func() { hp.EvalSteps = *evalSteps })
-	setIf(*metricBest != "", func() { hp.MetricForBestModel = *metricBest })
-	setIf(*wiseFT != "", func() { hp.WiseFT = *wiseFT })
-	setIf(*refitMax >= 0, func() { hp.RefitMaxPairs = *refitMax })
-	if refit.v != nil {
-		hp.Refit = *refit.v
-		if hp.Refit && hp.ValidationSplit == 0 {
-			return usageError("--refit needs a validation split to choose the epoch and α on: set --validation-split")
-		}
-	} else if hp.ValidationSplit == 0 {
-		hp.Refit = false // nothing to refit without the split that --validation-split 0 turned off
-	}
-	setIf(*bestSE >= 0, func() { hp.BestModelSE = *bestSE })
-	switch *loadBest {
-	case "":
-	case "true":
-		hp.LoadBestModelAtEnd = true
-	case "false":
-		hp.LoadBestModelAtEnd = false
-	default:
-		return usageError("--load-best-model-at-end takes true or false")
-	}
-	switch *noDup {
-	case "":
-	case "true":
-		hp.NoDuplicates = true
-	case "false":
-		hp.NoDuplicates = false
-	default:
-		return usageError("--no-duplicates takes true or false")
-	}
-	if err := hp.Validate(); err != nil {
-		return usageError("%v", err)
-	}
-	if *keep < 1 {
+	if *f.keep < 1 {
 		return usageError("--save-total-limit must be at least 1 (--checkpoints=false writes none)")
 	}
-	dev, err := torch.ParseDevice(mf.device)
+	dev, err := torch.ParseDevice(f.mf.device)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if *nproc > 1 && os.Getenv("WORLD_SIZE") == "" {
+	if *f.nproc > 1 && os.Getenv("WORLD_SIZE") == "" {
 		node, err := nodeFromEnv()
 		if err != nil {
 			return usageError("%v", err)
 		}
-		if world := *nproc * node.Count; hp.BatchSize%world != 0 {
+		if world := *f.nproc * node.Count; hp.BatchSize%world != 0 {
 			return usageError("--batch-size %d does not divide by the world size %d: it is the global batch, split evenly across ranks", hp.BatchSize, world)
 		}
-		return launchWorkers(ctx, fs, args, *nproc, node, *masterPort, *rdzvTimeout, mf, stdout)
+		return launchWorkers(ctx, f.fs, args, *f.nproc, node, *f.masterPort, *f.rdzvTimeout, f.mf, stdout)
 	}
-	switch {
-	case !*ckpts && *resume:
-		return usageError("--resume needs checkpoints; drop --checkpoints=false")
-	case !*ckpts:
-		*ckptDir = ""
-	case *ckptDir == "":
-		*ckptDir = *output + "/checkpoints"
-	}
-	job := &finetune.Job{
-		ModelDir: mf.dir, DataPath: *data, OutputDir: *output, EvalSplit: *evalSplit, Folds: *folds, TestPath: *testData,
-		Hyper: hp, Device: dev, Threads: mf.threads, Pairs: pairs,
-		CheckpointDir: *ckptDir, CheckpointEvery: *ckptEvery, MinCheckpointInterval: *ckptMin, KeepCheckpoints: *keep, Resume: *resume,
-		Logger: slog.Default(), Progress: os.Stderr,
-	}
-	if job.QueryPrompt, job.DocumentPrompt, err = mf.prompts.choices(); err != nil {
+	job, err := f.job(hp, dev)
+	if err != nil {
 		return err
 	}
 	cfg, distributedRun, err := distributed.FromEnv()
@@ -227,51 +210,172 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return usageError("%v", err)
 	}
 	if distributedRun && cfg.WorldSize > 1 {
-		if dev.Type == torch.CUDAType || (mf.device == "auto" && torch.CUDADeviceCount() > 0) {
-			dev = torch.CUDA(cfg.LocalRank) // one GPU per local rank, as torchrun's users set
-		}
-		cfg.Timeout, cfg.Device = *rdzvTimeout, dev
-		if cfg.Iface == "" && dev.Type == torch.CUDAType {
-			cfg.Iface = os.Getenv("NCCL_SOCKET_IFNAME")
-		}
-		switch *gather {
-		case "", "true":
-			job.GatherAcrossDevices = true
-		case "false":
-		default:
-			return usageError("--gather-across-devices takes true or false")
-		}
-		if hp.BatchSize%cfg.WorldSize != 0 {
-			return usageError("--batch-size %d does not divide by the world size %d: it is the global batch, split evenly across ranks", hp.BatchSize, cfg.WorldSize)
-		}
-		g, err := distributed.Join(ctx, cfg, nil)
-		if err != nil {
-			return err
-		}
-		job.Group, job.Device = g, dev
-		if !g.Main() {
-			job.Progress = nil
-		}
-		slog.Info("joined", "rank", cfg.Rank, "world_size", cfg.WorldSize, "master", fmt.Sprintf("%s:%d", cfg.MasterAddr, cfg.MasterPort), "device", dev.String())
-		rep, err := job.Run(ctx)
-		if err != nil {
-			g.Abort()
-			return err
-		}
-		// Every rank meets at the barrier before exiting.
-		if err := g.Close(ctx, nil); err != nil {
-			return err
-		}
-		if g.Main() {
-			finetune.PrintReport(stdout, rep)
-		}
-		return nil
+		return f.runRank(ctx, job, cfg, dev, stdout)
 	}
 	rep, err := job.Run(ctx)
 	if err != nil {
 		return err
 	}
 	finetune.PrintReport(stdout, rep)
+	return nil
+}
+
+// hyperParameters is the preset with the flags given on top, validated.
+func (f *trainFlags) hyperParameters() (trainer.HyperParameters, error) {
+	hp, err := trainer.Preset(*f.preset)
+	if err != nil {
+		return hp, usageError("%v", err)
+	}
+	f.override(&hp)
+	if f.given("mini-batch-size") {
+		if *f.miniBatch <= 0 {
+			return hp, usageError("--mini-batch-size must be at least 1, not %d (leave it out for the plain loss)", *f.miniBatch)
+		}
+		hp.MiniBatchSize = *f.miniBatch
+	}
+	if f.refit.v != nil {
+		hp.Refit = *f.refit.v
+		if hp.Refit && hp.ValidationSplit == 0 {
+			return hp, usageError("--refit needs a validation split to choose the epoch and α on: set --validation-split")
+		}
+	} else if hp.ValidationSplit == 0 {
+		hp.Refit = false // nothing to refit without the split that --validation-split 0 turned off
+	}
+	if *f.bestSE >= 0 {
+		hp.BestModelSE = *f.bestSE
+	}
+	switch *f.loadBest {
+	case "":
+	case "true":
+		hp.LoadBestModelAtEnd = true
+	case "false":
+		hp.LoadBestModelAtEnd = false
+	default:
+		return hp, usageError("--load-best-model-at-end takes true or false")
+	}
+	switch *f.noDup {
+	case "":
+	case "true":
+		hp.NoDuplicates = true
+	case "false":
+		hp.NoDuplicates = false
+	default:
+		return hp, usageError("--no-duplicates takes true or false")
+	}
+	if err := hp.Validate(); err != nil {
+		return hp, usageError("%v", err)
+	}
+	return hp, nil
+}
+
+// given reports whether the flag name was on the command line.
+func (f *trainFlags) given(name string) bool {
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}
+
+// override sets the hyperparameters whose flags were given.
+func (f *trainFlags) override(hp *trainer.HyperParameters) {
+	setIf := func(cond bool, set func()) {
+		if cond {
+			set()
+		}
+	}
+	setIf(*f.seed != 0, func() { hp.Seed = *f.seed })
+	setIf(*f.epochs != 0, func() { hp.Epochs = *f.epochs })
+	setIf(*f.batch != 0, func() { hp.BatchSize = *f.batch })
+	setIf(*f.lr != 0, func() { hp.LR = *f.lr })
+	setIf(*f.warmupRatio >= 0, func() { hp.WarmupRatio, hp.WarmupSteps = *f.warmupRatio, -1 })
+	setIf(*f.warmupSteps >= 0, func() { hp.WarmupSteps = *f.warmupSteps })
+	setIf(*f.weightDecay >= 0, func() { hp.WeightDecay = *f.weightDecay })
+	setIf(*f.maxGradNorm >= 0, func() { hp.MaxGradNorm = *f.maxGradNorm })
+	setIf(*f.scale != 0, func() { hp.Scale = *f.scale })
+	setIf(*f.symmetric, func() { hp.Symmetric = true })
+	setIf(*f.directions != "", func() { hp.Directions = *f.directions })
+	setIf(*f.partition != "", func() { hp.PartitionMode = *f.partition })
+	setIf(*f.hardness != "", func() { hp.HardnessMode = *f.hardness })
+	setIf(*f.hardnessStrength != 0, func() { hp.HardnessStrength = *f.hardnessStrength })
+	setIf(*f.mrlDims != "", func() { hp.MatryoshkaDims = *f.mrlDims })
+	setIf(*f.mrlWeights != "", func() { hp.MatryoshkaWeights = *f.mrlWeights })
+	setIf(*f.bf16, func() { hp.BF16 = true })
+	setIf(*f.hardNegs >= 0, func() { hp.HardNegatives = *f.hardNegs })
+	setIf(*f.hardMargin >= 0, func() { hp.HardNegativeMargin = *f.hardMargin })
+	setIf(f.mf.maxSeqLength != 0, func() { hp.MaxSeqLength = f.mf.maxSeqLength })
+	setIf(*f.valSplit >= 0, func() { hp.ValidationSplit = *f.valSplit })
+	setIf(*f.evalStrategy != "", func() { hp.EvalStrategy = *f.evalStrategy })
+	setIf(*f.evalSteps != 0, func() { hp.EvalSteps = *f.evalSteps })
+	setIf(*f.metricBest != "", func() { hp.MetricForBestModel = *f.metricBest })
+	setIf(*f.wiseFT != "", func() { hp.WiseFT = *f.wiseFT })
+	setIf(*f.refitMax >= 0, func() { hp.RefitMaxPairs = *f.refitMax })
+}
+
+// job is the fine-tuning job the flags describe, for one process.
+func (f *trainFlags) job(hp trainer.HyperParameters, dev torch.Device) (*finetune.Job, error) {
+	switch {
+	case !*f.ckpts && *f.resume:
+		return nil, usageError("--resume needs checkpoints; drop --checkpoints=false")
+	case !*f.ckpts:
+		*f.ckptDir = ""
+	case *f.ckptDir == "":
+		*f.ckptDir = *f.output + "/checkpoints"
+	}
+	job := &finetune.Job{
+		ModelDir: f.mf.dir, DataPath: *f.data, OutputDir: *f.output, EvalSplit: *f.evalSplit, Folds: *f.folds, TestPath: *f.testData,
+		Hyper: hp, Device: dev, Threads: f.mf.threads, Pairs: f.pairs,
+		CheckpointDir: *f.ckptDir, CheckpointEvery: *f.ckptEvery, MinCheckpointInterval: *f.ckptMin, KeepCheckpoints: *f.keep, Resume: *f.resume,
+		Logger: slog.Default(), Progress: os.Stderr,
+	}
+	var err error
+	if job.QueryPrompt, job.DocumentPrompt, err = f.mf.prompts.choices(); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// runRank runs job as one rank of a group described by torchrun's
+// environment (cfg): it joins the group, trains its shard and meets the
+// others at the barrier; rank 0 prints the report.
+func (f *trainFlags) runRank(ctx context.Context, job *finetune.Job, cfg distributed.Config, dev torch.Device, stdout io.Writer) error {
+	hp := job.Hyper
+	if dev.Type == torch.CUDAType || (f.mf.device == "auto" && torch.CUDADeviceCount() > 0) {
+		dev = torch.CUDA(cfg.LocalRank) // one GPU per local rank, as torchrun's users set
+	}
+	cfg.Timeout, cfg.Device = *f.rdzvTimeout, dev
+	if cfg.Iface == "" && dev.Type == torch.CUDAType {
+		cfg.Iface = os.Getenv("NCCL_SOCKET_IFNAME")
+	}
+	switch *f.gather {
+	case "", "true":
+		job.GatherAcrossDevices = true
+	case "false":
+	default:
+		return usageError("--gather-across-devices takes true or false")
+	}
+	if hp.BatchSize%cfg.WorldSize != 0 {
+		return usageError("--batch-size %d does not divide by the world size %d: it is the global batch, split evenly across ranks", hp.BatchSize, cfg.WorldSize)
+	}
+	g, err := distributed.Join(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	job.Group, job.Device = g, dev
+	if !g.Main() {
+		job.Progress = nil
+	}
+	slog.Info("joined", "rank", cfg.Rank, "world_size", cfg.WorldSize, "master", fmt.Sprintf("%s:%d", cfg.MasterAddr, cfg.MasterPort), "device", dev.String())
+	rep, err := job.Run(ctx)
+	if err != nil {
+		g.Abort()
+		return err
+	}
+	// Every rank meets at the barrier before exiting.
+	if err := g.Close(ctx, nil); err != nil {
+		return err
+	}
+	if g.Main() {
+		finetune.PrintReport(stdout, rep)
+	}
 	return nil
 }
 

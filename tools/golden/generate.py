@@ -10,6 +10,8 @@ compare against what this writes to testdata/golden/; they never run Python.
                                     gradient norm on fixed batches
   generate.py matryoshka MODEL_DIR   first-step MatryoshkaLoss(MNRL) loss and
                                     gradient norm on loss's batch
+  generate.py cached MODEL_DIR       first-step CachedMultipleNegativesRankingLoss
+                                    loss and gradient norm, batch 16, mini-batch 4
   generate.py truncate MODEL_DIR     encode with truncate_dim on a few texts
   generate.py negatives MODEL_DIR    util.mine_hard_negatives on Debian FAQ pairs
   generate.py search MODEL_DIR      util.semantic_search: Debian FAQ questions
@@ -239,6 +241,57 @@ def write_matryoshka_loss(model_dir):
         json.dump(out, f, ensure_ascii=False, indent=1)
 
 
+def write_cached_loss(model_dir):
+    """First-step loss and gradient norm of sentence-transformers'
+    CachedMultipleNegativesRankingLoss (GradCache) at batch 16 and
+    mini_batch_size 4, on the first 16 Bedrock pairs (pairs 16-31's answers as
+    hard negatives), dropout off; also inside MatryoshkaLoss. Same schema as
+    matryoshka_loss.json, plus the batch and mini-batch sizes."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MatryoshkaLoss,
+    )
+
+    batch, mini = 16, 4
+    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+        pairs = json.load(f)
+    anchors = [p["sentence1"] for p in pairs[:batch]]
+    positives = [p["sentence2"] for p in pairs[:batch]]
+    negatives = [p["sentence2"] for p in pairs[batch:2 * batch]]
+    all_directions = ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]
+    dims = [384, 256, 128, 64]
+    cases = {
+        "cached": ({}, False, None),
+        "cached_hard_negative": ({}, True, None),
+        "cached_symmetric": ({"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction"},
+                             False, None),
+        "cached_gte_hardness": ({"directions": all_directions, "partition_mode": "joint",
+                                 "hardness_mode": "all_negatives", "hardness_strength": 5.0}, True, None),
+        "cached_matryoshka": ({}, True, dims),
+    }
+    out = {"versions": versions(), "batch": {"anchors": anchors, "positives": positives, "negatives": negatives},
+           "scale": 20.0, "max_seq_length": None, "batch_size": batch, "mini_batch_size": mini, "cases": {}}
+    for name, (kwargs, with_negatives, mdims) in cases.items():
+        model = SentenceTransformer(str(model_dir), device="cpu")
+        model.eval()
+        out["max_seq_length"] = model.max_seq_length
+        loss_fn = CachedMultipleNegativesRankingLoss(model, scale=20.0, mini_batch_size=mini, **kwargs)
+        if mdims:
+            loss_fn = MatryoshkaLoss(model, loss_fn, matryoshka_dims=mdims)
+        columns = [anchors, positives] + ([negatives] if with_negatives else [])
+        features = [model.tokenize(col) for col in columns]
+        loss = loss_fn(features, None)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+        out["cases"][name] = {"loss": loss.item(), "grad_norm": norm, "kwargs": kwargs, "negatives": with_negatives,
+                              "matryoshka_dims": mdims, "matryoshka_weights": None}
+        print(f"cached loss {name}: {loss.item():.6f} grad norm {norm:.6f}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "cached_loss.json", "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+
+
 def write_truncate(model_dir):
     """SentenceTransformer(model, truncate_dim=N).encode on a few golden texts.
     ST cuts the model's output (after its Normalize module) to N dims and does
@@ -352,6 +405,8 @@ def main():
         write_loss(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "matryoshka":
         write_matryoshka_loss(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "cached":
+        write_cached_loss(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "truncate":
         write_truncate(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "negatives":

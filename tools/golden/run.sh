@@ -5,6 +5,7 @@
 #   tools/golden/run.sh corpus                 token ids and embeddings
 #   tools/golden/run.sh loss                   first-step MNRL loss and gradient norm
 #   tools/golden/run.sh matryoshka             first-step MatryoshkaLoss(MNRL) loss and gradient norm
+#   tools/golden/run.sh cached                 first-step CachedMultipleNegativesRankingLoss loss and gradient norm
 #   tools/golden/run.sh truncate               SentenceTransformer(truncate_dim=N).encode
 #   tools/golden/run.sh negatives              util.mine_hard_negatives on Debian FAQ pairs
 #   tools/golden/run.sh search                 util.semantic_search on the Debian FAQ
@@ -30,7 +31,7 @@ fi
 model="${MODEL:-$root/third_party/models/all-MiniLM-L6-v2}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 case "${1:-}" in
-  corpus|loss|matryoshka|truncate|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
+  corpus|loss|matryoshka|cached|truncate|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   stats) exec "$venv/bin/python" "$root/tools/golden/gen_stats.py" ;;
