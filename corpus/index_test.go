@@ -17,14 +17,14 @@ import (
 	"github.com/embtune/embtune/vecmath"
 )
 
-// faqRow is a Debian FAQ entry of shared/data, in file order.
+// faqRow is a Debian FAQ entry of testdata/data, in file order.
 type faqRow struct {
 	ID, Question, Answer string
 }
 
 func faqRows(t testing.TB) []faqRow {
 	t.Helper()
-	pairs, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
+	pairs, err := dataset.Load(filepath.Join("..", "testdata", "data", "debian-faq.jsonl"))
 	require.NoError(t, err)
 	rows := make([]faqRow, len(pairs))
 	for i, p := range pairs {

@@ -12,11 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The Debian FAQ comes from tools/fetch-debian-faq.sh; the reference export
-// from the shared data folder next to the repository.
+// The Debian FAQ comes from tools/fetch-debian-faq.sh (make deps); the
+// reference export is testdata/data/debian-faq.jsonl (see its README).
 var (
 	debianFAQPath = filepath.Join("..", "third_party", "debian-faq", "usr", "share", "doc", "debian", "FAQ", "debian-faq.en.txt.gz")
-	debianRefPath = filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl")
+	debianRefPath = filepath.Join("..", "testdata", "data", "debian-faq.jsonl")
 )
 
 func readFAQJSONL(t *testing.T, path string) []FAQEntry {
@@ -37,12 +37,10 @@ func readFAQJSONL(t *testing.T, path string) []FAQEntry {
 }
 
 func TestLoadFAQDebianMatchesReference(t *testing.T) {
-	if _, err := os.Stat(debianFAQPath); err != nil {
-		t.Skipf("%s missing: run tools/fetch-debian-faq.sh", debianFAQPath)
-	}
-	if _, err := os.Stat(debianRefPath); err != nil {
-		t.Skipf("%s missing", debianRefPath)
-	}
+	_, err := os.Stat(debianFAQPath)
+	require.NoError(t, err, "the Debian FAQ is fetched by make deps (tools/fetch-debian-faq.sh)")
+	_, err = os.Stat(debianRefPath)
+	require.NoError(t, err)
 	got, err := LoadFAQ(debianFAQPath, FAQOptions{IDPrefix: "debian-"})
 	require.NoError(t, err)
 	want := readFAQJSONL(t, debianRefPath)

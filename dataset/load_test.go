@@ -13,7 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var sharedData = filepath.Join("..", "..", "shared", "data")
+// testData holds the sample datasets (testdata/data/README.md).
+var testData = filepath.Join("..", "testdata", "data")
 
 func TestParseBadInput(t *testing.T) {
 	two := `{"anchor":"a","positive":"b"}` + "\n" + `{"anchor":"c","positive":"d"}` + "\n"
@@ -239,18 +240,14 @@ func TestLoadGzipAndErrors(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
-func TestLoadSharedSamples(t *testing.T) {
-	bedrock := filepath.Join(sharedData, "bedrock-faq-training.json")
-	if _, err := os.Stat(bedrock); err != nil {
-		t.Skipf("%s missing", bedrock)
-	}
-	pairs, err := Load(bedrock)
+func TestLoadSampleDatasets(t *testing.T) {
+	pairs, err := Load(filepath.Join(testData, "bedrock-faq-training.json"))
 	require.NoError(t, err)
 	assert.Len(t, pairs, 85)
 	assert.Equal(t, "What is Amazon Bedrock and its key features?", pairs[0].Anchor)
 	assert.True(t, strings.HasPrefix(pairs[0].Positive, "Amazon Bedrock is a fully managed service"))
 
-	pairs, err = Load(filepath.Join(sharedData, "debian-faq.jsonl"))
+	pairs, err = Load(filepath.Join(testData, "debian-faq.jsonl"))
 	require.NoError(t, err)
 	assert.Len(t, pairs, 120)
 	assert.Equal(t, "What is this FAQ?", pairs[0].Anchor)

@@ -299,9 +299,11 @@ func TestTruncation(t *testing.T) {
 }
 
 // TestConcurrentClients checks that batching across requests hands every
-// client its own vectors, in its own order.
+// client its own vectors, in its own order. The first forward batch is held
+// until every client's first request is in: those behind it are batched
+// together, whatever the machine's speed.
 func TestConcurrentClients(t *testing.T) {
-	ts := startReady(t, Config{BatchWait: 20 * time.Millisecond})
+	ts, gate := startGated(t, Config{BatchWait: 20 * time.Millisecond})
 	const clients, perClient = 8, 8
 	texts := func(c, r int) []string {
 		out := make([]string, 1+(c+r)%4)
@@ -345,6 +347,14 @@ func TestConcurrentClients(t *testing.T) {
 			}
 		}()
 	}
+	// Every client's first request: 1+c%4 inputs for client c.
+	firstInputs := 0
+	for c := range clients {
+		firstInputs += len(texts(c, 0))
+	}
+	gate.held(t)
+	waitFor(t, "every client's first request queued", func() bool { return ts.batcher.queued() == firstInputs })
+	gate.open()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -431,27 +441,37 @@ func metricValue(t testing.TB, body []byte, series string) float64 {
 	return v
 }
 
+// TestGracefulShutdownFinishesInFlight: shutdown starts while one request's
+// batch runs and another waits behind it; both get their vectors, then the
+// model is released.
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
-	m := sharedModel(t)
-	ts := startServer(t, Config{BatchWait: 500 * time.Millisecond}, func(context.Context) (*minilm.Model, error) { return m, nil })
+	ts, gate := startGated(t, Config{})
 	released := make(chan struct{})
 	ts.release = func(*minilm.Model) { close(released) }
-	waitFor(t, "model loaded", ts.Ready)
 
 	type result struct {
 		vecs [][]float32
 		err  error
 	}
-	res := make(chan result, 1)
+	running, queued := make(chan result, 1), make(chan result, 1)
+	go func() {
+		v, err := embedVia(ts.url, "invocations", []string{textB})
+		running <- result{v, err}
+	}()
+	gate.held(t)
 	go func() {
 		v, err := embedVia(ts.url, "invocations", []string{textA, textB})
-		res <- result{v, err}
+		queued <- result{v, err}
 	}()
-	// The request waits in the batcher (BatchWait) while shutdown starts.
-	waitFor(t, "request queued", func() bool { return ts.batcher.queued() > 0 })
+	waitFor(t, "request queued behind the batch", func() bool { return ts.batcher.queued() == 3 })
 	ts.cancel()
+	waitFor(t, "shutdown begun (listener closed)", func() bool { return listenerClosed(ts.url) })
+	gate.open()
 
-	r := <-res
+	r := <-running
+	require.NoError(t, r.err)
+	requireSameVectors(t, encodeDirect(t, []string{textB}).Vectors, r.vecs)
+	r = <-queued
 	require.NoError(t, r.err)
 	requireSameVectors(t, encodeDirect(t, []string{textA, textB}).Vectors, r.vecs)
 	require.NoError(t, ts.wait(t))
@@ -464,10 +484,17 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	assert.Error(t, err, "server still accepting after shutdown")
 }
 
-// TestCancelledRequestDoesNotBreakBatcher leaves a request in the queue and
-// checks that the batcher drops it and goes on serving.
+// TestCancelledRequestDoesNotBreakBatcher leaves a request in the queue
+// (behind a held batch), cancels it, and checks that the batcher drops it
+// and goes on serving.
 func TestCancelledRequestDoesNotBreakBatcher(t *testing.T) {
-	ts := startReady(t, Config{BatchWait: 300 * time.Millisecond})
+	ts, gate := startGated(t, Config{})
+	first := make(chan error, 1)
+	go func() {
+		_, err := embedVia(ts.url, "invocations", []string{textB})
+		first <- err
+	}()
+	gate.held(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -479,9 +506,11 @@ func TestCancelledRequestDoesNotBreakBatcher(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, "request queued", func() bool { return ts.batcher.queued() > 0 })
+	waitFor(t, "request queued", func() bool { return ts.batcher.queued() == 2 })
 	cancel()
 	require.True(t, errors.Is(<-errc, context.Canceled))
+	gate.open()
+	require.NoError(t, <-first)
 
 	got, err := embedVia(ts.url, "invocations", []string{textB})
 	require.NoError(t, err)
@@ -489,17 +518,21 @@ func TestCancelledRequestDoesNotBreakBatcher(t *testing.T) {
 	waitFor(t, "queue drained", func() bool { return ts.batcher.queued() == 0 })
 }
 
+// TestQueueFullIs429: while 4 inputs are admitted and undelivered (their
+// batch held), a fifth is refused.
 func TestQueueFullIs429(t *testing.T) {
-	ts := startReady(t, Config{MaxQueue: 4, BatchWait: 2 * time.Second})
+	ts, gate := startGated(t, Config{MaxQueue: 4})
 	first := make(chan error, 1)
 	go func() {
 		_, err := embedVia(ts.url, "invocations", []string{textA, textB, "c", "d"})
 		first <- err
 	}()
-	waitFor(t, "queue filled", func() bool { return ts.batcher.queued() == 4 })
+	gate.held(t)
+	require.Equal(t, 4, ts.batcher.queued())
 	resp, body := postJSON(t, ts.url+"/invocations", `{"inputs":"one more"}`)
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(body))
 	assert.Equal(t, typeRateLimit, errorType(t, body))
+	gate.open()
 	require.NoError(t, <-first)
 }
 

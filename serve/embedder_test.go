@@ -233,14 +233,16 @@ func TestCoreErrorsPerRouteFamily(t *testing.T) {
 		assert.Contains(t, string(body), "inference failed: device lost")
 	})
 	t.Run("overloaded", func(t *testing.T) {
-		ts := startReady(t, Config{Index: index, MaxQueue: 4, BatchWait: 2 * time.Second})
+		ts, gate := startGated(t, Config{Index: index, MaxQueue: 4})
 		first := make(chan error, 1)
 		go func() {
 			_, err := embedVia(ts.url, "invocations", []string{textA, textB, "c", "d"})
 			first <- err
 		}()
-		waitFor(t, "queue filled", func() bool { return ts.batcher.queued() == 4 })
+		gate.held(t)
+		require.Equal(t, 4, ts.batcher.queued())
 		check(t, ts, 429, typeRateLimit, "Overloaded", "")
+		gate.open()
 		require.NoError(t, <-first)
 	})
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/embtune/embtune/vecmath"
 )
 
 var loadTexts = []string{
@@ -41,8 +43,10 @@ type loadStats struct {
 func (s loadStats) rate() float64 { return float64(s.requests) / s.elapsed.Seconds() }
 
 // runLoad has clients post 1–4 short texts each to /invocations until next
-// says stop, and checks every response's shape.
-func runLoad(url string, clients int, next func() bool) loadStats {
+// says stop, and checks every response: one vector per input, each the
+// model's own embedding of its text (ref, by text; nil checks the count
+// only).
+func runLoad(url string, clients int, ref map[string][]float32, next func() bool) loadStats {
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	var mu sync.Mutex
 	var stats loadStats
@@ -64,7 +68,7 @@ func runLoad(url string, clients int, next func() bool) loadStats {
 				}
 				body, _ := json.Marshal(map[string]any{"inputs": in})
 				t0 := time.Now()
-				err := postAndCheck(client, url+"/invocations", body, len(in))
+				err := postAndCheck(client, url+"/invocations", body, in, ref)
 				mine = append(mine, time.Since(t0))
 				if err != nil {
 					errs++
@@ -94,7 +98,7 @@ func runLoad(url string, clients int, next func() bool) loadStats {
 	return stats
 }
 
-func postAndCheck(client *http.Client, url string, body []byte, n int) error {
+func postAndCheck(client *http.Client, url string, body []byte, in []string, ref map[string][]float32) error {
 	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -109,10 +113,35 @@ func postAndCheck(client *http.Client, url string, body []byte, n int) error {
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 		return err
 	}
-	if len(got.Embeddings) != n {
-		return fmt.Errorf("%d vectors for %d inputs", len(got.Embeddings), n)
+	if len(got.Embeddings) != len(in) {
+		return fmt.Errorf("%d vectors for %d inputs", len(got.Embeddings), len(in))
+	}
+	if ref == nil {
+		return nil
+	}
+	for i, v := range got.Embeddings {
+		want := ref[in[i]]
+		if len(v) != len(want) {
+			return fmt.Errorf("input %d (%q): %d dimensions, want %d", i, in[i], len(v), len(want))
+		}
+		// As requireSameVectors: batching with other requests' texts
+		// changes padding, not the vector.
+		if c := vecmath.Cosine(want, v); c < 0.99999 {
+			return fmt.Errorf("input %d (%q): cosine %.7f to the model's own embedding", i, in[i], c)
+		}
 	}
 	return nil
+}
+
+// loadReference is the model's own embedding of each load text, encoded
+// one at a time.
+func loadReference(t testing.TB) map[string][]float32 {
+	t.Helper()
+	ref := make(map[string][]float32, len(loadTexts))
+	for _, text := range loadTexts {
+		ref[text] = encodeDirect(t, []string{text}).Vectors[0]
+	}
+	return ref
 }
 
 // residentMiB is this process's RSS, from /proc/self/statm.
@@ -128,37 +157,46 @@ func residentMiB() float64 {
 	return float64(res*int64(os.Getpagesize())) / (1 << 20)
 }
 
-const loadClients = 8
+const (
+	loadClients = 8
+	// loadShortRequests is TestLoadShort's number of requests: about 8 s on
+	// a 2-core machine.
+	loadShortRequests = 400
+)
 
-// TestLoadShort is a bounded load test: 8 clients for about 8 seconds.
+// TestLoadShort is a bounded load test: 8 clients send 400 requests of 1–4
+// texts, and every vector must be the model's own embedding of its text.
 func TestLoadShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test skipped with -short")
 	}
 	ts := startReady(t, Config{})
+	ref := loadReference(t)
 	// Warm up, so RSS before counts the model and allocator, not first-use
 	// growth; FreeOSMemory returns the garbage of model loading to the OS.
-	runLoad(ts.url, loadClients, countdown(2*loadClients))
+	warm := runLoad(ts.url, loadClients, ref, countdown(2*loadClients))
+	if warm.errors > 0 {
+		t.Fatalf("warm-up: %d errors, the first: %s", warm.errors, warm.firstErr)
+	}
 	debug.FreeOSMemory()
 	before := residentMiB()
-	deadline := time.Now().Add(8 * time.Second)
-	st := runLoad(ts.url, loadClients, func() bool { return time.Now().Before(deadline) })
+	st := runLoad(ts.url, loadClients, ref, countdown(loadShortRequests))
 	debug.FreeOSMemory()
 	after := residentMiB()
 	t.Logf("%d clients, %v: %d requests, %.1f requests/s, p50 %v, p99 %v, errors %d, RSS %.0f MiB before, %.0f MiB after",
 		loadClients, st.elapsed.Round(time.Millisecond), st.requests, st.rate(), st.p50.Round(time.Microsecond),
 		st.p99.Round(time.Microsecond), st.errors, before, after)
 	_, m := do(t, http.MethodGet, ts.url+"/metrics", "", nil)
+	batches := metricValue(t, m, "embtune_batch_size_count")
 	t.Logf("forward batches %v (mean %.1f inputs), inference %.2fs in all, mean queue wait %.1f ms",
-		metricValue(t, m, "embtune_batch_size_count"),
-		metricValue(t, m, "embtune_batch_size_sum")/metricValue(t, m, "embtune_batch_size_count"),
+		batches, metricValue(t, m, "embtune_batch_size_sum")/batches,
 		metricValue(t, m, "embtune_inference_seconds_sum"),
 		1000*metricValue(t, m, "embtune_queue_seconds_sum")/metricValue(t, m, "embtune_queue_seconds_count"))
 	if st.errors > 0 {
 		t.Fatalf("%d errors, the first: %s", st.errors, st.firstErr)
 	}
-	if st.requests == 0 {
-		t.Fatal("no requests completed")
+	if st.requests != loadShortRequests {
+		t.Fatalf("%d requests completed, want %d", st.requests, loadShortRequests)
 	}
 }
 
@@ -176,11 +214,12 @@ var loadRequests = flag.Int("load-requests", 10000, "requests BenchmarkLoad10k s
 //	go test ./serve/ -run '^$' -bench Load10k -benchtime 1x [-load-requests N]
 func BenchmarkLoad10k(b *testing.B) {
 	ts := startReady(b, Config{})
-	runLoad(ts.url, loadClients, countdown(2*loadClients))
+	ref := loadReference(b)
+	runLoad(ts.url, loadClients, ref, countdown(2*loadClients))
 	for b.Loop() {
 		debug.FreeOSMemory()
 		before := residentMiB()
-		st := runLoad(ts.url, loadClients, countdown(int64(*loadRequests)))
+		st := runLoad(ts.url, loadClients, ref, countdown(int64(*loadRequests)))
 		debug.FreeOSMemory()
 		after := residentMiB()
 		if st.errors > 0 {

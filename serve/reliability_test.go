@@ -69,6 +69,12 @@ func TestNoRouteReturnsNonFiniteVectors(t *testing.T) {
 // (the probe's RSS stayed at its 1.2 GB peak); an idle server hands them back.
 func TestIdleServerReturnsFreeMemory(t *testing.T) {
 	if _, ok := torch.ReadMallocStats(); !ok {
+		// CI builds with tcmalloc (make deps fetches it, and fails there
+		// when it cannot): a build without it must not lose this test
+		// unseen.
+		if os.Getenv("CI") == "true" && os.Getenv("EMBTUNE_TCMALLOC") != "0" {
+			t.Fatal("built without the tcmalloc tag under CI=true: tools/fetch-tcmalloc.sh and tools/libtorch-env.sh link tcmalloc (EMBTUNE_TCMALLOC=0 to build without it)")
+		}
 		t.Skip("needs the tcmalloc build tag")
 	}
 	defer func(d time.Duration) { idleRelease = d }(idleRelease)

@@ -2,7 +2,7 @@
 # Fetches Debian's plain-text FAQ (package debian-faq) into
 # third_party/debian-faq by unpacking the .deb with dpkg -x; nothing is
 # installed system-wide. The dataset tests check the FAQ importer against it
-# and shared/data/debian-faq.jsonl, which was made from version 11.1, so that
+# and testdata/data/debian-faq.jsonl, which was made from version 11.1, so that
 # version is asked for. Running it again is a no-op once the file is there.
 set -euo pipefail
 

@@ -298,3 +298,19 @@ TORCH_LIBRARY_FRAGMENT(embtune, m) {
         &add_layer_norm);
   m.def("gelu_(Tensor(a!) x) -> Tensor(a!)", &gelu_);
 }
+
+#include "shim_internal.h"
+
+// The kernel set the operators above run with now, as vector_kernels picks
+// it: "avx512", "avx2" or "aten".
+extern "C" char* et_encoder_ops_kernels(char** out) {
+  ET_GUARD({
+    et_internal::need(out, "out");
+    const char* name = "aten";
+#if EMBTUNE_VECTOR_KERNELS
+    const Kernels* k = vector_kernels();
+    if (k != nullptr) name = k->gelu_span == avx512::gelu_span ? "avx512" : "avx2";
+#endif
+    *out = et_internal::dup_message(name);
+  })
+}

@@ -44,6 +44,8 @@ char* et_autocast_clear_cache(void);
 // The guard lives on the calling OS thread until et_guard_free.
 char* et_inference_mode_new(et_guard* out);
 void et_guard_free(et_guard g);
+// The kernels of encoder_ops.cpp that run now: "avx512", "avx2" or "aten"; free *out.
+char* et_encoder_ops_kernels(char** out);
 
 // ---- tensors ----
 // Copies nbytes from data into a new CPU tensor of the given shape and type.

@@ -186,22 +186,74 @@ func TestMeanPoolAndCosSim(t *testing.T) {
 	assert.ErrorContains(t, err, "mask")
 }
 
+// TestInferenceModeOnWorker checks that InferenceMode turns c10's inference
+// mode on for fn and off after it: a tensor made inside is an inference
+// tensor, which autograd refuses outside inference mode (requires_grad and an
+// in-place copy are errors), while a tensor made before or after is not. A
+// NoGrad tensor, made with autograd merely off, is not an inference tensor.
 func TestInferenceModeOnWorker(t *testing.T) {
+	var inside, before, after, noGrad *Tensor
+	var insideGrad bool
+	var insideErr error
+	defer func() {
+		for _, x := range []*Tensor{inside, before, after, noGrad} {
+			if x != nil {
+				x.Close()
+			}
+		}
+	}()
 	onWorker(t, func() error {
-		return InferenceMode(func() error {
+		var err error
+		if before, err = Randn(Float32, 2, 2); err != nil {
+			return err
+		}
+		if err := before.SetRequiresGrad(true); err != nil {
+			return err
+		}
+		if err := InferenceMode(func() error {
 			x, err := Randn(Float32, 2, 2)
 			if err != nil {
 				return err
 			}
 			defer x.Close()
-			y, err := x.MatMul(x)
+			// Inside inference mode a product of a requires_grad tensor
+			// records nothing.
+			y, err := before.MatMul(x)
 			if err != nil {
 				return err
 			}
-			y.Close()
+			inside = y
+			insideGrad, insideErr = y.RequiresGrad()
 			return nil
+		}); err != nil {
+			return err
+		}
+		if after, err = Randn(Float32, 2, 2); err != nil {
+			return err
+		}
+		return NoGrad(func() error {
+			noGrad, err = Randn(Float32, 2, 2)
+			return err
 		})
 	})
+	require.NoError(t, insideErr)
+	assert.False(t, insideGrad, "a product made in inference mode requires grad")
+
+	// Outside inference mode, the tensor made inside is an inference tensor.
+	var setErr, copyErr, afterErr, noGradErr, copyAfterErr error
+	onWorker(t, func() error {
+		setErr = inside.SetRequiresGrad(true)
+		copyErr = inside.CopyFrom(after)
+		afterErr = after.SetRequiresGrad(true)
+		noGradErr = noGrad.SetRequiresGrad(true)
+		copyAfterErr = noGrad.CopyFrom(after)
+		return nil
+	})
+	assert.ErrorContains(t, setErr, "inference tensor")
+	assert.ErrorContains(t, copyErr, "inference tensor")
+	assert.NoError(t, afterErr, "inference mode is still on after InferenceMode returned")
+	assert.NoError(t, noGradErr, "a NoGrad tensor is an inference tensor")
+	assert.NoError(t, copyAfterErr)
 }
 
 func TestWorkerSurvivesPanicAndCancel(t *testing.T) {

@@ -27,7 +27,8 @@ type job struct {
 	reply chan error
 }
 
-// ErrWorkerClosed is returned by Do after Close.
+// ErrWorkerClosed is returned by Do after Close, or after a job ended the
+// worker's goroutine (ErrWorkerGoexit).
 var ErrWorkerClosed = errors.New("torch: worker closed")
 
 // NewWorker starts a worker whose thread uses threads intra-op threads
@@ -57,22 +58,35 @@ func (w *Worker) loop(threads int, started chan<- error) {
 	for {
 		select {
 		case j := <-w.jobs:
-			j.reply <- runJob(j.fn)
+			runJob(j)
 		case <-w.quit:
 			return
 		}
 	}
 }
 
-// runJob turns a panic in fn into an error so one bad job cannot kill the
-// worker and strand every later caller.
-func runJob(fn func() error) (err error) {
+// ErrWorkerGoexit is the reply to a job that ended its goroutine with
+// runtime.Goexit (as testing's FailNow does, e.g. a failed require inside
+// the job). The worker's goroutine ends with it: later calls to Do return
+// ErrWorkerClosed.
+var ErrWorkerGoexit = errors.New("torch: worker job called runtime.Goexit; the worker has stopped")
+
+// runJob runs j.fn and always replies: a panic in fn becomes an error so one
+// bad job cannot kill the worker and strand every later caller, and a
+// runtime.Goexit, which cannot be stopped, still replies before the worker's
+// goroutine ends.
+func runJob(j job) {
+	returned := false
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("torch: worker job panicked: %v", r)
+			j.reply <- fmt.Errorf("torch: worker job panicked: %v", r)
+		} else if !returned {
+			j.reply <- ErrWorkerGoexit
 		}
 	}()
-	return fn()
+	err := j.fn()
+	returned = true
+	j.reply <- err
 }
 
 // Do runs fn on the worker's thread and waits for it. If ctx ends before the
@@ -90,6 +104,8 @@ func (w *Worker) Do(ctx context.Context, fn func() error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-w.quit:
+		return ErrWorkerClosed
+	case <-w.done:
 		return ErrWorkerClosed
 	}
 	return <-reply

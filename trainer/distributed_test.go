@@ -68,7 +68,7 @@ func TestDistributedWorker(t *testing.T) {
 		t.Skip("helper process")
 	}
 	ctx := context.Background()
-	all, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
+	all, err := dataset.Load(filepath.Join("..", "testdata", "data", "debian-faq.jsonl"))
 	require.NoError(t, err)
 	m, err := minilm.Load(ctx, os.Getenv("EMBTUNE_TEST_WORKER_MODEL"), minilm.Options{Threads: 1, MaxSeqLength: 32})
 	require.NoError(t, err)

@@ -33,7 +33,7 @@ func TestMineHardNegativesMatchesSentenceTransformers(t *testing.T) {
 		} `json:"cases"`
 	}
 	require.NoError(t, json.Unmarshal(raw, &golden))
-	all, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
+	all, err := dataset.Load(filepath.Join("..", "testdata", "data", "debian-faq.jsonl"))
 	require.NoError(t, err)
 	pairs := all[:golden.Pairs]
 

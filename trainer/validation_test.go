@@ -171,7 +171,7 @@ func f32Bytes(v []float32) []byte {
 // FAQ pairs at lr 3e-4, batch 8, where a trained epoch scores best.
 func bestModelRun(t *testing.T) ([]dataset.Pair, HyperParameters) {
 	t.Helper()
-	all, err := dataset.Load(filepath.Join("..", "..", "shared", "data", "debian-faq.jsonl"))
+	all, err := dataset.Load(filepath.Join("..", "testdata", "data", "debian-faq.jsonl"))
 	require.NoError(t, err)
 	hp := validationHyper()
 	hp.LR, hp.BatchSize = 3e-4, 8

@@ -100,7 +100,7 @@ func rankEnv(rank, world, port int) []string {
 // faqPairs writes the first n Debian FAQ pairs as JSONL.
 func faqPairs(t *testing.T, n int) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "data", "debian-faq.jsonl"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "data", "debian-faq.jsonl"))
 	require.NoError(t, err)
 	lines := strings.SplitAfter(string(b), "\n")
 	require.GreaterOrEqual(t, len(lines), n)

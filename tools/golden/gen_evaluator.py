@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+DATA = ROOT / "testdata" / "data"
 OUT = ROOT / "testdata" / "golden" / "evaluator"
 DEFAULT_MODEL = ROOT / "third_party" / "models" / "all-MiniLM-L6-v2"
 
@@ -50,7 +50,7 @@ FAMILIES = ["accuracy@k", "precision@k", "recall@k", "mrr@k", "ndcg@k", "map@k"]
 
 
 def load_rows():
-    with open(SHARED / "debian-faq.jsonl", encoding="utf-8") as f:
+    with open(DATA / "debian-faq.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 

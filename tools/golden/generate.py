@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+DATA = ROOT / "testdata" / "data"
 OUT = ROOT / "testdata" / "golden"
 
 
@@ -40,11 +40,11 @@ def corpus_texts():
     """The golden corpus, in a fixed order: Debian FAQ questions and answers,
     the Bedrock pairs, then the hand-written edge cases."""
     texts = []
-    with open(SHARED / "debian-faq.jsonl", encoding="utf-8") as f:
+    with open(DATA / "debian-faq.jsonl", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     texts += [r["question"] for r in rows]
     texts += [r["answer"] for r in rows]
-    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+    with open(DATA / "bedrock-faq-training.json", encoding="utf-8") as f:
         pairs = json.load(f)
     texts += [p["sentence1"] for p in pairs]
     texts += [p["sentence2"] for p in pairs]
@@ -67,7 +67,7 @@ def versions():
 
 
 def seed_pair():
-    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+    with open(DATA / "bedrock-faq-training.json", encoding="utf-8") as f:
         pairs = json.load(f)
     answer = next(p["sentence2"] for p in pairs if p["sentence1"].startswith("What are Agents for Amazon Bedrock"))
     return "What are Agents, and how can they be used?", answer
@@ -152,7 +152,7 @@ def write_loss(model_dir):
         MultipleNegativesSymmetricRankingLoss,
     )
 
-    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+    with open(DATA / "bedrock-faq-training.json", encoding="utf-8") as f:
         pairs = json.load(f)
     anchors = [p["sentence1"] for p in pairs[:8]]
     positives = [p["sentence2"] for p in pairs[:8]]
@@ -203,7 +203,7 @@ def write_matryoshka_loss(model_dir):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 
-    with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
+    with open(DATA / "bedrock-faq-training.json", encoding="utf-8") as f:
         pairs = json.load(f)
     anchors = [p["sentence1"] for p in pairs[:8]]
     positives = [p["sentence2"] for p in pairs[:8]]
@@ -319,13 +319,13 @@ def write_truncate(model_dir):
 
 def write_negatives(model_dir):
     """sentence-transformers' util.mine_hard_negatives on the first 40 pairs of
-    shared/data/debian-faq.jsonl, corpus = their answers, n-tuple output,
+    testdata/data/debian-faq.jsonl, corpus = their answers, n-tuple output,
     without and with an absolute margin, max_seq_length 128 (the trainer's)."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import mine_hard_negatives
 
-    with open(SHARED / "debian-faq.jsonl", encoding="utf-8") as f:
+    with open(DATA / "debian-faq.jsonl", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f][:40]
     model = SentenceTransformer(str(model_dir), device="cpu")
     model.max_seq_length = 128
@@ -348,12 +348,12 @@ def write_negatives(model_dir):
 
 def write_search(model_dir):
     """sentence-transformers' util.semantic_search: every question of
-    shared/data/debian-faq.jsonl against the corpus of all its answers (the
+    testdata/data/debian-faq.jsonl against the corpus of all its answers (the
     model's own max_seq_length, 256), top 10, cosine similarity."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import semantic_search
 
-    with open(SHARED / "debian-faq.jsonl", encoding="utf-8") as f:
+    with open(DATA / "debian-faq.jsonl", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     model = SentenceTransformer(str(model_dir), device="cpu")
     q = model.encode([r["question"] for r in rows], convert_to_tensor=True)
