@@ -1,0 +1,88 @@
+package minilm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/embtune/embtune/hf"
+)
+
+// TestFamilyOf selects the family from model_type or architectures, and
+// refuses what no family runs with the reason.
+func TestFamilyOf(t *testing.T) {
+	bertCfg := hf.Config{HiddenAct: "gelu", TypeVocabSize: 2, IntermediateSize: 8, LayerNormEps: 1e-12, MaxPositionEmbeddings: 64}
+	with := func(f func(*hf.Config)) hf.Config {
+		c := bertCfg
+		f(&c)
+		return c
+	}
+	for name, c := range map[string]struct {
+		cfg  hf.Config
+		want string // family name, or a fragment of the error
+		ok   bool
+	}{
+		"bert":                 {with(func(c *hf.Config) { c.ModelType = "bert" }), "bert", true},
+		"no model_type":        {bertCfg, "bert", true},
+		"bert architecture":    {with(func(c *hf.Config) { c.Architectures = []string{"BertModel"} }), "bert", true},
+		"bert with relu":       {with(func(c *hf.Config) { c.ModelType = "bert"; c.HiddenAct = "relu" }), `hidden_act "relu" is not supported`, false},
+		"unknown":              {with(func(c *hf.Config) { c.ModelType = "t5" }), `model_type "t5" is not supported (supported: bert`, false},
+		"unknown architecture": {with(func(c *hf.Config) { c.Architectures = []string{"T5EncoderModel"} }), "architectures [T5EncoderModel] name no supported family", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := familyOf(c.cfg)
+			if c.ok {
+				require.NoError(t, err)
+				assert.Equal(t, c.want, f.name)
+				return
+			}
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+// TestLoadRefusesUnsupportedFolders: a StaticEmbedding (model2vec) folder is
+// named as such, not reported as a missing config.json.
+func TestLoadRefusesUnsupportedFolders(t *testing.T) {
+	ctx := context.Background()
+	write := func(t *testing.T, dir, name, body string) {
+		t.Helper()
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	static := t.TempDir()
+	write(t, static, "modules.json", `[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.StaticEmbedding"}]`)
+	write(t, static, "0_StaticEmbedding/model.safetensors", "")
+	_, err := Load(ctx, static, Options{Threads: 1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "StaticEmbedding")
+	assert.NotContains(t, err.Error(), "config.json: no such file")
+
+	// model2vec writes a config.json of its own.
+	write(t, static, "config.json", `{"model_type": "model2vec", "hidden_dim": 256}`)
+	_, err = Load(ctx, static, Options{Threads: 1})
+	assert.ErrorContains(t, err, "StaticEmbedding")
+
+}
+
+// TestLoadRefusesRemoteCode names the model type of a model that needs
+// trust_remote_code.
+func TestLoadRefusesRemoteCode(t *testing.T) {
+	for typ, want := range map[string]string{
+		"nomic_bert": `model_type "nomic_bert" (nomic-embed's NomicBertModel) needs trust_remote_code`,
+		"new":        `model_type "new" (gte-multilingual's NewModel) needs trust_remote_code`,
+		"jina_bert":  `model_type "jina_bert" (jina-embeddings-v2's JinaBertModel) needs trust_remote_code`,
+		"bert":       `model_type "bert" (auto_map names its own modelling code) needs trust_remote_code`,
+	} {
+		dir := t.TempDir()
+		cfg := `{"model_type": "` + typ + `", "vocab_size": 30528, "n_embd": 768, "auto_map": {"AutoModel": "modeling.Model"}}`
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "modules.json"), []byte(`[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]`), 0o644))
+		_, err := Load(context.Background(), dir, Options{Threads: 1})
+		assert.ErrorContains(t, err, want)
+	}
+}
