@@ -56,11 +56,13 @@ type family struct {
 // families maps config.json's model_type to its family. architectures
 // (config.json's "architectures") name it when model_type is absent.
 var families = map[string]*family{
-	"bert": bert,
+	"bert":        bert,
+	"xlm-roberta": xlmRoberta,
 }
 
 var architectures = map[string]string{
 	"BertModel": "bert", "BertForMaskedLM": "bert", "BertForPreTraining": "bert",
+	"XLMRobertaModel": "xlm-roberta", "XLMRobertaForMaskedLM": "xlm-roberta",
 }
 
 // familyOf selects the family of a config.json, or says why none can run it.
@@ -108,3 +110,6 @@ func (f *family) stripPrefixes(weights map[string]hf.RawTensor) {
 		}
 	}
 }
+
+// ModelType is the family the model was built as (config.json's model_type).
+func (m *Model) ModelType() string { return m.fam.name }

@@ -15,6 +15,7 @@ import (
 // TestFamilyOf selects the family from model_type or architectures, and
 // refuses what no family runs with the reason.
 func TestFamilyOf(t *testing.T) {
+	pad := 1
 	bertCfg := hf.Config{HiddenAct: "gelu", TypeVocabSize: 2, IntermediateSize: 8, LayerNormEps: 1e-12, MaxPositionEmbeddings: 64}
 	with := func(f func(*hf.Config)) hf.Config {
 		c := bertCfg
@@ -26,12 +27,18 @@ func TestFamilyOf(t *testing.T) {
 		want string // family name, or a fragment of the error
 		ok   bool
 	}{
-		"bert":                 {with(func(c *hf.Config) { c.ModelType = "bert" }), "bert", true},
-		"no model_type":        {bertCfg, "bert", true},
-		"bert architecture":    {with(func(c *hf.Config) { c.Architectures = []string{"BertModel"} }), "bert", true},
-		"bert with relu":       {with(func(c *hf.Config) { c.ModelType = "bert"; c.HiddenAct = "relu" }), `hidden_act "relu" is not supported`, false},
-		"unknown":              {with(func(c *hf.Config) { c.ModelType = "t5" }), `model_type "t5" is not supported (supported: bert`, false},
-		"unknown architecture": {with(func(c *hf.Config) { c.Architectures = []string{"T5EncoderModel"} }), "architectures [T5EncoderModel] name no supported family", false},
+		"bert":              {with(func(c *hf.Config) { c.ModelType = "bert" }), "bert", true},
+		"no model_type":     {bertCfg, "bert", true},
+		"bert architecture": {with(func(c *hf.Config) { c.Architectures = []string{"BertModel"} }), "bert", true},
+		"xlm-roberta":       {with(func(c *hf.Config) { c.ModelType = "xlm-roberta"; c.PadTokenID = &pad }), "xlm-roberta", true},
+		"xlm-roberta architecture": {with(func(c *hf.Config) {
+			c.Architectures = []string{"XLMRobertaModel"}
+			c.PadTokenID = &pad
+		}), "xlm-roberta", true},
+		"xlm-roberta without pad_token_id": {with(func(c *hf.Config) { c.ModelType = "xlm-roberta" }), "pad_token_id is missing", false},
+		"bert with relu":                   {with(func(c *hf.Config) { c.ModelType = "bert"; c.HiddenAct = "relu" }), `hidden_act "relu" is not supported`, false},
+		"unknown":                          {with(func(c *hf.Config) { c.ModelType = "t5" }), `model_type "t5" is not supported (supported: bert, `, false},
+		"unknown architecture":             {with(func(c *hf.Config) { c.Architectures = []string{"T5EncoderModel"} }), "architectures [T5EncoderModel] name no supported family", false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, err := familyOf(c.cfg)
