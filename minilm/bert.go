@@ -23,7 +23,7 @@ var bert = &family{
 	layerPrefix:  "encoder.layer.",
 	maxPositions: func(c hf.Config) int { return c.MaxPositionEmbeddings },
 	source: func(c hf.Config, top head, cpu bool) string {
-		return encoderSource(c, top, cpu, absolutePositions)
+		return encoderSource(c, top, cpu, bertArch{})
 	},
 	quantized: (*Model).buildQuantized,
 }
@@ -54,7 +54,26 @@ type bertPositions struct {
 	fromIDs    bool
 }
 
-var absolutePositions = bertPositions{}
+// bertArch is what a BERT-shaped family changes in encoderSource; the zero
+// value is BERT.
+type bertArch struct {
+	pos bertPositions
+	// layer names the per-layer weights in layerParams' roles (nil: BERT's).
+	layer []string
+	// noTokenType: the embeddings have no token type table (MPNet).
+	noTokenType bool
+	// relBias is the Hugging Face name of MPNet's relative position bias
+	// table [buckets, heads], added to every layer's attention scores; ""
+	// for none.
+	relBias string
+}
+
+func (a bertArch) layerParams() []string {
+	if a.layer != nil {
+		return a.layer
+	}
+	return layerParams
+}
 
 // layerParams are the per-layer weights, in the order the layer method takes them.
 var layerParams = []string{
@@ -138,7 +157,9 @@ func paramOrder(c hf.Config) []string {
 //
 // pos numbers the positions: BERT's column index, or RoBERTa's count of
 // non-padding tokens offset by padding_idx.
-func encoderSource(c hf.Config, top head, cpu bool, pos bertPositions) string {
+func encoderSource(c hf.Config, top head, cpu bool, arch bertArch) string {
+	pos := arch.pos
+	layerParams := arch.layerParams()
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads
@@ -152,7 +173,9 @@ func encoderSource(c hf.Config, top head, cpu bool, pos bertPositions) string {
 	w("def embed(self, ids: Tensor, positions: Tensor) -> Tensor:")
 	w("    x = torch.embedding(self.%s, ids)", jitName("embeddings.word_embeddings.weight"))
 	w("    x = x + torch.embedding(self.%s, positions)", jitName("embeddings.position_embeddings.weight"))
-	w("    x = x + self.%s[0]", jitName("embeddings.token_type_embeddings.weight"))
+	if !arch.noTokenType {
+		w("    x = x + self.%s[0]", jitName("embeddings.token_type_embeddings.weight"))
+	}
 	w("    x = torch.layer_norm(x, [%d], self.%s, self.%s, %s)", h,
 		jitName("embeddings.LayerNorm.weight"), jitName("embeddings.LayerNorm.bias"), eps)
 	w("    return self.dropout(x, %s)", hdrop)
@@ -194,7 +217,11 @@ func encoderSource(c hf.Config, top head, cpu bool, pos bertPositions) string {
 		// What SDPA's math backend does with dropout_p, with our mask.
 		w("    if self.training:")
 		w("        scores = torch.matmul(q, k.transpose(-1, -2)) * %s", torch.ScriptFloat(1/math.Sqrt(float64(hd))))
-		w("        scores = scores.masked_fill(mask.logical_not(), float(\"-inf\"))")
+		if arch.relBias != "" {
+			w("        scores = scores + mask")
+		} else {
+			w("        scores = scores.masked_fill(mask.logical_not(), float(\"-inf\"))")
+		}
 		w("        a = torch.matmul(self.dropout(torch.softmax(scores, -1), %s), v)", adrop)
 		w("    else:")
 		w("        a = torch.scaled_dot_product_attention(q, k, v, mask)")
@@ -226,6 +253,11 @@ func encoderSource(c hf.Config, top head, cpu bool, pos bertPositions) string {
 		}
 	}
 	mask := "    mask = (attention_mask > 0).unsqueeze(1).unsqueeze(2)"
+	if arch.relBias != "" {
+		// The bias as a float mask: SDPA adds it to the scores.
+		mask += "\n    mask = self.position_bias(input_ids.size(1), input_ids).masked_fill(mask.logical_not(), float(\"-inf\"))"
+		writeRelativeBias(w, c, arch.relBias)
+	}
 	if cpu {
 		// The unpadded tokens [T, H] and their flat positions idx [T].
 		w("def packed(self, input_ids: Tensor, attention_mask: Tensor, idx: Tensor) -> Tensor:")

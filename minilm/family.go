@@ -58,11 +58,13 @@ type family struct {
 var families = map[string]*family{
 	"bert":        bert,
 	"xlm-roberta": xlmRoberta,
+	"mpnet":       mpnet,
 }
 
 var architectures = map[string]string{
 	"BertModel": "bert", "BertForMaskedLM": "bert", "BertForPreTraining": "bert",
 	"XLMRobertaModel": "xlm-roberta", "XLMRobertaForMaskedLM": "xlm-roberta",
+	"MPNetModel": "mpnet", "MPNetForMaskedLM": "mpnet",
 }
 
 // familyOf selects the family of a config.json, or says why none can run it.

@@ -24,7 +24,7 @@ var xlmRoberta = &family{
 	layerPrefix:  "encoder.layer.",
 	maxPositions: func(c hf.Config) int { return c.MaxPositionEmbeddings - *c.PadTokenID - 1 },
 	source: func(c hf.Config, top head, cpu bool) string {
-		return encoderSource(c, top, cpu, bertPositions{paddingIdx: *c.PadTokenID, fromIDs: true})
+		return encoderSource(c, top, cpu, bertArch{pos: bertPositions{paddingIdx: *c.PadTokenID, fromIDs: true}})
 	},
 	noQuantized: "the quantized encoder numbers positions from 0 as BERT does, not from padding_idx+1 as XLM-RoBERTa does",
 }

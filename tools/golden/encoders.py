@@ -13,8 +13,8 @@ SentenceTransformer.save and loaded back, then:
 
 The tokenizer is the all-MiniLM-L6-v2 WordPiece tokenizer with its
 vocabulary cut down to the pieces the texts need, renumbered in the
-family's special-token layout (XLM-R: <s>=0, <pad>=1, </s>=2, <unk>=3), so
-that the family's padding_idx is the tokenizer's pad id.
+family's special-token layout (XLM-R and MPNet: <s>=0, <pad>=1, </s>=2,
+<unk>=3), so that the family's padding_idx is the tokenizer's pad id.
 
 Written under testdata/golden/encoders/<family>/: the whole folder plus
 golden.json. Usage:
@@ -74,9 +74,32 @@ def xlm_roberta_config(vocab_size):
     )
 
 
+def mpnet_config(vocab_size):
+    from transformers import MPNetConfig
+
+    # all-mpnet-base-v2's config.json, sizes cut down.
+    return MPNetConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+        max_position_embeddings=MAX_SEQ + 34,
+        layer_norm_eps=1e-5,
+        relative_attention_num_buckets=32,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+
+
 # family -> (special tokens in id order, config builder)
 FAMILIES = {
     "xlm-roberta": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], xlm_roberta_config),
+    "mpnet": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], mpnet_config),
 }
 
 
