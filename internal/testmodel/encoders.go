@@ -60,3 +60,50 @@ func EncoderFolder(t testing.TB, family string) (string, Encoder) {
 	}
 	return dir, g
 }
+
+// MPNetDir returns the all-mpnet-base-v2 folder that `make mpnet` fetches:
+// EMBTUNE_MPNET if set, else third_party/models/all-mpnet-base-v2. It fails
+// the test when the weights are missing.
+func MPNetDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("EMBTUNE_MPNET")
+	if dir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "..", "third_party", "models", "all-mpnet-base-v2")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(abs, "model.safetensors")); err != nil {
+		t.Fatalf("all-mpnet-base-v2 missing (run `make mpnet`): %v", err)
+	}
+	return abs
+}
+
+// Real is a real model's golden file under testdata/golden/encoders
+// (tools/golden/encoders.py real): sentence-transformers' input ids and
+// encode vectors for the texts.
+type Real struct {
+	Model        string      `json:"model"`
+	MaxSeqLength int         `json:"max_seq_length"`
+	Dim          int         `json:"dim"`
+	Texts        []string    `json:"texts"`
+	InputIDs     [][]int64   `json:"input_ids"`
+	Encode       [][]float64 `json:"encode"`
+}
+
+// ReadReal reads testdata/golden/encoders/NAME.json.
+func ReadReal(t testing.TB, name string) Real {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "testdata", "golden", "encoders", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g Real
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}

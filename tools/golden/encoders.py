@@ -19,6 +19,8 @@ family's special-token layout (XLM-R and MPNet: <s>=0, <pad>=1, </s>=2,
 Written under testdata/golden/encoders/<family>/: the whole folder plus
 golden.json. Usage:
   encoders.py TOKENIZER_SOURCE_DIR           write the goldens
+  encoders.py real MODEL_DIR NAME            a real folder's input ids and encode vectors
+                                             for the golden texts, to NAME.json
   encoders.py check-export DIR FAMILY        load DIR (embtune's export of that
                                              family, with model.pt) in ST and
                                              torch.jit.load; print the worst cosine
@@ -223,6 +225,32 @@ def main():
             print(name, "loss", loss, "grad norm", norm, file=sys.stderr)
 
 
+def write_real(model_dir, name):
+    import sentence_transformers
+    import transformers
+
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    model.eval()
+    feats = model.tokenize(TEXTS)
+    ids = [[int(x) for x, m in zip(row, mask) if m]
+           for row, mask in zip(feats["input_ids"].tolist(), feats["attention_mask"].tolist())]
+    golden = {
+        "model": name,
+        "versions": {
+            "torch": torch.__version__,
+            "sentence_transformers": sentence_transformers.__version__,
+            "transformers": transformers.__version__,
+        },
+        "max_seq_length": model.max_seq_length,
+        "dim": model.get_embedding_dimension(),
+        "texts": TEXTS,
+        "input_ids": ids,
+        "encode": floats(model.encode(TEXTS, convert_to_numpy=True)),
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / (name + ".json")).write_text(json.dumps(golden) + "\n")
+
+
 def check_export(root, name):
     g = json.loads((OUT / name / "golden.json").read_text())
     model = SentenceTransformer(str(root), device="cpu")
@@ -242,5 +270,7 @@ def check_export(root, name):
 if __name__ == "__main__":
     if sys.argv[1] == "check-export":
         check_export(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "real":
+        write_real(sys.argv[2], sys.argv[3])
     else:
         main()
