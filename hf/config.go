@@ -31,6 +31,24 @@ type Config struct {
 	PadTokenID *int `json:"pad_token_id"`
 	// RelativeAttentionNumBuckets is MPNet's relative_attention_num_buckets.
 	RelativeAttentionNumBuckets int `json:"relative_attention_num_buckets"`
+	// ModernBERT's fields (ModernBertConfig): norms and biases, the
+	// activation, attention layout and rotary bases, in both the
+	// transformers 5 spelling (layer_types, rope_parameters) and the older
+	// one (global_attn_every_n_layers, global_rope_theta, local_rope_theta).
+	NormEps                float64         `json:"norm_eps"`
+	NormBias               bool            `json:"norm_bias"`
+	AttentionBias          bool            `json:"attention_bias"`
+	MLPBias                bool            `json:"mlp_bias"`
+	HiddenActivation       string          `json:"hidden_activation"`
+	LocalAttention         int             `json:"local_attention"`
+	GlobalAttnEveryNLayers int             `json:"global_attn_every_n_layers"`
+	GlobalRopeTheta        float64         `json:"global_rope_theta"`
+	LocalRopeTheta         float64         `json:"local_rope_theta"`
+	LayerTypes             []string        `json:"layer_types"`
+	RopeParameters         json.RawMessage `json:"rope_parameters"`
+	EmbeddingDropout       float64         `json:"embedding_dropout"`
+	MLPDropout             float64         `json:"mlp_dropout"`
+	AttentionDropout       float64         `json:"attention_dropout"`
 	// AutoMap is present when the model's code ships with it (trust_remote_code).
 	AutoMap json.RawMessage `json:"auto_map"`
 }

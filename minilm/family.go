@@ -51,6 +51,9 @@ type family struct {
 	// noQuantized says why.
 	quantized   func(m *Model, weights map[string]hf.RawTensor) (*torch.Module, error)
 	noQuantized string
+	// normWeight says whether a weight belongs to a LayerNorm; nil: its
+	// name holds "LayerNorm." (BERT's spelling).
+	normWeight func(name string) bool
 }
 
 // families maps config.json's model_type to its family. architectures
@@ -59,12 +62,14 @@ var families = map[string]*family{
 	"bert":        bert,
 	"xlm-roberta": xlmRoberta,
 	"mpnet":       mpnet,
+	"modernbert":  modernBERT,
 }
 
 var architectures = map[string]string{
 	"BertModel": "bert", "BertForMaskedLM": "bert", "BertForPreTraining": "bert",
 	"XLMRobertaModel": "xlm-roberta", "XLMRobertaForMaskedLM": "xlm-roberta",
 	"MPNetModel": "mpnet", "MPNetForMaskedLM": "mpnet",
+	"ModernBertModel": "modernbert", "ModernBertForMaskedLM": "modernbert",
 }
 
 // familyOf selects the family of a config.json, or says why none can run it.
@@ -115,3 +120,15 @@ func (f *family) stripPrefixes(weights map[string]hf.RawTensor) {
 
 // ModelType is the family the model was built as (config.json's model_type).
 func (m *Model) ModelType() string { return m.fam.name }
+
+// NoWeightDecay says whether transformers' Trainer leaves the parameter
+// (Hugging Face name) out of weight decay: biases and LayerNorm weights.
+func (m *Model) NoWeightDecay(name string) bool {
+	if strings.HasSuffix(name, "bias") {
+		return true
+	}
+	if m.fam.normWeight != nil {
+		return m.fam.normWeight(name)
+	}
+	return strings.Contains(name, "LayerNorm.")
+}

@@ -14,7 +14,8 @@ SentenceTransformer.save and loaded back, then:
 The tokenizer is the all-MiniLM-L6-v2 WordPiece tokenizer with its
 vocabulary cut down to the pieces the texts need, renumbered in the
 family's special-token layout (XLM-R and MPNet: <s>=0, <pad>=1, </s>=2,
-<unk>=3), so that the family's padding_idx is the tokenizer's pad id.
+<unk>=3; ModernBERT: BERT's), so that the family's padding_idx is the
+tokenizer's pad id.
 
 Written under testdata/golden/encoders/<family>/: the whole folder plus
 golden.json. Usage:
@@ -98,10 +99,44 @@ def mpnet_config(vocab_size):
     )
 
 
+def modernbert_config(vocab_size):
+    from transformers import ModernBertConfig
+
+    # answerdotai/ModernBERT-base's config.json, sizes cut down. Four layers
+    # (global, sliding, sliding, global) and local_attention 8 (a window of
+    # 4 each side), so that the sliding window cuts into the golden texts.
+    return ModernBertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=48,
+        hidden_activation="gelu",
+        max_position_embeddings=64,
+        norm_eps=1e-5,
+        norm_bias=False,
+        attention_bias=False,
+        mlp_bias=False,
+        global_rope_theta=160000.0,
+        local_rope_theta=10000.0,
+        local_attention=8,
+        global_attn_every_n_layers=3,
+        embedding_dropout=0.0,
+        mlp_dropout=0.0,
+        attention_dropout=0.0,
+        pad_token_id=0,
+        cls_token_id=2,
+        sep_token_id=3,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
+
+
 # family -> (special tokens in id order, config builder)
 FAMILIES = {
     "xlm-roberta": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], xlm_roberta_config),
     "mpnet": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], mpnet_config),
+    "modernbert": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], modernbert_config),
 }
 
 
@@ -148,7 +183,7 @@ def build(name, src_dir, work):
         # Wider than the 0.02 init so that tokens and positions differ
         # visibly after the layer norms.
         for pname, p in model.named_parameters():
-            if "LayerNorm.weight" in pname:
+            if "LayerNorm.weight" in pname or "norm.weight" in pname:
                 p.copy_(1 + 0.3 * torch.randn_like(p))
             else:
                 p.copy_(0.3 * torch.randn_like(p))
