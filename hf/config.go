@@ -49,6 +49,14 @@ type Config struct {
 	EmbeddingDropout       float64         `json:"embedding_dropout"`
 	MLPDropout             float64         `json:"mlp_dropout"`
 	AttentionDropout       float64         `json:"attention_dropout"`
+	// Decoder fields (Qwen3Config): grouped-query attention, an explicit
+	// head size, RMSNorm and the rotary base (rope_theta, or
+	// rope_parameters in transformers 5).
+	NumKeyValueHeads int     `json:"num_key_value_heads"`
+	HeadDim          int     `json:"head_dim"`
+	RMSNormEps       float64 `json:"rms_norm_eps"`
+	RopeTheta        float64 `json:"rope_theta"`
+	UseSlidingWindow bool    `json:"use_sliding_window"`
 	// AutoMap is present when the model's code ships with it (trust_remote_code).
 	AutoMap json.RawMessage `json:"auto_map"`
 }

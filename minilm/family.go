@@ -63,6 +63,7 @@ var families = map[string]*family{
 	"xlm-roberta": xlmRoberta,
 	"mpnet":       mpnet,
 	"modernbert":  modernBERT,
+	"qwen3":       qwen3,
 }
 
 var architectures = map[string]string{
@@ -70,6 +71,7 @@ var architectures = map[string]string{
 	"XLMRobertaModel": "xlm-roberta", "XLMRobertaForMaskedLM": "xlm-roberta",
 	"MPNetModel": "mpnet", "MPNetForMaskedLM": "mpnet",
 	"ModernBertModel": "modernbert", "ModernBertForMaskedLM": "modernbert",
+	"Qwen3Model": "qwen3", "Qwen3ForCausalLM": "qwen3",
 }
 
 // familyOf selects the family of a config.json, or says why none can run it.

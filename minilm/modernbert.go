@@ -184,17 +184,7 @@ func modernBERTSource(c hf.Config, top head, cpu bool) string {
 	w("def norm(self, x: Tensor, g: Tensor) -> Tensor:")
 	w("    return torch.layer_norm(x, [%d], g, None, %s)", h, eps)
 	w("")
-	// ModernBertRotaryEmbedding's cos and sin, [S, hd], for base theta.
-	w("def rotary(self, s: int, theta: float, like: Tensor) -> Tuple[Tensor, Tensor]:")
-	w("    inv = 1.0 / torch.pow(theta, torch.arange(0, %d, 2, device=like.device).float() / %d)", hd, hd)
-	w("    f = torch.arange(s, device=like.device).float().unsqueeze(1) * inv.unsqueeze(0)")
-	w("    e = torch.cat([f, f], -1)")
-	w("    return torch.cos(e), torch.sin(e)")
-	w("")
-	w("def rope(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:")
-	w("    r = torch.cat([-x[:, :, :, %d:], x[:, :, :, :%d]], -1)", hd/2, hd/2)
-	w("    return x * cos + r * sin")
-	w("")
+	writeRotary(w, hd)
 	w("def layer(self, x: Tensor, mask: Tensor, cos: Tensor, sin: Tensor, an: Optional[Tensor], wqkv: Tensor, wo: Tensor, mn: Tensor, wi: Tensor, wo2: Tensor) -> Tensor:")
 	w("    b = x.size(0)")
 	w("    s = x.size(1)")
@@ -252,4 +242,21 @@ func modernBERTSource(c hf.Config, top head, cpu bool) string {
 	w("    x = self.token_embeddings(input_ids, attention_mask).float()")
 	writeHead(w, h, top, false)
 	return b.String()
+}
+
+// writeRotary writes rotary(s, theta, like) -> (cos, sin) [S, hd], the
+// default rotary embedding of transformers (inv_freq = theta^(-2i/hd),
+// cos and sin of positions 0..s-1 times it, concatenated twice), and
+// rope(x, cos, sin), apply_rotary_pos_emb with rotate_half on [B, H, S, hd].
+func writeRotary(w func(string, ...any), hd int) {
+	w("def rotary(self, s: int, theta: float, like: Tensor) -> Tuple[Tensor, Tensor]:")
+	w("    inv = 1.0 / torch.pow(theta, torch.arange(0, %d, 2, device=like.device).float() / %d)", hd, hd)
+	w("    f = torch.arange(s, device=like.device).float().unsqueeze(1) * inv.unsqueeze(0)")
+	w("    e = torch.cat([f, f], -1)")
+	w("    return torch.cos(e), torch.sin(e)")
+	w("")
+	w("def rope(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:")
+	w("    r = torch.cat([-x[:, :, :, %d:], x[:, :, :, :%d]], -1)", hd/2, hd/2)
+	w("    return x * cos + r * sin")
+	w("")
 }

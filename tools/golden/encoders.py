@@ -3,7 +3,8 @@
 For each family, a small seeded random-weight model built by transformers
 from the family's real config (its non-size fields as the published
 checkpoint sets them; sizes cut down to hidden 32, 2 layers), saved as a
-sentence-transformers folder (mean pooling, Normalize) by
+sentence-transformers folder (mean pooling, last-token for decoders;
+Normalize) by
 SentenceTransformer.save and loaded back, then:
   - encode / encode_query / encode_document on the golden texts, with the
     input ids sentence-transformers fed the model;
@@ -132,12 +133,44 @@ def modernbert_config(vocab_size):
     )
 
 
+def qwen3_config(vocab_size):
+    from transformers import Qwen3Config
+
+    # Qwen3-Embedding-0.6B's config.json, sizes cut down; grouped-query
+    # attention (4 query heads, 2 key/value heads) with head_dim 16, not
+    # hidden_size / heads.
+    return Qwen3Config(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        hidden_act="silu",
+        max_position_embeddings=64,
+        rms_norm_eps=1e-6,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        attention_bias=False,
+        attention_dropout=0.0,
+        use_sliding_window=False,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
+
+
 # family -> (special tokens in id order, config builder)
 FAMILIES = {
     "xlm-roberta": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], xlm_roberta_config),
     "mpnet": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], mpnet_config),
     "modernbert": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], modernbert_config),
+    "qwen3": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], qwen3_config),
 }
+
+# The pooling each family's folders use (mean otherwise).
+POOLING = {"qwen3": "lasttoken"}
 
 
 def build_tokenizer(src_dir, specials, texts, out):
@@ -191,7 +224,7 @@ def build(name, src_dir, work):
     for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         assert (hf_dir / f).exists()
     modules = [Transformer(str(hf_dir), max_seq_length=MAX_SEQ)]
-    modules.append(Pooling(32, pooling_mode="mean"))
+    modules.append(Pooling(32, pooling_mode=POOLING.get(name, "mean")))
     modules.append(Normalize())
     st = SentenceTransformer(modules=modules, prompts={"query": "query: ", "document": "passage: "}, device="cpu")
     folder = work / name
