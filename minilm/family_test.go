@@ -2,6 +2,7 @@ package minilm
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/embtune/embtune/hf"
+	"github.com/embtune/embtune/internal/testmodel"
 )
 
 // TestFamilyOf selects the family from model_type or architectures, and
@@ -92,4 +94,38 @@ func TestLoadRefusesRemoteCode(t *testing.T) {
 		_, err := Load(context.Background(), dir, Options{Threads: 1})
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+// TestFamilyWeightsMustMatchConfig: a folder whose weights are another
+// family's, or miss a tensor, is refused naming the tensors.
+func TestFamilyWeightsMustMatchConfig(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := testmodel.EncoderFolder(t, "xlm-roberta")
+	cfg := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(b, &c))
+	c["model_type"] = "mpnet"
+	c["relative_attention_num_buckets"] = 32
+	b, err = json.Marshal(c)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(cfg, b, 0o644))
+	_, err = Load(ctx, dir, Options{Threads: 1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "model.safetensors does not match config.json")
+	assert.Contains(t, err.Error(), "missing encoder.layer.0.attention.attn.k.bias")
+
+	dir, _ = testmodel.EncoderFolder(t, "modernbert")
+	weights, _, err := hf.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
+	require.NoError(t, err)
+	delete(weights, "layers.2.attn_norm.weight")
+	w := weights["layers.1.mlp.Wi.weight"]
+	w.Shape = []int64{w.Shape[1], w.Shape[0]}
+	weights["layers.1.mlp.Wi.weight"] = w
+	require.NoError(t, hf.WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights, nil))
+	_, err = Load(ctx, dir, Options{Threads: 1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing layers.2.attn_norm.weight")
+	assert.Contains(t, err.Error(), "layers.1.mlp.Wi.weight has shape [32 96], config needs [96 32]")
 }
