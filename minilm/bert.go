@@ -40,6 +40,8 @@ func validateBERT(c hf.Config) error {
 		return errors.New("type_vocab_size must be positive")
 	case c.IntermediateSize <= 0:
 		return errors.New("intermediate_size must be positive")
+	case c.LayerNormEps <= 0:
+		return fmt.Errorf("layer_norm_eps %g must be positive", c.LayerNormEps)
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ func TestFamilyOf(t *testing.T) {
 			c.PadTokenID = &pad
 		}), "xlm-roberta", true},
 		"xlm-roberta without pad_token_id": {with(func(c *hf.Config) { c.ModelType = "xlm-roberta" }), "pad_token_id is missing", false},
+		"bert without layer_norm_eps":      {with(func(c *hf.Config) { c.ModelType = "bert"; c.LayerNormEps = 0 }), "layer_norm_eps 0 must be positive", false},
 		"bert with relu":                   {with(func(c *hf.Config) { c.ModelType = "bert"; c.HiddenAct = "relu" }), `hidden_act "relu" is not supported`, false},
 		"unknown":                          {with(func(c *hf.Config) { c.ModelType = "t5" }), `model_type "t5" is not supported (supported: bert, `, false},
 		"unknown architecture":             {with(func(c *hf.Config) { c.Architectures = []string{"T5EncoderModel"} }), "architectures [T5EncoderModel] name no supported family", false},
@@ -128,4 +129,28 @@ func TestFamilyWeightsMustMatchConfig(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "missing layers.2.attn_norm.weight")
 	assert.Contains(t, err.Error(), "layers.1.mlp.Wi.weight has shape [32 96], config needs [96 32]")
+}
+
+// TestXLMRobertaPositionsBoundMaxSeqLength: RoBERTa's positions start at
+// padding_idx+1, so max_position_embeddings 66 holds 64 tokens; a folder
+// that names no max_seq_length gets 64, and asking for more is refused.
+func TestXLMRobertaPositionsBoundMaxSeqLength(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := testmodel.EncoderFolder(t, "xlm-roberta")
+	require.NoError(t, os.Remove(filepath.Join(dir, "sentence_bert_config.json")))
+	tc := filepath.Join(dir, "tokenizer_config.json")
+	b, err := os.ReadFile(tc)
+	require.NoError(t, err)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(b, &c))
+	delete(c, "model_max_length")
+	b, err = json.Marshal(c)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(tc, b, 0o644))
+	m, err := Load(ctx, dir, Options{Threads: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 64, m.MaxSeqLength)
+	m.Close()
+	_, err = Load(ctx, dir, Options{Threads: 1, MaxSeqLength: 66})
+	assert.ErrorContains(t, err, `max sequence length 66 exceeds the 64 positions model_type "xlm-roberta" has`)
 }

@@ -87,7 +87,11 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("quantization %s is not available for model_type %q: %s", opts.Quantize, fam.name, fam.noQuantized)
 	}
 	if n := fam.maxPositions(folder.Config); text.MaxSeqLength > n {
-		return nil, fmt.Errorf("%s: max_seq_length %d exceeds the %d positions model_type %q has", dir, text.MaxSeqLength, n, fam.name)
+		if opts.MaxSeqLength > 0 {
+			return nil, fmt.Errorf("%s: max sequence length %d exceeds the %d positions model_type %q has", dir, text.MaxSeqLength, n, fam.name)
+		}
+		// max_position_embeddings counts RoBERTa's padding_idx+1 offset.
+		text.MaxSeqLength, folder.MaxSeqLength = n, n
 	}
 	if err := headOf(folder).check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
