@@ -57,6 +57,13 @@ type Config struct {
 	RMSNormEps       float64 `json:"rms_norm_eps"`
 	RopeTheta        float64 `json:"rope_theta"`
 	UseSlidingWindow bool    `json:"use_sliding_window"`
+	// Gemma3TextConfig's fields beyond the decoder ones above.
+	QueryPreAttnScalar        float64         `json:"query_pre_attn_scalar"`
+	SlidingWindow             *int            `json:"sliding_window"`
+	UseBidirectionalAttention bool            `json:"use_bidirectional_attention"`
+	AttnLogitSoftcapping      *float64        `json:"attn_logit_softcapping"`
+	RopeLocalBaseFreq         float64         `json:"rope_local_base_freq"`
+	RopeScaling               json.RawMessage `json:"rope_scaling"`
 	// AutoMap is present when the model's code ships with it (trust_remote_code).
 	AutoMap json.RawMessage `json:"auto_map"`
 }

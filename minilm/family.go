@@ -64,6 +64,7 @@ var families = map[string]*family{
 	"mpnet":       mpnet,
 	"modernbert":  modernBERT,
 	"qwen3":       qwen3,
+	"gemma3_text": gemma3,
 }
 
 var architectures = map[string]string{
@@ -72,6 +73,7 @@ var architectures = map[string]string{
 	"MPNetModel": "mpnet", "MPNetForMaskedLM": "mpnet",
 	"ModernBertModel": "modernbert", "ModernBertForMaskedLM": "modernbert",
 	"Qwen3Model": "qwen3", "Qwen3ForCausalLM": "qwen3",
+	"Gemma3TextModel": "gemma3_text", "Gemma3ForCausalLM": "gemma3_text",
 }
 
 // familyOf selects the family of a config.json, or says why none can run it.

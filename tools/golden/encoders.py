@@ -161,12 +161,50 @@ def qwen3_config(vocab_size):
     )
 
 
+def gemma3_config(vocab_size):
+    from transformers import Gemma3TextConfig
+
+    # EmbeddingGemma-300m's config.json (bidirectional attention, tanh GELU,
+    # sliding and full layers with their own rotary bases), sizes cut down:
+    # 3 layers, 4 query and 2 key/value heads of size 16,
+    # query_pre_attn_scalar 20, sliding_window 8 so that the window cuts
+    # into the golden texts.
+    return Gemma3TextConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        hidden_activation="gelu_pytorch_tanh",
+        max_position_embeddings=64,
+        rms_norm_eps=1e-6,
+        query_pre_attn_scalar=20,
+        sliding_window=8,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        rope_parameters={
+            "full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+        },
+        use_bidirectional_attention=True,
+        attn_logit_softcapping=None,
+        final_logit_softcapping=None,
+        attention_bias=False,
+        attention_dropout=0.0,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
+
+
 # family -> (special tokens in id order, config builder)
 FAMILIES = {
     "xlm-roberta": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], xlm_roberta_config),
     "mpnet": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], mpnet_config),
     "modernbert": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], modernbert_config),
     "qwen3": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], qwen3_config),
+    "gemma3_text": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], gemma3_config),
 }
 
 # The pooling each family's folders use (mean otherwise).
