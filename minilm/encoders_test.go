@@ -73,13 +73,13 @@ func idsForward(m *Model, mod *torch.Module, seqs [][]int64) ([][]float32, error
 // module, then Encode, EncodeQueries and EncodeDocuments from text.
 func TestEncoderFamiliesMatchSentenceTransformers(t *testing.T) {
 	ctx := context.Background()
-	for _, family := range []string{"xlm-roberta", "mpnet", "modernbert", "qwen3", "gemma3_text"} {
+	for _, family := range testmodel.EncoderFamilies(t) {
 		t.Run(family, func(t *testing.T) {
 			dir, g := testmodel.EncoderFolder(t, family)
 			m, err := Load(ctx, dir, Options{Threads: 1})
 			require.NoError(t, err)
 			defer m.Close()
-			assert.Equal(t, family, m.ModelType())
+			assert.Equal(t, g.ModelType, m.ModelType())
 			require.Equal(t, g.Dim, m.Dim())
 			require.Equal(t, g.MaxSeqLength, m.MaxSeqLength)
 
@@ -130,7 +130,7 @@ func TestEncoderFamiliesMatchSentenceTransformers(t *testing.T) {
 // shapes, and the vectors come back.
 func TestEncoderFamiliesExport(t *testing.T) {
 	ctx := context.Background()
-	for _, family := range []string{"xlm-roberta", "mpnet", "modernbert", "qwen3", "gemma3_text"} {
+	for _, family := range testmodel.EncoderFamilies(t) {
 		t.Run(family, func(t *testing.T) {
 			dir, g := testmodel.EncoderFolder(t, family)
 			m, err := Load(ctx, dir, Options{Threads: 1})

@@ -18,7 +18,7 @@ import (
 // sentence-transformers' on the same weights and batch, dropout off.
 func TestEncoderFamiliesFirstStep(t *testing.T) {
 	ctx := context.Background()
-	for _, family := range []string{"xlm-roberta", "mpnet", "modernbert", "qwen3", "gemma3_text"} {
+	for _, family := range testmodel.EncoderFamilies(t) {
 		t.Run(family, func(t *testing.T) {
 			dir, g := testmodel.EncoderFolder(t, family)
 			m, err := minilm.Load(ctx, dir, minilm.Options{Threads: 1})

@@ -14,6 +14,7 @@ import (
 // first-step MultipleNegativesRankingLoss.
 type Encoder struct {
 	Family         string      `json:"family"`
+	ModelType      string      `json:"model_type"`
 	MaxSeqLength   int         `json:"max_seq_length"`
 	Dim            int         `json:"dim"`
 	Texts          []string    `json:"texts"`
@@ -28,6 +29,26 @@ type Encoder struct {
 		Loss      float64  `json:"loss"`
 		GradNorm  float64  `json:"grad_norm"`
 	} `json:"loss"`
+}
+
+// EncoderFamilies lists the family folders under testdata/golden/encoders.
+func EncoderFamilies(t testing.TB) []string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	entries, err := os.ReadDir(filepath.Join(filepath.Dir(file), "..", "..", "testdata", "golden", "encoders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("no encoder family goldens under testdata/golden/encoders")
+	}
+	return names
 }
 
 // EncoderFolder copies a family's golden folder into a fresh temporary

@@ -161,7 +161,7 @@ def qwen3_config(vocab_size):
     )
 
 
-def gemma3_config(vocab_size):
+def gemma3_config(vocab_size, bidirectional=True):
     from transformers import Gemma3TextConfig
 
     # EmbeddingGemma-300m's config.json (bidirectional attention, tanh GELU,
@@ -187,7 +187,7 @@ def gemma3_config(vocab_size):
             "full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
             "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
         },
-        use_bidirectional_attention=True,
+        use_bidirectional_attention=bidirectional,
         attn_logit_softcapping=None,
         final_logit_softcapping=None,
         attention_bias=False,
@@ -205,6 +205,9 @@ FAMILIES = {
     "modernbert": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], modernbert_config),
     "qwen3": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], qwen3_config),
     "gemma3_text": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], gemma3_config),
+    # Gemma 3 as a causal decoder (use_bidirectional_attention off).
+    "gemma3_text-causal": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                           lambda v: gemma3_config(v, bidirectional=False)),
 }
 
 # The pooling each family's folders use (mean otherwise).
@@ -309,6 +312,7 @@ def main():
             loss, norm = first_step(folder, anchors, positives)
             golden = {
                 "family": name,
+                "model_type": model[0].auto_model.config.model_type,
                 "versions": {
                     "torch": torch.__version__,
                     "sentence_transformers": sentence_transformers.__version__,
