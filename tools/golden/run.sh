@@ -14,6 +14,9 @@
 #   tools/golden/run.sh families               small random BERT folders, one per head variant
 #   tools/golden/run.sh stats                  scipy.stats.wilcoxon p-values and the paired bootstrap (numpy)
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
+#   tools/golden/run.sh encoders               small random folders of the non-BERT encoder families
+#   tools/golden/run.sh encoders-export DIR F  check embtune's export DIR (with model.pt) of family F
+#   tools/golden/run.sh encoders-real          all-mpnet-base-v2's ids and vectors (tools/fetch-mpnet.sh)
 #   tools/golden/run.sh peer-folds OUT_DIR     ST fine-tuning on embtune's folds
 #   tools/golden/run.sh peer-blog DATA_JSON    the AWS sample's fit() run
 #   tools/golden/run.sh bench [EMBTUNE_BIN [BEFORE_BIN]]  encode throughput, ST vs embtune (vs an older build)
@@ -35,6 +38,10 @@ case "${1:-}" in
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   stats) exec "$venv/bin/python" "$root/tools/golden/gen_stats.py" ;;
+  encoders) exec "$venv/bin/python" "$root/tools/golden/encoders.py" "$model" ;;
+  encoders-real) exec "$venv/bin/python" "$root/tools/golden/encoders.py" real \
+    "${MPNET:-$root/third_party/models/all-mpnet-base-v2}" all-mpnet-base-v2 ;;
+  encoders-export) exec "$venv/bin/python" "$root/tools/golden/encoders.py" check-export "$2" "$3" ;;
   families-export) shift; exec "$venv/bin/python" "$root/tools/golden/families.py" check-export "$@" ;;
   peer-folds) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" folds "$2" "$model" ;;
   peer-blog) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" blog "$2" "$model" ${3:+"$3"} ;;

@@ -1,6 +1,7 @@
 package minilm
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -9,17 +10,72 @@ import (
 	"github.com/embtune/embtune/torch"
 )
 
-// The encoder is TorchScript source compiled by libtorch (Module.Define), with
-// the safetensors weights registered as parameters. Parameter names are the
-// Hugging Face names with "." replaced by "__" (TorchScript attribute names
-// cannot contain dots); HF names never contain "__", so the mapping is
-// reversible and exports keep the original names.
+// bert is BertModel (model_type "bert"): learned absolute positions from 0,
+// token type 0, post-norm layers with GELU. Checkpoints saved from
+// BertForXxx carry a "bert." prefix. Its int8 form is buildQuantized
+// (quantized.go).
+var bert = &family{
+	name:         "bert",
+	prefixes:     []string{"bert."},
+	validate:     validateBERT,
+	shapes:       paramShapes,
+	order:        paramOrder,
+	layerPrefix:  "encoder.layer.",
+	maxPositions: func(c hf.Config) int { return c.MaxPositionEmbeddings },
+	source: func(c hf.Config, top head, cpu bool) string {
+		return encoderSource(c, top, cpu, bertArch{})
+	},
+	quantized: (*Model).buildQuantized,
+}
 
-// jitName maps a Hugging Face parameter name to its TorchScript attribute.
-func jitName(hf string) string { return strings.ReplaceAll(hf, ".", "__") }
+// validateBERT checks the config.json fields BertModel reads beyond the
+// sizes every family shares (hf.Config.Validate).
+func validateBERT(c hf.Config) error {
+	switch {
+	case c.HiddenAct != "gelu":
+		return fmt.Errorf("hidden_act %q is not supported (want gelu)", c.HiddenAct)
+	case c.PositionEmbeddingType != "" && c.PositionEmbeddingType != "absolute":
+		return fmt.Errorf("position_embedding_type %q is not supported (want absolute)", c.PositionEmbeddingType)
+	case c.TypeVocabSize <= 0:
+		return errors.New("type_vocab_size must be positive")
+	case c.IntermediateSize <= 0:
+		return errors.New("intermediate_size must be positive")
+	case c.LayerNormEps <= 0:
+		return fmt.Errorf("layer_norm_eps %g must be positive", c.LayerNormEps)
+	}
+	return nil
+}
 
-// hfName maps a TorchScript attribute back to the Hugging Face name.
-func hfName(jit string) string { return strings.ReplaceAll(jit, "__", ".") }
+// bertPositions says how a BERT-shaped embedding numbers positions.
+type bertPositions struct {
+	// paddingIdx, when fromIDs, is the position of padding tokens, and
+	// padding is found as input_ids == paddingIdx (RoBERTa's
+	// create_position_ids_from_input_ids); otherwise positions are the
+	// column index.
+	paddingIdx int
+	fromIDs    bool
+}
+
+// bertArch is what a BERT-shaped family changes in encoderSource; the zero
+// value is BERT.
+type bertArch struct {
+	pos bertPositions
+	// layer names the per-layer weights in layerParams' roles (nil: BERT's).
+	layer []string
+	// noTokenType: the embeddings have no token type table (MPNet).
+	noTokenType bool
+	// relBias is the Hugging Face name of MPNet's relative position bias
+	// table [buckets, heads], added to every layer's attention scores; ""
+	// for none.
+	relBias string
+}
+
+func (a bertArch) layerParams() []string {
+	if a.layer != nil {
+		return a.layer
+	}
+	return layerParams
+}
 
 // layerParams are the per-layer weights, in the order the layer method takes them.
 var layerParams = []string{
@@ -100,7 +156,12 @@ func paramOrder(c hf.Config) []string {
 // Without cpu the source uses only stock operators (torch.dropout and SDPA's
 // dropout_p) on padded batches, so a saved archive loads in any libtorch or
 // PyTorch and the CUDA module never synchronises on nonzero().
-func encoderSource(c hf.Config, top head, cpu bool) string {
+//
+// pos numbers the positions: BERT's column index, or RoBERTa's count of
+// non-padding tokens offset by padding_idx.
+func encoderSource(c hf.Config, top head, cpu bool, arch bertArch) string {
+	pos := arch.pos
+	layerParams := arch.layerParams()
 	h := c.HiddenSize
 	heads := c.NumAttentionHeads
 	hd := h / heads
@@ -114,7 +175,9 @@ func encoderSource(c hf.Config, top head, cpu bool) string {
 	w("def embed(self, ids: Tensor, positions: Tensor) -> Tensor:")
 	w("    x = torch.embedding(self.%s, ids)", jitName("embeddings.word_embeddings.weight"))
 	w("    x = x + torch.embedding(self.%s, positions)", jitName("embeddings.position_embeddings.weight"))
-	w("    x = x + self.%s[0]", jitName("embeddings.token_type_embeddings.weight"))
+	if !arch.noTokenType {
+		w("    x = x + self.%s[0]", jitName("embeddings.token_type_embeddings.weight"))
+	}
 	w("    x = torch.layer_norm(x, [%d], self.%s, self.%s, %s)", h,
 		jitName("embeddings.LayerNorm.weight"), jitName("embeddings.LayerNorm.bias"), eps)
 	w("    return self.dropout(x, %s)", hdrop)
@@ -156,7 +219,11 @@ func encoderSource(c hf.Config, top head, cpu bool) string {
 		// What SDPA's math backend does with dropout_p, with our mask.
 		w("    if self.training:")
 		w("        scores = torch.matmul(q, k.transpose(-1, -2)) * %s", torch.ScriptFloat(1/math.Sqrt(float64(hd))))
-		w("        scores = scores.masked_fill(mask.logical_not(), float(\"-inf\"))")
+		if arch.relBias != "" {
+			w("        scores = scores + mask")
+		} else {
+			w("        scores = scores.masked_fill(mask.logical_not(), float(\"-inf\"))")
+		}
 		w("        a = torch.matmul(self.dropout(torch.softmax(scores, -1), %s), v)", adrop)
 		w("    else:")
 		w("        a = torch.scaled_dot_product_attention(q, k, v, mask)")
@@ -188,13 +255,24 @@ func encoderSource(c hf.Config, top head, cpu bool) string {
 		}
 	}
 	mask := "    mask = (attention_mask > 0).unsqueeze(1).unsqueeze(2)"
+	if arch.relBias != "" {
+		// The bias as a float mask: SDPA adds it to the scores.
+		mask += "\n    mask = self.position_bias(input_ids.size(1), input_ids).masked_fill(mask.logical_not(), float(\"-inf\"))"
+		writeRelativeBias(w, c, arch.relBias)
+	}
 	if cpu {
 		// The unpadded tokens [T, H] and their flat positions idx [T].
 		w("def packed(self, input_ids: Tensor, attention_mask: Tensor, idx: Tensor) -> Tensor:")
 		w("    b = input_ids.size(0)")
 		w("    s = input_ids.size(1)")
 		w(mask)
-		w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
+		if pos.fromIDs {
+			w("    pm = (input_ids != %d).long()", pos.paddingIdx)
+			w("    positions = (torch.cumsum(pm, 1) * pm + %d).reshape(-1).index_select(0, idx)", pos.paddingIdx)
+			w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), positions)")
+		} else {
+			w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
+		}
 		layers("idx, b, s, mask")
 		w("    return x")
 		w("")
@@ -215,7 +293,12 @@ func encoderSource(c hf.Config, top head, cpu bool) string {
 	} else {
 		w("def token_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
 		w(mask)
-		w("    x = self.embed(input_ids, torch.arange(input_ids.size(1), device=input_ids.device))")
+		if pos.fromIDs {
+			w("    pm = (input_ids != %d).long()", pos.paddingIdx)
+			w("    x = self.embed(input_ids, torch.cumsum(pm, 1) * pm + %d)", pos.paddingIdx)
+		} else {
+			w("    x = self.embed(input_ids, torch.arange(input_ids.size(1), device=input_ids.device))")
+		}
 		layers("mask")
 		w("    return x")
 		w("")

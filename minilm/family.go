@@ -1,0 +1,138 @@
+package minilm
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/embtune/embtune/hf"
+	"github.com/embtune/embtune/torch"
+)
+
+// The encoder is TorchScript source compiled by libtorch (Module.Define), with
+// the safetensors weights registered as parameters. Parameter names are the
+// Hugging Face names with "." replaced by "__" (TorchScript attribute names
+// cannot contain dots); HF names never contain "__", so the mapping is
+// reversible and exports keep the original names.
+
+// jitName maps a Hugging Face parameter name to its TorchScript attribute.
+func jitName(hf string) string { return strings.ReplaceAll(hf, ".", "__") }
+
+// hfName maps a TorchScript attribute back to the Hugging Face name.
+func hfName(jit string) string { return strings.ReplaceAll(jit, "__", ".") }
+
+// family is one transformer architecture: everything Load, training and
+// export need to know about it. Each family lives in its own file
+// (bert.go, xlmroberta.go, ...) and has one line in families.
+type family struct {
+	// name is the model_type it is registered under.
+	name string
+	// prefixes are stripped from stored tensor names (BertForXxx saves "bert.").
+	prefixes []string
+	// validate checks the config.json fields the family reads beyond the
+	// sizes hf.Config.Validate checks for every family.
+	validate func(hf.Config) error
+	// shapes lists every trainable weight with its expected shape, under
+	// its Hugging Face name; order is their registration order.
+	shapes func(hf.Config) map[string][]int64
+	order  func(hf.Config) []string
+	// layerPrefix names per-layer weights (layerPrefix + "N."), to refuse
+	// weights with more layers than the config says.
+	layerPrefix string
+	// maxPositions is the longest input the position embeddings cover.
+	maxPositions func(hf.Config) int
+	// source is the TorchScript encoder and head: the CPU module (cpu) or
+	// the stock-operator module that export and CUDA use. Both define
+	// token_embeddings(input_ids, attention_mask) and forward(input_ids,
+	// attention_mask).
+	source func(c hf.Config, top head, cpu bool) string
+	// quantized builds the int8 / fp16-weight encoder from weights that
+	// passed the shape checks; nil when the family has none, and then
+	// noQuantized says why.
+	quantized   func(m *Model, weights map[string]hf.RawTensor) (*torch.Module, error)
+	noQuantized string
+	// normWeight says whether a weight belongs to a LayerNorm; nil: its
+	// name holds "LayerNorm." (BERT's spelling).
+	normWeight func(name string) bool
+}
+
+// families maps config.json's model_type to its family. architectures
+// (config.json's "architectures") name it when model_type is absent.
+var families = map[string]*family{
+	"bert":        bert,
+	"xlm-roberta": xlmRoberta,
+	"mpnet":       mpnet,
+	"modernbert":  modernBERT,
+	"qwen3":       qwen3,
+	"gemma3_text": gemma3,
+}
+
+var architectures = map[string]string{
+	"BertModel": "bert", "BertForMaskedLM": "bert", "BertForPreTraining": "bert",
+	"XLMRobertaModel": "xlm-roberta", "XLMRobertaForMaskedLM": "xlm-roberta",
+	"MPNetModel": "mpnet", "MPNetForMaskedLM": "mpnet",
+	"ModernBertModel": "modernbert", "ModernBertForMaskedLM": "modernbert",
+	"Qwen3Model": "qwen3", "Qwen3ForCausalLM": "qwen3",
+	"Gemma3TextModel": "gemma3_text", "Gemma3ForCausalLM": "gemma3_text",
+}
+
+// familyOf selects the family of a config.json, or says why none can run it.
+// Models that need trust_remote_code are refused earlier, by hf.ReadFolder.
+func familyOf(c hf.Config) (*family, error) {
+	name := c.ModelType
+	if name == "" {
+		for _, a := range c.Architectures {
+			if n, ok := architectures[a]; ok {
+				name = n
+				break
+			}
+		}
+		if name == "" && len(c.Architectures) == 0 {
+			name = "bert" // BertConfig before model_type was written
+		}
+	}
+	if f, ok := families[name]; ok {
+		if err := f.validate(c); err != nil {
+			return nil, fmt.Errorf("config.json (model_type %q): %w", name, err)
+		}
+		return f, nil
+	}
+	known := make([]string, 0, len(families))
+	for n := range families {
+		known = append(known, n)
+	}
+	slices.Sort(known)
+	want := strings.Join(known, ", ")
+	if name == "" {
+		return nil, fmt.Errorf("config.json: no model_type, and architectures %v name no supported family (supported: %s)", c.Architectures, want)
+	}
+	return nil, fmt.Errorf("config.json: model_type %q is not supported (supported: %s)", name, want)
+}
+
+// stripPrefixes renames stored tensors saved under a task model's prefix.
+func (f *family) stripPrefixes(weights map[string]hf.RawTensor) {
+	for k, v := range weights {
+		for _, p := range f.prefixes {
+			if rest, ok := strings.CutPrefix(k, p); ok {
+				delete(weights, k)
+				weights[rest] = v
+				break
+			}
+		}
+	}
+}
+
+// ModelType is the family the model was built as (config.json's model_type).
+func (m *Model) ModelType() string { return m.fam.name }
+
+// NoWeightDecay says whether transformers' Trainer leaves the parameter
+// (Hugging Face name) out of weight decay: biases and LayerNorm weights.
+func (m *Model) NoWeightDecay(name string) bool {
+	if strings.HasSuffix(name, "bias") {
+		return true
+	}
+	if m.fam.normWeight != nil {
+		return m.fam.normWeight(name)
+	}
+	return strings.Contains(name, "LayerNorm.")
+}

@@ -1,0 +1,156 @@
+package minilm
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/embtune/embtune/hf"
+	"github.com/embtune/embtune/internal/testmodel"
+)
+
+// TestFamilyOf selects the family from model_type or architectures, and
+// refuses what no family runs with the reason.
+func TestFamilyOf(t *testing.T) {
+	pad := 1
+	bertCfg := hf.Config{HiddenAct: "gelu", TypeVocabSize: 2, IntermediateSize: 8, LayerNormEps: 1e-12, MaxPositionEmbeddings: 64}
+	with := func(f func(*hf.Config)) hf.Config {
+		c := bertCfg
+		f(&c)
+		return c
+	}
+	for name, c := range map[string]struct {
+		cfg  hf.Config
+		want string // family name, or a fragment of the error
+		ok   bool
+	}{
+		"bert":              {with(func(c *hf.Config) { c.ModelType = "bert" }), "bert", true},
+		"no model_type":     {bertCfg, "bert", true},
+		"bert architecture": {with(func(c *hf.Config) { c.Architectures = []string{"BertModel"} }), "bert", true},
+		"xlm-roberta":       {with(func(c *hf.Config) { c.ModelType = "xlm-roberta"; c.PadTokenID = &pad }), "xlm-roberta", true},
+		"xlm-roberta architecture": {with(func(c *hf.Config) {
+			c.Architectures = []string{"XLMRobertaModel"}
+			c.PadTokenID = &pad
+		}), "xlm-roberta", true},
+		"xlm-roberta without pad_token_id": {with(func(c *hf.Config) { c.ModelType = "xlm-roberta" }), "pad_token_id is missing", false},
+		"bert without layer_norm_eps":      {with(func(c *hf.Config) { c.ModelType = "bert"; c.LayerNormEps = 0 }), "layer_norm_eps 0 must be positive", false},
+		"bert with relu":                   {with(func(c *hf.Config) { c.ModelType = "bert"; c.HiddenAct = "relu" }), `hidden_act "relu" is not supported`, false},
+		"unknown":                          {with(func(c *hf.Config) { c.ModelType = "t5" }), `model_type "t5" is not supported (supported: bert, `, false},
+		"unknown architecture":             {with(func(c *hf.Config) { c.Architectures = []string{"T5EncoderModel"} }), "architectures [T5EncoderModel] name no supported family", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := familyOf(c.cfg)
+			if c.ok {
+				require.NoError(t, err)
+				assert.Equal(t, c.want, f.name)
+				return
+			}
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+// TestLoadRefusesUnsupportedFolders: a StaticEmbedding (model2vec) folder is
+// named as such, not reported as a missing config.json.
+func TestLoadRefusesUnsupportedFolders(t *testing.T) {
+	ctx := context.Background()
+	write := func(t *testing.T, dir, name, body string) {
+		t.Helper()
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	static := t.TempDir()
+	write(t, static, "modules.json", `[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.StaticEmbedding"}]`)
+	write(t, static, "0_StaticEmbedding/model.safetensors", "")
+	_, err := Load(ctx, static, Options{Threads: 1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "StaticEmbedding")
+	assert.NotContains(t, err.Error(), "config.json: no such file")
+
+	// model2vec writes a config.json of its own.
+	write(t, static, "config.json", `{"model_type": "model2vec", "hidden_dim": 256}`)
+	_, err = Load(ctx, static, Options{Threads: 1})
+	assert.ErrorContains(t, err, "StaticEmbedding")
+
+}
+
+// TestLoadRefusesRemoteCode names the model type of a model that needs
+// trust_remote_code.
+func TestLoadRefusesRemoteCode(t *testing.T) {
+	for typ, want := range map[string]string{
+		"nomic_bert": `model_type "nomic_bert" (nomic-embed's NomicBertModel) needs trust_remote_code`,
+		"new":        `model_type "new" (gte-multilingual's NewModel) needs trust_remote_code`,
+		"jina_bert":  `model_type "jina_bert" (jina-embeddings-v2's JinaBertModel) needs trust_remote_code`,
+		"bert":       `model_type "bert" (auto_map names its own modelling code) needs trust_remote_code`,
+	} {
+		dir := t.TempDir()
+		cfg := `{"model_type": "` + typ + `", "vocab_size": 30528, "n_embd": 768, "auto_map": {"AutoModel": "modeling.Model"}}`
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "modules.json"), []byte(`[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]`), 0o644))
+		_, err := Load(context.Background(), dir, Options{Threads: 1})
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+// TestFamilyWeightsMustMatchConfig: a folder whose weights are another
+// family's, or miss a tensor, is refused naming the tensors.
+func TestFamilyWeightsMustMatchConfig(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := testmodel.EncoderFolder(t, "xlm-roberta")
+	cfg := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(b, &c))
+	c["model_type"] = "mpnet"
+	c["relative_attention_num_buckets"] = 32
+	b, err = json.Marshal(c)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(cfg, b, 0o644))
+	_, err = Load(ctx, dir, Options{Threads: 1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "model.safetensors does not match config.json")
+	assert.Contains(t, err.Error(), "missing encoder.layer.0.attention.attn.k.bias")
+
+	dir, _ = testmodel.EncoderFolder(t, "modernbert")
+	weights, _, err := hf.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
+	require.NoError(t, err)
+	delete(weights, "layers.2.attn_norm.weight")
+	w := weights["layers.1.mlp.Wi.weight"]
+	w.Shape = []int64{w.Shape[1], w.Shape[0]}
+	weights["layers.1.mlp.Wi.weight"] = w
+	require.NoError(t, hf.WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights, nil))
+	_, err = Load(ctx, dir, Options{Threads: 1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing layers.2.attn_norm.weight")
+	assert.Contains(t, err.Error(), "layers.1.mlp.Wi.weight has shape [32 96], config needs [96 32]")
+}
+
+// TestXLMRobertaPositionsBoundMaxSeqLength: RoBERTa's positions start at
+// padding_idx+1, so max_position_embeddings 66 holds 64 tokens; a folder
+// that names no max_seq_length gets 64, and asking for more is refused.
+func TestXLMRobertaPositionsBoundMaxSeqLength(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := testmodel.EncoderFolder(t, "xlm-roberta")
+	require.NoError(t, os.Remove(filepath.Join(dir, "sentence_bert_config.json")))
+	tc := filepath.Join(dir, "tokenizer_config.json")
+	b, err := os.ReadFile(tc)
+	require.NoError(t, err)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(b, &c))
+	delete(c, "model_max_length")
+	b, err = json.Marshal(c)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(tc, b, 0o644))
+	m, err := Load(ctx, dir, Options{Threads: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 64, m.MaxSeqLength)
+	m.Close()
+	_, err = Load(ctx, dir, Options{Threads: 1, MaxSeqLength: 66})
+	assert.ErrorContains(t, err, `max sequence length 66 exceeds the 64 positions model_type "xlm-roberta" has`)
+}

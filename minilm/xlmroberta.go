@@ -1,0 +1,43 @@
+package minilm
+
+import (
+	"errors"
+
+	"github.com/embtune/embtune/hf"
+)
+
+// xlmRoberta is XLMRobertaModel (model_type "xlm-roberta": multilingual-e5,
+// paraphrase-multilingual-*, bge-m3): BERT's weights and layers, with one
+// token type and positions numbered as RoBERTa's
+// create_position_ids_from_input_ids does: real tokens count from
+// padding_idx+1 (padding_idx is pad_token_id), padding tokens get
+// padding_idx. XLMRobertaForXxx checkpoints carry a "roberta." prefix.
+//
+// The int8 encoder (quantized.go) numbers positions as BERT does, so
+// quantization is refused rather than run with the wrong positions.
+var xlmRoberta = &family{
+	name:         "xlm-roberta",
+	prefixes:     []string{"roberta."},
+	validate:     validateXLMRoberta,
+	shapes:       paramShapes,
+	order:        paramOrder,
+	layerPrefix:  "encoder.layer.",
+	maxPositions: func(c hf.Config) int { return c.MaxPositionEmbeddings - *c.PadTokenID - 1 },
+	source: func(c hf.Config, top head, cpu bool) string {
+		return encoderSource(c, top, cpu, bertArch{pos: bertPositions{paddingIdx: *c.PadTokenID, fromIDs: true}})
+	},
+	noQuantized: "the quantized encoder numbers positions from 0 as BERT does, not from padding_idx+1 as XLM-RoBERTa does",
+}
+
+func validateXLMRoberta(c hf.Config) error {
+	if err := validateBERT(c); err != nil {
+		return err
+	}
+	switch {
+	case c.PadTokenID == nil:
+		return errors.New("pad_token_id is missing: XLM-RoBERTa's positions start after it")
+	case *c.PadTokenID < 0 || *c.PadTokenID+2 > c.MaxPositionEmbeddings:
+		return errors.New("pad_token_id must leave at least one position below max_position_embeddings")
+	}
+	return nil
+}
