@@ -376,3 +376,17 @@ func TestCachedDistributedEquivalence(t *testing.T) {
 	assert.LessOrEqual(t, d1, 1e-5, "1 cached process against 1 plain")
 	assert.LessOrEqual(t, d2, 1e-5, "2 cached processes against 1")
 }
+
+// TestCachedStepBF16: under bfloat16 autocast the cached step runs and
+// lands where the plain one does, within bfloat16's precision.
+func TestCachedStepBF16(t *testing.T) {
+	pairs := pairsWithNegatives(16, true)
+	plainHP, cachedHP := cachedTestHyper(16, 0), cachedTestHyper(16, 4)
+	plainHP.BF16, cachedHP.BF16 = true, true
+	plain := oneStep(t, modelDir(t), pairs, plainHP, false, nil)
+	cached := oneStep(t, modelDir(t), pairs, cachedHP, false, nil)
+	t.Logf("bf16: loss %.6f vs %.6f, grad norm %.4f vs %.4f", plain.loss, cached.loss, plain.norm, cached.norm)
+	assert.InDelta(t, plain.loss, cached.loss, 1e-2*plain.loss, "loss")
+	assert.InDelta(t, plain.norm, cached.norm, 5e-2*plain.norm, "grad norm")
+	assert.Zero(t, torch.Leaked())
+}

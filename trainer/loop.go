@@ -19,8 +19,9 @@ import (
 
 // The training loop in phases, as transformers' Trainer delegates to named
 // steps (training_step, _maybe_log_save_evaluate, _save_checkpoint): set up
-// (setUp, prepare), resume, plan, one step per batch (a stepFunc: plain,
-// sharded or cached), evaluate and select, checkpoint, finish.
+// (setUp, prepare), resume, plan, one step per batch (a stepFunc: in this
+// process or sharded across a group, each embedding plainly or cached, see
+// step.go), evaluate and select, checkpoint, finish.
 
 // stepFunc runs one optimizer update on a batch and returns the loss and
 // the gradient norm before clipping.
