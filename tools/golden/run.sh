@@ -13,6 +13,8 @@
 #   tools/golden/run.sh families               small random BERT folders, one per head variant
 #   tools/golden/run.sh tokenizers             token ids of every tokenizer kind (testdata/tokenizers)
 #   tools/golden/run.sh bench-tokenizers       tokenizing speed per kind, embtune vs HF tokenizers
+#   tools/golden/run.sh tokenizer-models       model folders for the tokenizer kinds (e5 dequantized, BGE from ONNX)
+#   tools/golden/run.sh tokenizer-parity BIN   their embeddings, embtune vs sentence-transformers
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh peer-folds OUT_DIR     ST fine-tuning on embtune's folds
 #   tools/golden/run.sh peer-blog DATA_JSON    the AWS sample's fit() run
@@ -34,6 +36,8 @@ case "${1:-}" in
   corpus|loss|matryoshka|truncate|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
   tokenizers) exec "$venv/bin/python" "$root/tools/golden/tokenizer_kinds.py" "$root" ;;
+  tokenizer-models) exec "$venv/bin/python" "$root/tools/golden/tokenizer_models.py" "$root" build ;;
+  tokenizer-parity) exec "$venv/bin/python" "$root/tools/golden/tokenizer_models.py" "$root" check "$2" ;;
   bench-tokenizers) exec "$venv/bin/python" "$root/tools/golden/bench_tokenizers.py" "$root" ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   families-export) shift; exec "$venv/bin/python" "$root/tools/golden/families.py" check-export "$@" ;;
