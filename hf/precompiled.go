@@ -19,6 +19,12 @@ import (
 type precompiled struct {
 	units      []uint32
 	normalized string
+	ascii      [utf8.RuneSelf]asciiRule // transform of each ASCII character alone
+}
+
+type asciiRule struct {
+	repl string
+	ok   bool
 }
 
 func newPrecompiled(blob []byte) (*precompiled, error) {
@@ -40,6 +46,9 @@ func newPrecompiled(blob []byte) (*precompiled, error) {
 	p.normalized = string(norm)
 	if len(p.units) == 0 {
 		return nil, errors.New("precompiled_charsmap: empty trie")
+	}
+	for c := range p.ascii {
+		p.ascii[c].repl, p.ascii[c].ok = p.transform(string(rune(c)))
 	}
 	return p, nil
 }
@@ -93,9 +102,21 @@ func (p *precompiled) transform(chunk string) (string, bool) {
 func (p *precompiled) normalize(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
-	g := uniseg.NewGraphemes(s)
-	for g.Next() {
-		cluster := g.Str()
+	state := -1
+	for s != "" {
+		// An ASCII character followed by another (but not CR LF) is a
+		// grapheme cluster of its own.
+		if c := s[0]; c < utf8.RuneSelf && (len(s) == 1 || (s[1] < utf8.RuneSelf && !(c == '\r' && s[1] == '\n'))) {
+			if r := p.ascii[c]; r.ok {
+				b.WriteString(r.repl)
+			} else {
+				b.WriteByte(c)
+			}
+			s, state = s[1:], -1
+			continue
+		}
+		var cluster string
+		cluster, s, _, state = uniseg.FirstGraphemeClusterInString(s, state)
 		if len(cluster) < 6 {
 			if r, ok := p.transform(cluster); ok {
 				b.WriteString(r)
