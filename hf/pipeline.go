@@ -55,7 +55,7 @@ func isClassicBert(f *tjFile) bool {
 		return false
 	}
 	switch typ(f.PostProcessor) {
-	case "BertProcessing", "TemplateProcessing":
+	case "BertProcessing", "RobertaProcessing", "TemplateProcessing":
 	default:
 		return false
 	}

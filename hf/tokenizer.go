@@ -341,7 +341,8 @@ func (t *Tokenizer) parsePostProcessor(raw json.RawMessage) error {
 		if !seen {
 			return errors.New("post_processor: single template has no sequence")
 		}
-	case "BertProcessing":
+	case "BertProcessing", "RobertaProcessing":
+		// RobertaProcessing differs in offsets and pairs only.
 		cls, err := bertProcessingID(p.Cls)
 		if err != nil {
 			return fmt.Errorf("post_processor.cls: %w", err)
@@ -352,7 +353,7 @@ func (t *Tokenizer) parsePostProcessor(raw json.RawMessage) error {
 		}
 		t.prefixIDs, t.suffixIDs = []int64{cls}, []int64{sep}
 	default:
-		return fmt.Errorf("unsupported post_processor type %q (want TemplateProcessing or BertProcessing)", p.Type)
+		return fmt.Errorf("unsupported post_processor type %q (want TemplateProcessing, BertProcessing or RobertaProcessing)", p.Type)
 	}
 	for _, id := range slices.Concat(t.prefixIDs, t.suffixIDs) {
 		if id < 0 {
