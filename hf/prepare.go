@@ -75,8 +75,11 @@ func (x Text) normalize(text string) (string, error) {
 	if !utf8.ValidString(text) {
 		return "", fmt.Errorf("%w (first bad byte at offset %d)", ErrInvalidUTF8, InvalidUTF8Offset(text))
 	}
-	if x.LowerCase {
-		text = strings.ToLower(text)
+	// sentence-transformers 6.2 lower-cases by putting tokenizers' Lowercase
+	// normalizer in front of the tokenizer's own, unless it has one: Rust's
+	// per-character to_lowercase, not Python's str.lower.
+	if x.LowerCase && !x.Tokenizer.HasLowercase() {
+		text = lowercaseNormalizer{}.normalize(text)
 	}
 	return text, nil
 }

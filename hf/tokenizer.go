@@ -21,29 +21,44 @@ import (
 // bytes would have been replaced we refuse them.
 var ErrInvalidUTF8 = errors.New("text is not valid UTF-8")
 
-// Tokenizer is a BERT WordPiece tokenizer read from a Hugging Face tokenizer.json.
-// It reproduces tokenizers' BertNormalizer, BertPreTokenizer, WordPiece model
-// and special-token post-processing. It is read-only after loading and safe
-// for concurrent use.
+// Tokenizer is a tokenizer read from a Hugging Face tokenizer.json. It
+// reproduces the tokenizers library's pipeline: added tokens, normalizer,
+// pre-tokenizer, model (WordPiece, BPE or Unigram) and the special tokens of
+// the post-processor (docs/tokenizers.md lists every component). It is
+// read-only after loading and safe for concurrent use.
 type Tokenizer struct {
-	// vocab holds word-initial pieces, cont the continuation pieces keyed
-	// without the "##" prefix so lookups need no string building.
-	vocab      map[string]int64
-	cont       map[string]int64
-	maxVocab   int // longest key in vocab, in bytes
-	maxCont    int // longest key in cont, in bytes
-	unkID      int64
-	maxChars   int
+	wordPiece
+	bertNormalizer
 	idToToken  []string
 	padID      int64
-	prefixIDs  []int64 // post-processor tokens before the sequence ([CLS])
-	suffixIDs  []int64 // post-processor tokens after the sequence ([SEP])
-	cleanText  bool
-	chinese    bool
-	stripAcc   bool
-	lowercase  bool
+	prefixIDs  []int64           // post-processor tokens before the sequence ([CLS])
+	suffixIDs  []int64           // post-processor tokens after the sequence ([SEP])
 	added      [256][]addedToken // by first byte, longest first
 	scratchers sync.Pool
+	// pipe is set for every tokenizer.json other than the classic BERT
+	// one (BertNormalizer, BertPreTokenizer, WordPiece, plain added
+	// tokens), which keeps its fused fast path above.
+	pipe *pipeline
+}
+
+// wordPiece is the WordPiece model. vocab holds word-initial pieces, cont
+// the continuation pieces keyed without the "##" prefix so lookups need no
+// string building.
+type wordPiece struct {
+	vocab    map[string]int64
+	cont     map[string]int64
+	maxVocab int // longest key in vocab, in bytes
+	maxCont  int // longest key in cont, in bytes
+	unkID    int64
+	maxChars int
+}
+
+// bertNormalizer is HF's BertNormalizer.
+type bertNormalizer struct {
+	cleanText bool
+	chinese   bool
+	stripAcc  bool
+	lowercase bool
 }
 
 type addedToken struct {
@@ -115,8 +130,7 @@ type tjPostProcessor struct {
 	Cls []json.RawMessage `json:"cls"`
 }
 
-// LoadTokenizer reads a Hugging Face tokenizer.json describing a BERT
-// WordPiece tokenizer. Its truncation section is ignored (Tokenize never
+// LoadTokenizer reads a Hugging Face tokenizer.json. Its truncation section is ignored (Tokenize never
 // truncates; Encode truncates as sentence-transformers does), and of padding
 // only pad_id is kept, for PadID.
 func LoadTokenizer(path string) (*Tokenizer, error) {
@@ -135,6 +149,9 @@ func parseTokenizer(data []byte) (*Tokenizer, error) {
 	var f tjFile
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if !isClassicBert(&f) {
+		return parsePipeline(&f)
 	}
 	t := &Tokenizer{}
 	if err := t.parseNormalizer(f.Normalizer); err != nil {
@@ -209,11 +226,24 @@ func (t *Tokenizer) parseModel(raw json.RawMessage) error {
 	if err := unmarshalSection("model", raw, &m); err != nil {
 		return err
 	}
+	wp, err := newWordPiece(&m)
+	if err != nil {
+		return err
+	}
+	t.wordPiece = *wp
+	for tok, id := range m.Vocab {
+		t.setToken(id, tok)
+	}
+	return nil
+}
+
+// newWordPiece builds HF's WordPiece model from its JSON.
+func newWordPiece(m *tjWordPiece) (*wordPiece, error) {
 	if m.Type != "WordPiece" {
-		return fmt.Errorf("unsupported model type %q (want WordPiece)", m.Type)
+		return nil, fmt.Errorf("unsupported model type %q (want WordPiece)", m.Type)
 	}
 	if len(m.Vocab) == 0 {
-		return errors.New("model.vocab is empty")
+		return nil, errors.New("model.vocab is empty")
 	}
 	unk, prefix, maxChars := "[UNK]", "##", 100
 	if m.UnkToken != nil {
@@ -226,26 +256,25 @@ func (t *Tokenizer) parseModel(raw json.RawMessage) error {
 		maxChars = *m.MaxInputCharsPerWord
 	}
 	if maxChars < 0 {
-		return fmt.Errorf("model.max_input_chars_per_word is negative (%d)", maxChars)
+		return nil, fmt.Errorf("model.max_input_chars_per_word is negative (%d)", maxChars)
 	}
 	unkID, ok := m.Vocab[unk]
 	if !ok {
-		return fmt.Errorf("unk_token %q is not in model.vocab", unk)
+		return nil, fmt.Errorf("unk_token %q is not in model.vocab", unk)
 	}
-	t.vocab, t.unkID, t.maxChars = m.Vocab, unkID, maxChars
+	t := &wordPiece{vocab: m.Vocab, unkID: unkID, maxChars: maxChars}
 	t.cont = make(map[string]int64)
 	for tok, id := range m.Vocab {
 		if id < 0 {
-			return fmt.Errorf("model.vocab: negative id %d for %q", id, tok)
+			return nil, fmt.Errorf("model.vocab: negative id %d for %q", id, tok)
 		}
 		t.maxVocab = max(t.maxVocab, len(tok))
 		if rest, ok := strings.CutPrefix(tok, prefix); ok {
 			t.cont[rest] = id
 			t.maxCont = max(t.maxCont, len(rest))
 		}
-		t.setToken(id, tok)
 	}
-	return nil
+	return t, nil
 }
 
 func (t *Tokenizer) setToken(id int64, tok string) {
@@ -312,7 +341,8 @@ func (t *Tokenizer) parsePostProcessor(raw json.RawMessage) error {
 		if !seen {
 			return errors.New("post_processor: single template has no sequence")
 		}
-	case "BertProcessing", "RobertaProcessing": // one sequence: <s> A </s> as [CLS] A [SEP]
+	case "BertProcessing", "RobertaProcessing":
+		// RobertaProcessing differs in offsets and pairs only.
 		cls, err := bertProcessingID(p.Cls)
 		if err != nil {
 			return fmt.Errorf("post_processor.cls: %w", err)
@@ -366,6 +396,15 @@ func (t *Tokenizer) TokenString(id int64) string {
 func (t *Tokenizer) Tokenize(text string) ([]int64, error) {
 	if !utf8.ValidString(text) {
 		return nil, fmt.Errorf("%w (first bad byte at offset %d)", ErrInvalidUTF8, InvalidUTF8Offset(text))
+	}
+	if t.pipe != nil {
+		ids := make([]int64, 0, len(t.prefixIDs)+len(t.suffixIDs)+len(text)/3+1)
+		ids = append(ids, t.prefixIDs...)
+		ids, err := t.pipe.appendIDs(ids, text)
+		if err != nil {
+			return nil, err
+		}
+		return append(ids, t.suffixIDs...), nil
 	}
 	s := t.scratchers.Get().(*tokScratch)
 	defer t.scratchers.Put(s)
@@ -492,7 +531,7 @@ func (t *Tokenizer) appendSegment(ids []int64, s *tokScratch, text string) []int
 // normalize applies BertNormalizer in HF's order: clean text, space out
 // CJK, strip accents (NFD, drop Mn), lowercase. Lowercasing ASCII early
 // is safe because NFD leaves ASCII alone, and it saves all-ASCII text a pass.
-func (t *Tokenizer) normalize(s *tokScratch, text string) []byte {
+func (t *bertNormalizer) normalize(s *tokScratch, text string) []byte {
 	out := s.a[:0]
 	ascii := true
 	for i := 0; i < len(text); {
@@ -599,7 +638,7 @@ func appendLower(dst []byte, r rune) []byte {
 
 // appendWord runs WordPiece greedy longest-match-first on one word. A word
 // that cannot be fully covered, or is too long, becomes a single [UNK].
-func (t *Tokenizer) appendWord(ids []int64, word []byte) []int64 {
+func (t *wordPiece) appendWord(ids []int64, word []byte) []int64 {
 	if utf8.RuneCount(word) > t.maxChars {
 		return append(ids, t.unkID)
 	}

@@ -2,6 +2,7 @@
 //
 //	embtune encode     --model DIR [--batch-size N] < texts.txt > vectors.jsonl
 //	embtune similarity --model DIR "text a" "text b"
+//	embtune tokenize   --model DIR [--max-seq-length N] [TEXT...] < texts.txt
 //	embtune export     --model DIR [--torchscript FILE] [--folder DIR]
 //	embtune index      --model DIR --output FILE PATH...
 //	embtune query      --model DIR --index FILE [--top-k 5] [QUERY...]
@@ -34,6 +35,7 @@ func commands() []command {
 	return []command{
 		{"encode", "embed one text per input line; one JSON array per output line", runEncode},
 		{"similarity", "print the cosine similarity of two texts", runSimilarity},
+		{"tokenize", "print the input ids and tokens the model sees, one JSON object per text", runTokenize},
 		{"train", "fine-tune on question/answer pairs; evaluate base vs tuned; export", runTrain},
 		{"eval", "retrieval metrics of a model on pairs (InformationRetrievalEvaluator)", runEval},
 		{"data", "build training pairs: 'data faq FILE' imports an FAQ document", runData},

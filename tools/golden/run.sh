@@ -13,6 +13,10 @@
 #   tools/golden/run.sh torchscript MODEL_PT   check embtune's TorchScript export
 #   tools/golden/run.sh families               small random BERT folders, one per head variant
 #   tools/golden/run.sh stats                  scipy.stats.wilcoxon p-values and the paired bootstrap (numpy)
+#   tools/golden/run.sh tokenizers             token ids of every tokenizer kind (testdata/tokenizers)
+#   tools/golden/run.sh bench-tokenizers       tokenizing speed per kind, embtune vs HF tokenizers
+#   tools/golden/run.sh tokenizer-models       model folders for the tokenizer kinds (e5 dequantized, BGE from ONNX)
+#   tools/golden/run.sh tokenizer-parity BIN   their embeddings, embtune vs sentence-transformers
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh encoders               small random folders of the non-BERT encoder families
 #   tools/golden/run.sh encoders-export DIR F  check embtune's export DIR (with model.pt) of family F
@@ -36,6 +40,10 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 case "${1:-}" in
   corpus|loss|matryoshka|cached|truncate|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
+  tokenizers) exec "$venv/bin/python" "$root/tools/golden/tokenizer_kinds.py" "$root" ;;
+  tokenizer-models) exec "$venv/bin/python" "$root/tools/golden/tokenizer_models.py" "$root" build ;;
+  tokenizer-parity) exec "$venv/bin/python" "$root/tools/golden/tokenizer_models.py" "$root" check "$2" ;;
+  bench-tokenizers) exec "$venv/bin/python" "$root/tools/golden/bench_tokenizers.py" "$root" ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   stats) exec "$venv/bin/python" "$root/tools/golden/gen_stats.py" ;;
   encoders) exec "$venv/bin/python" "$root/tools/golden/encoders.py" "$model" ;;
@@ -48,5 +56,5 @@ case "${1:-}" in
   bench) exec "$venv/bin/python" "$root/tools/golden/bench_peer.py" "$model" "${2:-$root/bin/embtune}" ${3:+"$3"} ;;
   bench-train) exec "$venv/bin/python" "$root/tools/golden/bench_train.py" "$model" "$2" "$3" ${4:+"$4"} ${5:+"$5"} ;;
   torchscript) exec "$venv/bin/python" "$root/tools/golden/generate.py" torchscript "$2" "$model" ;;
-  *) echo "usage: $0 corpus | families | stats | loss | matryoshka | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
+  *) echo "usage: $0 corpus | families | stats | tokenizers | encoders | loss | matryoshka | cached | truncate | negatives | search | adamw | torchscript MODEL_PT | peer-folds OUT | peer-blog DATA | bench | bench-train BIN DATA [EPOCHS]" >&2; exit 2 ;;
 esac
