@@ -26,6 +26,8 @@ const (
 	KindMediaType
 	// KindMethod is a method the route does not accept (405).
 	KindMethod
+	// KindNotAcceptable is an Accept header the route cannot answer (406).
+	KindNotAcceptable
 	// KindNotFound is an unknown route, or /search without an index (404).
 	KindNotFound
 	// KindOverloaded is a full queue: TEI's Overloaded (429).
@@ -91,6 +93,8 @@ func (k ErrorKind) Status() int {
 		return http.StatusUnsupportedMediaType
 	case KindMethod:
 		return http.StatusMethodNotAllowed
+	case KindNotAcceptable:
+		return http.StatusNotAcceptable
 	case KindNotFound:
 		return http.StatusNotFound
 	case KindOverloaded:
@@ -111,6 +115,7 @@ const (
 	typeTooLarge        = "payload_too_large"
 	typeMediaType       = "unsupported_media_type"
 	typeMethod          = "method_not_allowed"
+	typeNotAcceptable   = "not_acceptable"
 	typeNotFound        = "not_found"
 	typeRateLimit       = "rate_limit_exceeded"
 	typeNotReady        = "model_not_ready"
@@ -131,6 +136,8 @@ func (k ErrorKind) openAIType() string {
 		return typeMediaType
 	case KindMethod:
 		return typeMethod
+	case KindNotAcceptable:
+		return typeNotAcceptable
 	case KindNotFound:
 		return typeNotFound
 	case KindOverloaded:

@@ -33,31 +33,48 @@ func (s *Server) handlePing(w http.ResponseWriter, _ *http.Request) error {
 
 // handleInvocations answers {"embeddings": [[...], ...]}, and the number of
 // inputs cut at max_seq_length in TruncatedHeader.
+// The Accept header chooses the answer's format (accept.go): JSON (the
+// default), JSON Lines, CSV or NumPy; a text/csv body holds one text per line.
 func (s *Server) handleInvocations(w http.ResponseWriter, r *http.Request) error {
-	if isJSONLines(r.Header.Get("Content-Type")) {
+	format, err := acceptedFormat(r.Header.Get("Accept"))
+	if err != nil {
+		return err
+	}
+	ct := r.Header.Get("Content-Type")
+	if isJSONLines(ct) {
+		// Batch Transform's records: the answer is JSON Lines, line for line.
+		if format != answerJSON && format != answerJSONLines {
+			return errorf(KindNotAcceptable, "a JSON Lines request is answered in JSON Lines (Accept: %s)", JSONLinesType)
+		}
 		return s.handleInvocationsJSONLines(w, r)
 	}
-	body, err := s.begin(w, r)
-	if err != nil {
-		return err
-	}
-	in, err := decodeInvocations(body, s.cfg.MaxInputs)
-	if err != nil {
-		return err
+	var in embedInput
+	if isCSV(ct) {
+		if _, err := s.core.Model(); err != nil {
+			return err
+		}
+		body, err := readBody(w, r, s.cfg.MaxPayloadBytes)
+		if err != nil {
+			return err
+		}
+		if in, err = decodeCSVInvocations(body, s.cfg.MaxInputs); err != nil {
+			return err
+		}
+	} else {
+		body, err := s.begin(w, r)
+		if err != nil {
+			return err
+		}
+		if in, err = decodeInvocations(body, s.cfg.MaxInputs); err != nil {
+			return err
+		}
 	}
 	res, err := s.core.Embed(r.Context(), in)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, 16+len(res.Vectors)*s.core.Dim()*12)
-	buf = append(buf, `{"embeddings":`...)
-	if buf, err = appendMatrix(buf, res.Vectors); err != nil {
-		return errorf(KindInternal, "%w", err)
-	}
-	buf = append(buf, '}')
 	w.Header().Set(TruncatedHeader, strconv.Itoa(res.Truncated))
-	writeJSON(w, http.StatusOK, buf)
-	return nil
+	return writeAnswer(w, format, res.Vectors, s.core.Dim())
 }
 
 // DefaultMaxConcurrentTransforms is what GET /execution-parameters asks
