@@ -481,3 +481,13 @@ func TestRoundTripAndNearDuplicates(t *testing.T) {
 		t.Errorf("NearDuplicates without embeddings %v, want %v", keep, want)
 	}
 }
+
+func must(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
