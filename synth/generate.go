@@ -37,8 +37,11 @@ type Options struct {
 	Backoff, MaxBackoff time.Duration
 	// Backend names the backend in the state file ("openai", "bedrock").
 	Backend string
-	// Progress, when not nil, gets a one-line progress bar, redrawn with \r.
-	Progress io.Writer
+	// Progress, when not nil, gets a one-line progress bar, redrawn with \r,
+	// or with ProgressLines, a line at each twentieth of the chunks (for a
+	// log file).
+	Progress      io.Writer
+	ProgressLines bool
 }
 
 // Stats counts what a run did; the token counts are the servers' own.
@@ -122,7 +125,7 @@ func Generate(ctx context.Context, llm LLM, chunks []Chunk, st *State, o Options
 		wg       sync.WaitGroup
 	)
 	jobs := make(chan Chunk)
-	bar := newProgress(o.Progress, len(todo))
+	bar := newProgress(o.Progress, len(todo), o.ProgressLines)
 	for range o.Concurrency {
 		wg.Add(1)
 		go func() {
@@ -267,16 +270,21 @@ func sleep(ctx context.Context, d time.Duration) error {
 type progress struct {
 	w     io.Writer
 	total int
+	lines bool
 	start time.Time
 	mu    sync.Mutex
 }
 
-func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, total: total, start: time.Now()}
+func newProgress(w io.Writer, total int, lines bool) *progress {
+	return &progress{w: w, total: total, lines: lines, start: time.Now()}
 }
 
 func (p *progress) update(done, in, out int) {
 	if p.w == nil {
+		return
+	}
+	step := max(1, p.total/20)
+	if p.lines && done%step != 0 && done != p.total {
 		return
 	}
 	p.mu.Lock()
@@ -287,12 +295,16 @@ func (p *progress) update(done, in, out int) {
 		fill = width * done / p.total
 	}
 	rate := float64(done) / max(time.Since(p.start).Seconds(), 1e-9)
-	fmt.Fprintf(p.w, "\rgenerate [%s%s] %d/%d chunks  %.2f chunks/s  tokens in %d out %d ",
-		strings.Repeat("#", fill), strings.Repeat(".", width-fill), done, p.total, rate, in, out)
+	start, end := "\r", " "
+	if p.lines {
+		start, end = "", "\n"
+	}
+	fmt.Fprintf(p.w, start+"generate [%s%s] %d/%d chunks  %.2f chunks/s  tokens in %d out %d%s",
+		strings.Repeat("#", fill), strings.Repeat(".", width-fill), done, p.total, rate, in, out, end)
 }
 
 func (p *progress) finish() {
-	if p.w != nil {
+	if p.w != nil && !p.lines {
 		fmt.Fprintln(p.w)
 	}
 }

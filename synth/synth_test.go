@@ -491,3 +491,20 @@ func must(t *testing.T, path string) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+func TestProgress(t *testing.T) {
+	srv := newChatServer(t, func(w http.ResponseWriter, chunk string, _ int, _ map[string]any) {
+		reply(w, questionsFor(chunk, 2))
+	})
+	var log strings.Builder
+	o := fastOptions()
+	o.Progress, o.ProgressLines, o.Concurrency = &log, true, 1
+	st := openState(t, filepath.Join(t.TempDir(), "s.jsonl"))
+	if _, err := Generate(context.Background(), &OpenAI{BaseURL: srv.URL, ModelName: "m"}, testChunks(41), st, o); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 21 || !strings.HasPrefix(lines[20], "generate [##############################] 41/41 chunks") || !strings.Contains(lines[20], "tokens in 4100 out 820") {
+		t.Errorf("%d progress lines, last %q", len(lines), lines[len(lines)-1])
+	}
+}

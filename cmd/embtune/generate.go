@@ -113,13 +113,9 @@ func runGenerate(ctx context.Context, args []string, stdout io.Writer) error {
 	defer st.Close()
 	slog.Info("generating questions", "documents", len(docs), "skipped_empty", skipped, "chunks", len(chunks),
 		"backend", *backend, "llm_model", llm.Model(), "state", *statePath)
-	var progress io.Writer
-	if isTerminal(os.Stderr) {
-		progress = os.Stderr
-	}
 	stats, genErr := synth.Generate(ctx, llm, chunks, st, synth.Options{
 		Questions: *questions, Prompt: prompt, Concurrency: *concurrency, MaxAttempts: *attempts,
-		MaxChunks: *maxChunks, Backend: *backend, Progress: progress,
+		MaxChunks: *maxChunks, Backend: *backend, Progress: os.Stderr, ProgressLines: !isTerminal(os.Stderr),
 	})
 	logStats(stats)
 	if genErr != nil {
@@ -315,7 +311,8 @@ func httpClientWithTimeout(d time.Duration) *http.Client {
 }
 
 // isTerminal reports whether f is a character device (a terminal), where a
-// progress bar redrawn with \r reads well; logs get the totals instead.
+// progress bar redrawn with \r reads well; a log gets a line at each
+// twentieth instead.
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
