@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -135,4 +137,96 @@ func TestDataGenerateErrors(t *testing.T) {
 	code, _, stderr = runCLI(ctx, []string{"data", "generate", "--docs", good, "--output", out, "--llm-backend", "vertex"}, "")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "want openai or bedrock")
+}
+
+// TestDataGenerateHelper is the process TestDataGenerateKilled kills: it
+// runs `embtune data generate` with the arguments in EMBTUNE_TEST_GENERATE.
+func TestDataGenerateHelper(t *testing.T) {
+	raw := os.Getenv("EMBTUNE_TEST_GENERATE")
+	if raw == "" {
+		return // not started by TestDataGenerateKilled
+	}
+	var args []string
+	require.NoError(t, json.Unmarshal([]byte(raw), &args))
+	code, _, stderr := runCLI(context.Background(), args, "")
+	require.Equal(t, 0, code, stderr)
+}
+
+// A run killed (SIGKILL) while a request is in flight continues on the next
+// run: no chunk with an answer is asked again, and the pairs equal those of
+// an uninterrupted run.
+func TestDataGenerateKilled(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "doc.txt")
+	var text []string
+	for i := range 8 {
+		text = append(text, fmt.Sprintf("Paragraph %d explains topic number %d in a few words.", i, i))
+	}
+	require.NoError(t, os.WriteFile(doc, []byte(strings.Join(text, "\n\n")), 0o644))
+
+	re := regexp.MustCompile(`(?s)"""\n(.*)\n"""`)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	inFlight := make(chan struct{})
+	block := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Messages []struct{ Content string } `json:"messages"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		chunk := re.FindStringSubmatch(body.Messages[len(body.Messages)-1].Content)[1]
+		mu.Lock()
+		calls[chunk]++
+		stall := block && len(calls) == 4
+		if stall {
+			block = false
+		}
+		mu.Unlock()
+		if stall {
+			close(inFlight)
+			<-r.Context().Done() // until the client dies
+			return
+		}
+		qs, _ := json.Marshal(map[string]any{"questions": []string{"Which paragraph is: " + chunk + "?"}})
+		json.NewEncoder(w).Encode(map[string]any{"model": "stub-model",
+			"choices": []any{map[string]any{"message": map[string]any{"content": string(qs)}}}})
+	}))
+	defer srv.Close()
+	args := func(out string) []string {
+		return []string{"data", "generate", "--model", modelDir(t), "--docs", doc, "--output", out, "--llm-url", srv.URL,
+			"--questions-per-chunk", "1", "--chunk-size", "16", "--chunk-overlap", "0", "--concurrency", "1", "--filter-top-k", "0"}
+	}
+	out := filepath.Join(dir, "pairs.jsonl")
+	enc, _ := json.Marshal(args(out))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDataGenerateHelper$")
+	cmd.Env = append(os.Environ(), "EMBTUNE_TEST_GENERATE="+string(enc))
+	require.NoError(t, cmd.Start())
+	<-inFlight
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+	assert.NoFileExists(t, out)
+
+	code, stdout, stderr := runCLI(ctx, args(out), "")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "chunks 8 (asked now 5, from earlier runs 3, left 0)")
+	mu.Lock()
+	asked := len(calls)
+	for c, n := range calls {
+		want := 1
+		if strings.HasPrefix(c, "Paragraph 3 ") {
+			want = 2 // in flight when the process was killed
+		}
+		assert.Equal(t, want, n, c)
+	}
+	mu.Unlock()
+	assert.Equal(t, 8, asked)
+
+	whole := filepath.Join(dir, "whole.jsonl")
+	code, _, stderr = runCLI(ctx, args(whole), "")
+	require.Equal(t, 0, code, stderr)
+	a, _ := os.ReadFile(out)
+	b, _ := os.ReadFile(whole)
+	assert.Equal(t, string(b), string(a))
+	assert.Len(t, strings.Split(strings.TrimSpace(string(a)), "\n"), 8)
 }
