@@ -19,6 +19,8 @@ import (
 // first; a server that refuses that request shape (400 or 422) is asked with
 // a bare JSON-object response format, then with the prompt's JSON
 // instructions alone, and the shape that worked is kept for later requests.
+// llama-cpp-python's server refuses json_schema with HTTP 500 naming
+// response_format, which counts as a refusal too.
 type OpenAI struct {
 	// BaseURL is the server's root or its /v1 (both work).
 	BaseURL string
@@ -70,7 +72,7 @@ func (c *OpenAI) Chat(ctx context.Context, r Request) (Reply, error) {
 	for {
 		mode := c.mode.Load()
 		rep, status, err := c.post(ctx, r, mode)
-		if err != nil && (status == http.StatusBadRequest || status == http.StatusUnprocessableEntity) && mode < responsePlain {
+		if err != nil && mode < responsePlain && rejectsFormat(status, err) {
 			c.mode.CompareAndSwap(mode, mode+1)
 			continue
 		}
@@ -157,6 +159,16 @@ func (c *OpenAI) post(ctx context.Context, r Request, mode int32) (Reply, int, e
 	}
 	rep.Text = *out.Choices[0].Message.Content
 	return rep, resp.StatusCode, nil
+}
+
+// rejectsFormat reports an error answer to a request's response_format: 400
+// or 422, or any status whose message names response_format (llama-cpp-python
+// answers a response_format type it does not know with HTTP 500).
+func rejectsFormat(status int, err error) bool {
+	if status == http.StatusBadRequest || status == http.StatusUnprocessableEntity {
+		return true
+	}
+	return status != 0 && strings.Contains(err.Error(), "response_format")
 }
 
 // retryAfter reads a Retry-After of seconds (HTTP dates are ignored).

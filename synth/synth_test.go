@@ -200,7 +200,12 @@ func TestOpenAIRequestShape(t *testing.T) {
 // prompt alone, and later requests start there.
 func TestOpenAIResponseFormatFallback(t *testing.T) {
 	srv := newChatServer(t, func(w http.ResponseWriter, chunk string, _ int, body map[string]any) {
-		if _, ok := body["response_format"]; ok {
+		if rf, ok := body["response_format"].(map[string]any); ok {
+			if rf["type"] == "json_schema" {
+				// What llama-cpp-python 0.3.36's server answers.
+				http.Error(w, `{"error":{"message":"1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\"}"}}`, http.StatusInternalServerError)
+				return
+			}
 			http.Error(w, `{"error":"response_format not supported"}`, http.StatusUnprocessableEntity)
 			return
 		}
