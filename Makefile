@@ -53,7 +53,7 @@ deps-clients:
 	@tools/fetch-clients.sh
 
 # llama.cpp's OpenAI-compatible server (PyPI llama-cpp-python[server],
-# compiled from source: a quarter of an hour or more on two cores; the wheel
+# compiled from source: about half an hour on two busy cores; the wheel
 # is kept in third_party/dl/llm) and a small instruct model (Qwen2.5-Coder
 # 0.5B Instruct, GGUF Q4_K_M), for `make test-llm` and docs/generate.md. Not
 # in deps: the build is too slow for every CI run.

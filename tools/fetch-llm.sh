@@ -13,7 +13,7 @@
 # Running it again is a no-op once both are there; a run that stopped half way
 # is completed by the next one. The compile runs under `nice -n 19` with
 # CMAKE_BUILD_PARALLEL_LEVEL=1 (override with LLM_BUILD_JOBS); it takes about
-# a quarter of an hour on two cores.
+# half an hour on two busy cores (32 min measured; 15 min on quieter ones).
 set -euo pipefail
 
 LLAMA_VERSION=0.3.36
@@ -69,7 +69,7 @@ fi
 if [ ! -f "$stamp" ]; then
   wheel=$(ls "$dl"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
-    log "building the llama-cpp-python $LLAMA_VERSION wheel (slow: ~15 min or more on two cores)"
+    log "building the llama-cpp-python $LLAMA_VERSION wheel (slow: about half an hour on two busy cores)"
     tmp=$(mktemp -d "$dl/build.XXXXXX")
     cleanup+=("$tmp")
     CMAKE_BUILD_PARALLEL_LEVEL=${LLM_BUILD_JOBS:-1} \
