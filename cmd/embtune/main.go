@@ -38,7 +38,7 @@ func commands() []command {
 		{"tokenize", "print the input ids and tokens the model sees, one JSON object per text", runTokenize},
 		{"train", "fine-tune on question/answer pairs; evaluate base vs tuned; export", runTrain},
 		{"eval", "retrieval metrics of a model on pairs (InformationRetrievalEvaluator)", runEval},
-		{"data", "build training pairs: 'data faq FILE' imports an FAQ document", runData},
+		{"data", "build training pairs: 'data faq FILE' imports an FAQ document; 'data generate' asks an LLM for questions on document chunks", runDataCommand},
 		{"index", "chunk and embed documents into an index file (the retrieval half of RAG)", runIndex},
 		{"query", "search an index: the chunks nearest to each query by cosine similarity", runQuery},
 		{"serve", "serve embeddings over HTTP (SageMaker /ping, /invocations; /embed; /v1/embeddings; /metrics)", runServe},
