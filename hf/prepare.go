@@ -56,12 +56,18 @@ func (x Text) Prepare(text string) (ids []int64, truncated bool, err error) {
 // Length is how many input ids text becomes without truncation, special
 // tokens included.
 func (x Text) Length(text string) (int, error) {
+	ids, err := x.IDs(text)
+	return len(ids), err
+}
+
+// IDs returns text's input ids without truncation, special tokens
+// included: Prepare before it cuts at MaxSeqLength (TEI's /tokenize).
+func (x Text) IDs(text string) ([]int64, error) {
 	text, err := x.normalize(text)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	ids, err := x.Tokenizer.Tokenize(strings.TrimFunc(text, isPythonSpace))
-	return len(ids), err
+	return x.Tokenizer.Tokenize(strings.TrimFunc(text, isPythonSpace))
 }
 
 // WordPieces is Length without the special tokens: how much of the model's
@@ -87,3 +93,6 @@ func (x Text) normalize(text string) (string, error) {
 // SpecialTokens is how many ids the post-processor adds around a text
 // ([CLS] and [SEP] for BERT).
 func (t *Tokenizer) SpecialTokens() int { return len(t.prefixIDs) + len(t.suffixIDs) }
+
+// SpecialPrefix is how many of SpecialTokens come before the text ([CLS]).
+func (t *Tokenizer) SpecialPrefix() int { return len(t.prefixIDs) }
