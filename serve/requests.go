@@ -268,6 +268,16 @@ func jsonType(t reflect.Type) string {
 	}
 }
 
+// checkLines refuses a JSON Lines body of more than maxLines lines before
+// any of them is parsed.
+func checkLines(body []byte, maxLines int) error {
+	body = bytes.TrimRight(body, "\r\n")
+	if n := bytes.Count(body, []byte("\n")) + 1; n > maxLines {
+		return errorf(KindTooLarge, "request has %d lines, more than %d (--max-client-batch-size); split it (Batch Transform: a smaller MaxPayloadInMB)", n, maxLines)
+	}
+	return nil
+}
+
 // parseJSONLines reads /invocations' JSON Lines body (jsonlines.go), one
 // text per line. Lines end in \n or \r\n; a final
 // newline is optional; an empty line in the middle is an error, since
