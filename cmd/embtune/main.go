@@ -124,12 +124,45 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q, and the flags after it were not read (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
+		return usageError("unexpected argument %q (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
 	}
 	return nil
 }
 
+// parseFlags parses flags wherever they stand among the positional
+// arguments (`query --index x "text" --top-k 1` reads --top-k, rather than
+// embedding it as a query); fs.Args() then holds the positional ones in
+// their order. After "--" everything is positional, so a text that starts
+// with "-" goes there.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	_, err := parseInterspersed(fs, args)
+	return err
+}
+
+// parseInterspersed is parseFlags returning the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseSome(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); len(rest) == 0 || used > 0 && args[used-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	// fs.Args() becomes pos: a lone "--" ends flag parsing and is dropped.
+	if err := fs.Parse(append([]string{"--"}, pos...)); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return pos, nil
+}
+
+// parseSome parses flags up to the first positional argument.
+func parseSome(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

@@ -51,7 +51,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError("serve takes no arguments: unexpected argument %q, and the flags after it were not read (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
+		return usageError("serve takes no arguments: unexpected argument %q (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
 	}
 	for _, f := range []struct {
 		name string

@@ -360,7 +360,7 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	truncateDim := registerTruncateDim(fs)
 	var rf remoteFlags
 	rf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *data == "" {
