@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"path/filepath"
@@ -76,4 +77,40 @@ func TestQueryTopKAfterText(t *testing.T) {
 	code, _, stderr := runCLI(context.Background(), []string{"query", "--index", filepath.Join(t.TempDir(), "x.index"), "how to pin a package", "--top-k", "0"}, "")
 	assert.Equal(t, 2, code, stderr)
 	assert.Contains(t, stderr, "--top-k must be at least 1")
+}
+
+// TestHelp: `help COMMAND` is `COMMAND --help` (its flags, exit 0), an
+// unknown one fails, `data --help` exits 0 like the rest, and no message
+// says "usage: usage:".
+func TestHelp(t *testing.T) {
+	var flagsOut bytes.Buffer
+	flagSetCreated = func(_ string, fs *flag.FlagSet) { fs.SetOutput(&flagsOut) }
+	defer func() { flagSetCreated = nil }()
+	code, _, stderr := runCLI(context.Background(), []string{"help", "serve"}, "")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, flagsOut.String(), "-max-batch-tokens")
+	assert.NotContains(t, stderr, "commands:")
+
+	code, _, stderr = runCLI(context.Background(), []string{"help", "nosuch"}, "")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, `unknown command "nosuch"`)
+
+	code, _, stderr = runCLI(context.Background(), []string{"help"}, "")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "commands:")
+
+	for _, args := range [][]string{{"data", "--help"}, {"data", "-h"}, {"data", "faq", "--help"}, {"query", "--help"}, {"sagemaker", "--help"}} {
+		flagsOut.Reset()
+		code, _, stderr := runCLI(context.Background(), args, "")
+		assert.Equal(t, 0, code, "%v: %s", args, stderr)
+		if args[0] != "sagemaker" {
+			assert.Contains(t, flagsOut.String(), "Usage of embtune", args)
+		}
+	}
+
+	for _, args := range [][]string{{"data"}, {"data", "nosuch"}, {"data", "faq"}} {
+		code, _, stderr := runCLI(context.Background(), args, "")
+		assert.Equal(t, 2, code, "%v: %s", args, stderr)
+		assert.NotContains(t, stderr, "usage: usage:", args)
+	}
 }

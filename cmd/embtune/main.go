@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/embtune/embtune/sagemaker"
@@ -65,12 +66,21 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
+	if len(args) == 2 && args[0] == "help" {
+		// `embtune help COMMAND` is `embtune COMMAND --help`.
+		args = []string{args[1], "--help"}
+		if !slices.ContainsFunc(commands(), func(c command) bool { return c.name == args[0] }) {
+			fmt.Fprintf(stderr, "embtune help: unknown command %q\n", args[0])
+			usage(stderr)
 			return 2
 		}
-		return 0
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 1 {
+			return 0
+		}
+		return 2 // nothing, or help with more than one word
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
