@@ -27,19 +27,25 @@ func TestInt8VectorIndependentOfBatch(t *testing.T) {
 			defer m.Close()
 			alone, err := m.Encode(context.Background(), texts, 1)
 			require.NoError(t, err)
+			worst := 1.0
 			for _, bs := range []int{2, 3, 4, len(texts)} {
 				got, err := m.Encode(context.Background(), texts, bs)
 				require.NoError(t, err)
 				for i := range texts {
-					assert.GreaterOrEqual(t, vecmath.Cosine(got[i], alone[i]), 0.99999, "batch %d, text %d %.30q", bs, i, texts[i])
+					c := vecmath.Cosine(got[i], alone[i])
+					worst = min(worst, c)
+					assert.GreaterOrEqual(t, c, 0.99999, "batch %d, text %d %.30q", bs, i, texts[i])
 				}
 			}
 			// The short texts again, each batched with the long one.
 			for _, i := range []int{0, 1, 2, 3, 9} {
 				got, err := m.Encode(context.Background(), []string{long, texts[i]}, 2)
 				require.NoError(t, err)
-				assert.GreaterOrEqual(t, vecmath.Cosine(got[1], alone[i]), 0.99999, "text %q after the long one", texts[i])
+				c := vecmath.Cosine(got[1], alone[i])
+				worst = min(worst, c)
+				assert.GreaterOrEqual(t, c, 0.99999, "text %q after the long one", texts[i])
 			}
+			t.Logf("worst cosine, batched to alone: %.9f", worst)
 		})
 	}
 }
