@@ -144,7 +144,17 @@ func Join(ctx context.Context, cfg Config, worker *torch.Worker) (*Group, error)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	// One deadline for the whole rendezvous: the master's port, then every
+	// rank's join. c10d's own connect retries for its timeout once per
+	// address the name resolves to (localhost: ::1 and 127.0.0.1), so it
+	// is only called once the port answers.
+	deadline := time.Now().Add(cfg.Timeout)
 	master := net.JoinHostPort(cfg.MasterAddr, strconv.Itoa(cfg.MasterPort))
+	if cfg.Rank != 0 {
+		if err := waitListening(ctx, master, deadline); err != nil {
+			return nil, fmt.Errorf("rendezvous: rank %d cannot reach the master %s within %s: %w", cfg.Rank, master, cfg.Timeout, err)
+		}
+	}
 	store, err := torch.NewTCPStore(cfg.MasterAddr, cfg.MasterPort, cfg.Rank == 0, cfg.Timeout)
 	if err != nil {
 		if cfg.Rank == 0 {
@@ -168,7 +178,7 @@ func Join(ctx context.Context, cfg Config, worker *torch.Worker) (*Group, error)
 	}
 	host, _ := os.Hostname()
 	_ = store.Set(key("who", cfg.Rank), []byte(fmt.Sprintf("%s pid %d", host, os.Getpid())))
-	if err := g.waitJoined(ctx); err != nil {
+	if err := g.waitJoined(ctx, deadline); err != nil {
 		return fail(err)
 	}
 	build := func() error {
@@ -206,9 +216,37 @@ func (g *Group) glooHost() string {
 	return "127.0.0.1"
 }
 
-// waitJoined polls the store until every rank has joined.
-func (g *Group) waitJoined(ctx context.Context) error {
-	deadline := time.Now().Add(g.cfg.Timeout)
+// waitListening dials addr until it accepts a connection, deadline passes
+// or ctx ends; the error says which, in one line.
+func waitListening(ctx context.Context, addr string, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var last error
+	for {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if ctx.Err() == nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				if last == nil {
+					return errors.New("no answer")
+				}
+				return fmt.Errorf("last try: %v", last)
+			}
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitJoined polls the store until every rank has joined or deadline.
+func (g *Group) waitJoined(ctx context.Context, deadline time.Time) error {
 	for {
 		var missing []int
 		for r := 0; r < g.cfg.WorldSize; r++ {

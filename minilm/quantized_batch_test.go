@@ -27,19 +27,53 @@ func TestInt8VectorIndependentOfBatch(t *testing.T) {
 			defer m.Close()
 			alone, err := m.Encode(context.Background(), texts, 1)
 			require.NoError(t, err)
+			worst := 1.0
 			for _, bs := range []int{2, 3, 4, len(texts)} {
 				got, err := m.Encode(context.Background(), texts, bs)
 				require.NoError(t, err)
 				for i := range texts {
-					assert.GreaterOrEqual(t, vecmath.Cosine(got[i], alone[i]), 0.99999, "batch %d, text %d %.30q", bs, i, texts[i])
+					c := vecmath.Cosine(got[i], alone[i])
+					worst = min(worst, c)
+					assert.GreaterOrEqual(t, c, 0.99999, "batch %d, text %d %.30q", bs, i, texts[i])
 				}
 			}
 			// The short texts again, each batched with the long one.
 			for _, i := range []int{0, 1, 2, 3, 9} {
 				got, err := m.Encode(context.Background(), []string{long, texts[i]}, 2)
 				require.NoError(t, err)
-				assert.GreaterOrEqual(t, vecmath.Cosine(got[1], alone[i]), 0.99999, "text %q after the long one", texts[i])
+				c := vecmath.Cosine(got[1], alone[i])
+				worst = min(worst, c)
+				assert.GreaterOrEqual(t, c, 0.99999, "text %q after the long one", texts[i])
 			}
+			t.Logf("worst cosine, batched to alone: %.9f", worst)
 		})
 	}
+}
+
+// TestInt8ShortTexts: one- and two-token texts (the golden corpus has
+// "a" and "." only) against the float32 encoder, which matches
+// sentence-transformers to 1e-6 (TestEncodeMatchesGolden). Each text is
+// quantized alone, as it now is in any batch. Measured worst: 0.9796
+// ("no"), below the 0.98 held over the golden texts (0.9810, "."); the
+// line is that measurement.
+func TestInt8ShortTexts(t *testing.T) {
+	texts := []string{"?", "OK", "hi", "!", "a", ".", "yes", "no", "hello world", "apt-get", "Debian", "42", "é", "why?"}
+	f32, err := Load(context.Background(), modelDir(t), Options{Threads: 2})
+	require.NoError(t, err)
+	defer f32.Close()
+	want, err := f32.Encode(context.Background(), texts, 1)
+	require.NoError(t, err)
+	m, err := Load(context.Background(), modelDir(t), Options{Quantize: Int8, Threads: 2})
+	require.NoError(t, err)
+	defer m.Close()
+	got, err := m.Encode(context.Background(), texts, len(texts))
+	require.NoError(t, err)
+	worst, at := 1.0, 0
+	for i := range texts {
+		if c := vecmath.Cosine(got[i], want[i]); c < worst {
+			worst, at = c, i
+		}
+	}
+	t.Logf("worst cosine int8 to fp32 over %d short texts: %.4f (%q)", len(texts), worst, texts[at])
+	assert.GreaterOrEqual(t, worst, 0.979, "text %q", texts[at])
 }

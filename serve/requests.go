@@ -22,6 +22,9 @@ import (
 type invocationsRequest struct {
 	Inputs     json.RawMessage `json:"inputs"`
 	PromptName *string         `json:"prompt_name"` // as TEI's /embed
+	// Parameters is the Hugging Face inference toolkit's pipeline options:
+	// accepted, as those containers take them, and unused.
+	Parameters json.RawMessage `json:"parameters"`
 }
 
 // decodeInvocations reads /invocations' JSON body. Inputs are truncated
@@ -37,8 +40,8 @@ func decodeInvocations(body []byte, maxInputs int) (embedInput, error) {
 		return in, err
 	case '{':
 		var req invocationsRequest
-		if err := json.Unmarshal(body, &req); err != nil {
-			return in, jsonError(err)
+		if err := decodeStrict(body, &req); err != nil {
+			return in, err
 		}
 		in.PromptName = req.PromptName
 		in.Texts, err = decodeInputs(req.Inputs, "`inputs`", maxInputs)
@@ -66,8 +69,8 @@ func decodeEmbed(body []byte, maxInputs int) (embedInput, error) {
 		return in, badRequest(`request body must be a JSON object {"inputs": ...}`)
 	}
 	var req embedRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return in, jsonError(err)
+	if err := decodeStrict(body, &req); err != nil {
+		return in, err
 	}
 	if d := req.TruncationDirection; d != nil && !strings.EqualFold(*d, "right") {
 		return in, badRequest("truncation_direction %q is not supported; only \"Right\"", *d)
@@ -90,6 +93,7 @@ type openAIRequest struct {
 	Model          string          `json:"model"`
 	EncodingFormat string          `json:"encoding_format"`
 	Dimensions     *int            `json:"dimensions"`
+	User           string          `json:"user"` // OpenAI's end-user id: accepted, unused
 }
 
 // openAIEmbed is a checked openAIRequest.
@@ -107,8 +111,8 @@ func decodeOpenAI(body []byte, maxInputs, served int) (openAIEmbed, error) {
 		return out, badRequest(`request body must be a JSON object {"input": ..., "model": ...}`)
 	}
 	var req openAIRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return out, jsonError(err)
+	if err := decodeStrict(body, &req); err != nil {
+		return out, err
 	}
 	switch req.EncodingFormat {
 	case "", "float":
@@ -161,8 +165,8 @@ func decodeSearch(body []byte, maxInputs, chunks int) (searchQuery, error) {
 		return q, badRequest(`request body must be a JSON object {"query": ..., "top_k": ...}`)
 	}
 	var req searchRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return q, jsonError(err)
+	if err := decodeStrict(body, &req); err != nil {
+		return q, err
 	}
 	if req.TopK != nil {
 		q.TopK = *req.TopK
@@ -280,6 +284,16 @@ func jsonType(t reflect.Type) string {
 	}
 }
 
+// checkLines refuses a JSON Lines body of more than maxLines lines before
+// any of them is parsed.
+func checkLines(body []byte, maxLines int) error {
+	body = bytes.TrimRight(body, "\r\n")
+	if n := bytes.Count(body, []byte("\n")) + 1; n > maxLines {
+		return errorf(KindTooLarge, "request has %d lines, more than %d (--max-client-batch-size); split it (Batch Transform: a smaller MaxPayloadInMB)", n, maxLines)
+	}
+	return nil
+}
+
 // parseJSONLines reads /invocations' JSON Lines body (jsonlines.go), one
 // text per line. Lines end in \n or \r\n; a final
 // newline is optional; an empty line in the middle is an error, since
@@ -300,14 +314,12 @@ func parseJSONLines(body []byte) ([]string, error) {
 		case '"':
 			err = json.Unmarshal(line, &texts[i])
 		case '{':
-			var rec struct {
-				Text *string `json:"text"`
-			}
-			if err = json.Unmarshal(line, &rec); err == nil && rec.Text == nil {
+			texts[i], err = lineText(line)
+			if errors.Is(err, errNoText) {
 				return nil, badRequest(`line %d has no "text" string`, i+1)
 			}
-			if err == nil {
-				texts[i] = *rec.Text
+			if e, ok := err.(*Error); ok {
+				return nil, badRequest("line %d: %s", i+1, e.Msg)
 			}
 		default:
 			return nil, badRequest(`line %d must be a JSON string or an object {"text": "..."}`, i+1)

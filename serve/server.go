@@ -45,9 +45,13 @@ const (
 	DefaultAddr            = "127.0.0.1:8080"
 	DefaultMaxPayloadBytes = 6 << 20 // SageMaker's invocation payload limit
 	DefaultMaxInputs       = 1024
-	DefaultMaxBatchTokens  = 16384
-	DefaultMaxBatchSize    = 128
-	DefaultMaxQueue        = 4096
+	// DefaultMaxLines bounds a JSON Lines request: 16,384 one-token lines
+	// take about a minute on two cores, well inside SageMaker's 600 s
+	// invocation timeout.
+	DefaultMaxLines       = 16384
+	DefaultMaxBatchTokens = 16384
+	DefaultMaxBatchSize   = 128
+	DefaultMaxQueue       = 4096
 	// DefaultBatchWait is no wait, as TEI batches: a batch takes what queued
 	// while the previous one ran. With 8 clients a 2 ms wait gave the same
 	// 155 requests/s and p50 (TestLoadShort), and one query at a time paid
@@ -69,6 +73,9 @@ type Config struct {
 	MaxPayloadBytes int64
 	// MaxInputs bounds the texts of one request.
 	MaxInputs int
+	// MaxLines bounds the lines of one JSON Lines request
+	// (--max-client-batch-size, as TEI names its inputs-per-request cap).
+	MaxLines int
 	// MaxBatchTokens bounds one forward batch as rows × longest row, padding
 	// included; a single input longer than it still runs alone.
 	MaxBatchTokens int
@@ -108,6 +115,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInputs <= 0 {
 		c.MaxInputs = DefaultMaxInputs
+	}
+	if c.MaxLines <= 0 {
+		c.MaxLines = DefaultMaxLines
 	}
 	if c.MaxBatchTokens <= 0 {
 		c.MaxBatchTokens = DefaultMaxBatchTokens

@@ -11,6 +11,9 @@
 //     smooth both results are x.
 //   gelu_(x): erf GELU in place, with Abramowitz & Stegun 7.1.28's erf
 //     (|error| ≤ 3e-7, no exp).
+//   row_scale(x, bounds): each row over its largest magnitude, with two
+//     bound rows appended, and the magnitudes (the int8 encoder's
+//     per-token activation scale).
 //
 // Why: at one short query the encoder is ~150 small operators whose
 // dispatch, allocation and OpenMP fork cost as much as their arithmetic
@@ -287,6 +290,43 @@ at::Tensor& gelu_(at::Tensor& x) {
   return x;
 }
 
+// row_scale(x, bounds): x [T, K] with each row divided by its largest
+// magnitude r, then bounds [2, K] (rows of +1 and -1) appended; and r
+// [T, 1]. In one pass, for minilm's per-token int8 activation scale: the
+// appended rows pin quantized::linear_dynamic's range to [-1, 1] whatever
+// the batch holds.
+std::tuple<at::Tensor, at::Tensor> row_scale(const at::Tensor& x_in, const at::Tensor& bounds_in) {
+  need_float(x_in, "row_scale", "x", 2);
+  need_float(bounds_in, "row_scale", "bounds", 2);
+  const int64_t T = x_in.size(0), K = x_in.size(1);
+  TORCH_CHECK(bounds_in.size(0) == 2 && bounds_in.size(1) == K, "embtune::row_scale: bounds must be [2, ", K, "], not ",
+              bounds_in.sizes());
+  const at::Tensor x = x_in.contiguous(), bounds = bounds_in.contiguous();
+  auto out = at::empty({T + 2, K}, x.options());
+  auto r = at::empty({T, 1}, x.options());
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  float* rp = r.data_ptr<float>();
+  auto run = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      const float* a = src + t * K;
+      float* o = dst + t * K;
+      float m = 0.f;
+      for (int64_t k = 0; k < K; k++) m = std::max(m, std::fabs(a[k]));
+      m = std::max(m, 1e-30f);
+      rp[t] = m;
+      for (int64_t k = 0; k < K; k++) o[k] = a[k] / m;
+    }
+  };
+  if (T * K < kSerialElems) {
+    run(0, T);
+  } else {
+    at::parallel_for(0, T, 16, run);
+  }
+  std::memcpy(dst + T * K, bounds.data_ptr<float>(), sizeof(float) * 2 * K);
+  return {out, r};
+}
+
 }  // namespace
 
 // ops.cpp holds the namespace's TORCH_LIBRARY; these join it.
@@ -297,6 +337,7 @@ TORCH_LIBRARY_FRAGMENT(embtune, m) {
   m.def("add_layer_norm(Tensor a, Tensor r, Tensor weight, Tensor bias, float eps, Tensor? smooth) -> (Tensor, Tensor)",
         &add_layer_norm);
   m.def("gelu_(Tensor(a!) x) -> Tensor(a!)", &gelu_);
+  m.def("row_scale(Tensor x, Tensor bounds) -> (Tensor, Tensor)", &row_scale);
 }
 
 #include "shim_internal.h"

@@ -212,7 +212,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	mf.register(fs)
 	ts := fs.String("torchscript", "", "write the TorchScript encoder to this file")
 	folder := fs.String("folder", "", "write a sentence-transformers folder here")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *ts == "" && *folder == "" {
@@ -251,7 +251,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 
 func runInfo(_ context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	fs := newFlags("info")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	v, err := torch.Version()

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/embtune/embtune/sagemaker"
@@ -71,12 +72,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
 		args = append([]string{"version"}, args[1:]...)
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
+	if len(args) == 2 && args[0] == "help" {
+		// `embtune help COMMAND` is `embtune COMMAND --help`.
+		args = []string{args[1], "--help"}
+		if !slices.ContainsFunc(commands(), func(c command) bool { return c.name == args[0] }) {
+			fmt.Fprintf(stderr, "embtune help: unknown command %q\n", args[0])
+			usage(stderr)
 			return 2
 		}
-		return 0
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 1 {
+			return 0
+		}
+		return 2 // nothing, or help with more than one word
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
@@ -130,12 +140,45 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q, and the flags after it were not read (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
+		return usageError("unexpected argument %q (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
 	}
 	return nil
 }
 
+// parseFlags parses flags wherever they stand among the positional
+// arguments (`query --index x "text" --top-k 1` reads --top-k, rather than
+// embedding it as a query); fs.Args() then holds the positional ones in
+// their order. After "--" everything is positional, so a text that starts
+// with "-" goes there.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	_, err := parseInterspersed(fs, args)
+	return err
+}
+
+// parseInterspersed is parseFlags returning the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseSome(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); len(rest) == 0 || used > 0 && args[used-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	// fs.Args() becomes pos: a lone "--" ends flag parsing and is dropped.
+	if err := fs.Parse(append([]string{"--"}, pos...)); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return pos, nil
+}
+
+// parseSome parses flags up to the first positional argument.
+func parseSome(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

@@ -382,25 +382,3 @@ func smInvoke(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	}
 	return w.Flush()
 }
-
-// parseInterspersed parses flags wherever they stand among the positional
-// arguments: in `invoke --endpoint ep "hello" --endpoint-url URL` the URL
-// must not be sent as text while the request goes to AWS. After "--"
-// everything is positional, so a text that starts with "-" goes there.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}

@@ -35,6 +35,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	maxBatchSize := fs.Int("max-batch-size", serve.DefaultMaxBatchSize, "inputs per forward batch")
 	maxQueue := fs.Int("max-queue", serve.DefaultMaxQueue, "queued inputs before requests get 429")
 	maxInputs := fs.Int("max-inputs", serve.DefaultMaxInputs, "inputs per request before 413")
+	maxLines := fs.Int("max-client-batch-size", serve.DefaultMaxLines, "lines per JSON Lines /invocations request before 413 (TEI's name; JSON bodies are bounded by --max-inputs)")
 	batchWait := fs.Duration("batch-wait", serve.DefaultBatchWait, "how long an input may wait for its batch to fill (0: no wait)")
 	indexPath := fs.String("index", "", "answer POST /search from this index (embtune index), built with the same model")
 	defaultPromptName := fs.String("default-prompt-name", "", "prompt for requests without prompt_name (/embed, /invocations) and for /v1/embeddings, "+
@@ -50,12 +51,12 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError("serve takes no arguments: unexpected argument %q, and the flags after it were not read (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
+		return usageError("serve takes no arguments: unexpected argument %q (a boolean flag takes --name=false, not --name false)", fs.Arg(0))
 	}
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"max-batch-tokens", *maxBatchTokens}, {"max-batch-size", *maxBatchSize}, {"max-queue", *maxQueue}, {"max-inputs", *maxInputs}} {
+	}{{"max-batch-tokens", *maxBatchTokens}, {"max-batch-size", *maxBatchSize}, {"max-queue", *maxQueue}, {"max-inputs", *maxInputs}, {"max-client-batch-size", *maxLines}} {
 		if f.v <= 0 {
 			return usageError("--%s must be positive", f.name)
 		}
@@ -128,6 +129,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		Addr:           *addr,
 		ModelName:      *name,
 		MaxInputs:      *maxInputs,
+		MaxLines:       *maxLines,
 		MaxBatchTokens: *maxBatchTokens,
 		MaxBatchSize:   *maxBatchSize,
 		MaxQueue:       *maxQueue,

@@ -465,7 +465,7 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	cmp := registerCompare(fs)
 	var rf remoteFlags
 	rf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *data == "" {
@@ -519,12 +519,16 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 }
 
 func runData(_ context.Context, args []string, _ io.Reader, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "faq" {
-		return usageError("usage: embtune data faq [--format auto|debian-text|markdown|rst] [--id-prefix P] FILE[.gz] > pairs.jsonl")
-	}
 	fs := newFlags("data faq")
 	format := fs.String("format", "auto", "auto, debian-text, markdown or rst")
 	prefix := fs.String("id-prefix", "", "prefix for entry ids (default: from the format)")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || args[0] != "faq" {
+		return usageError("embtune data faq [--format auto|debian-text|markdown|rst] [--id-prefix P] FILE[.gz] > pairs.jsonl")
+	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestFlagsAfterArguments: every subcommand reads a flag that follows a
+// positional argument (`query --index x "text" --top-k 1`), instead of
+// taking it as one more argument or dropping it. The flag's value is read
+// back from the command's flag set, whatever the run then fails on.
+func TestFlagsAfterArguments(t *testing.T) {
+	dir := t.TempDir()
+	faq := filepath.Join(dir, "faq.txt")
+	writeFile(t, faq, "1.1 What is it?\n\nIt is a test.\n")
+	missing := filepath.Join(dir, "no-model")
+	for _, c := range []struct {
+		args       []string
+		flag, want string
+	}{
+		{[]string{"query", "--index", "x.index", "how to pin a package", "--top-k", "3"}, "top-k", "3"},
+		{[]string{"query", "one", "two", "--json"}, "json", "true"},
+		{[]string{"index", filepath.Join(dir, "docs"), "--output", "out.index"}, "output", "out.index"},
+		{[]string{"similarity", "a", "b", "--model", missing}, "model", missing},
+		{[]string{"encode", "x", "--batch-size", "3"}, "batch-size", "3"},
+		{[]string{"data", "faq", faq, "--id-prefix", "zz"}, "id-prefix", "zz"},
+		{[]string{"eval", "x", "--data", "pairs.jsonl"}, "data", "pairs.jsonl"},
+		{[]string{"train", "x", "--epochs", "3"}, "epochs", "3"},
+		{[]string{"export", "x", "--folder", "out"}, "folder", "out"},
+		{[]string{"serve", "x", "--max-inputs", "7"}, "max-inputs", "7"},
+		{[]string{"bench", "x", "--reps", "9"}, "reps", "9"},
+		{[]string{"info", "x", "--help"}, "", ""},
+		{[]string{"package", "x", "--name", "m"}, "name", "m"},
+		{[]string{"sagemaker", "invoke", "text", "--endpoint", "ep"}, "endpoint", "ep"},
+		{[]string{"sagemaker", "push", "x", "--bucket", "b"}, "bucket", "b"},
+	} {
+		var sets []*flag.FlagSet
+		flagSetCreated = func(_ string, fs *flag.FlagSet) { sets = append(sets, fs) }
+		code, stdout, stderr := runCLI(context.Background(), c.args, "")
+		flagSetCreated = nil
+		require.NotEmpty(t, sets, "%v", c.args)
+		if c.flag == "" { // info: --help after an argument is still help
+			assert.Equal(t, 0, code, "%v: %s", c.args, stderr)
+			continue
+		}
+		fs := sets[len(sets)-1]
+		f := fs.Lookup(c.flag)
+		require.NotNil(t, f, "%v", c.args)
+		assert.Equal(t, c.want, f.Value.String(), "%v: %s", c.args, stderr)
+		// Nothing positional that looks like a flag is left over.
+		for _, a := range fs.Args() {
+			assert.False(t, strings.HasPrefix(a, "-"), "%v: %q taken as an argument", c.args, a)
+		}
+		assert.NotContains(t, stdout, "--", c.args)
+	}
+}
+
+// TestDoubleDashEndsFlags: after "--" an argument that starts with "-" is
+// positional, and the flags before it still count.
+func TestDoubleDashEndsFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	k := fs.Int("top-k", 5, "")
+	require.NoError(t, parseFlags(fs, []string{"a", "--top-k", "2", "b", "--", "--top-k", "-x"}))
+	assert.Equal(t, 2, *k)
+	assert.Equal(t, []string{"a", "b", "--top-k", "-x"}, fs.Args())
+}
+
+// TestQueryTopKAfterText: the probe's command gives one query, not three.
+func TestQueryTopKAfterText(t *testing.T) {
+	code, _, stderr := runCLI(context.Background(), []string{"query", "--index", filepath.Join(t.TempDir(), "x.index"), "how to pin a package", "--top-k", "0"}, "")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, "--top-k must be at least 1")
+}
+
+// TestHelp: `help COMMAND` is `COMMAND --help` (its flags, exit 0), an
+// unknown one fails, `data --help` exits 0 like the rest, and no message
+// says "usage: usage:".
+func TestHelp(t *testing.T) {
+	var flagsOut bytes.Buffer
+	flagSetCreated = func(_ string, fs *flag.FlagSet) { fs.SetOutput(&flagsOut) }
+	defer func() { flagSetCreated = nil }()
+	code, _, stderr := runCLI(context.Background(), []string{"help", "serve"}, "")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, flagsOut.String(), "-max-batch-tokens")
+	assert.NotContains(t, stderr, "commands:")
+
+	code, _, stderr = runCLI(context.Background(), []string{"help", "nosuch"}, "")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, `unknown command "nosuch"`)
+
+	code, _, stderr = runCLI(context.Background(), []string{"help"}, "")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "commands:")
+
+	for _, args := range [][]string{{"data", "--help"}, {"data", "-h"}, {"data", "faq", "--help"}, {"query", "--help"}, {"sagemaker", "--help"}} {
+		flagsOut.Reset()
+		code, _, stderr := runCLI(context.Background(), args, "")
+		assert.Equal(t, 0, code, "%v: %s", args, stderr)
+		if args[0] != "sagemaker" {
+			assert.Contains(t, flagsOut.String(), "Usage of embtune", args)
+		}
+	}
+
+	for _, args := range [][]string{{"data"}, {"data", "nosuch"}, {"data", "faq"}} {
+		code, _, stderr := runCLI(context.Background(), args, "")
+		assert.Equal(t, 2, code, "%v: %s", args, stderr)
+		assert.NotContains(t, stderr, "usage: usage:", args)
+	}
+}
