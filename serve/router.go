@@ -27,6 +27,7 @@ func (s *Server) routes() http.Handler {
 	// works; the server has one model, whatever the endpoint's name.
 	s.handle(mux, "/endpoints/{endpoint}/invocations", "invocations", writeError, s.handleInvocations, http.MethodPost)
 	s.handle(mux, "/embed", "embed", writeTEIError, s.handleEmbed, http.MethodPost)
+	s.handle(mux, "/tokenize", "tokenize", writeTEIError, s.handleTokenize, http.MethodPost)
 	s.handle(mux, "/health", "health", writeTEIError, s.handleHealth, get...)
 	s.handle(mux, "/info", "info", writeTEIError, s.handleInfo, get...)
 	s.handle(mux, "/v1/embeddings", "openai", writeError, s.handleOpenAI, http.MethodPost)
