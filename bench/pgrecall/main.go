@@ -63,7 +63,7 @@ func main() {
 	efs := flag.String("ef-search", "40,100,200,400", "hnsw.ef_search values to measure")
 	model := flag.String("model", "third_party/models/all-MiniLM-L6-v2", "model for the Debian FAQ case (empty: skip it)")
 	faqText := flag.String("faq-text", "third_party/debian-faq/usr/share/doc/debian/FAQ/debian-faq.en.txt.gz", "the Debian FAQ to chunk")
-	faqQuestions := flag.String("faq-questions", "../shared/data/debian-faq.jsonl", "the FAQ's questions, used as queries")
+	faqQuestions := flag.String("faq-questions", "testdata/data/debian-faq.jsonl", "the FAQ's questions, used as queries")
 	flag.Parse()
 	var ef []int
 	for _, s := range strings.Split(*efs, ",") {
