@@ -35,7 +35,7 @@ func TestErrorCodes(t *testing.T) {
 		{"unknown path", "GET", "/nope", "", nil, 404, typeNotFound},
 
 		{"text/plain invocations", "POST", "/invocations", "text/plain", strings.NewReader(`hello`), 415, typeMediaType},
-		{"csv invocations", "POST", "/invocations", "text/csv", strings.NewReader(`a,b`), 415, typeMediaType},
+		{"csv invocations with two fields", "POST", "/invocations", "text/csv", strings.NewReader(`a,b`), 400, typeInvalidRequest},
 		{"form embed", "POST", "/embed", "application/x-www-form-urlencoded", strings.NewReader(`inputs=a`), 415, typeMediaType},
 		{"bad media type openai", "POST", "/v1/embeddings", "application/", strings.NewReader(`{}`), 415, typeMediaType},
 

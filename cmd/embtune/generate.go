@@ -25,8 +25,11 @@ func runDataCommand(ctx context.Context, args []string, stdin io.Reader, stdout 
 	if len(args) > 0 && args[0] == "generate" {
 		return runGenerate(ctx, args[1:], stdout)
 	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		return runData(ctx, args, stdin, stdout)
+	}
 	if len(args) == 0 || args[0] != "faq" {
-		return usageError("usage: embtune data faq FILE > pairs.jsonl, or embtune data generate --docs PATH… --output pairs.jsonl (run either with --help)")
+		return usageError("embtune data faq FILE > pairs.jsonl, or embtune data generate --docs PATH… --output pairs.jsonl (run either with --help)")
 	}
 	return runData(ctx, args, stdin, stdout)
 }
