@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Config is the subset of a Hugging Face model config (config.json) that the
@@ -139,7 +141,7 @@ func ReadFolder(dir string) (Folder, error) {
 	f := Folder{Dir: dir}
 	st, err := os.Stat(dir)
 	if err != nil {
-		return f, fmt.Errorf("model folder: %w", err)
+		return f, fmt.Errorf("model folder: %w%s", err, missingFolderHint(dir, err))
 	}
 	if !st.IsDir() {
 		return f, fmt.Errorf("model folder %s is not a directory", dir)
@@ -268,4 +270,17 @@ func refuseStatic(dir string) error {
 		}
 	}
 	return nil
+}
+
+// missingFolderHint says, for a folder that does not exist, that embtune
+// reads local folders only, and how to get one from a Hub id.
+func missingFolderHint(dir string, err error) string {
+	if !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	hint := " (embtune reads local sentence-transformers folders and downloads nothing"
+	if parts := strings.Split(dir, "/"); len(parts) == 2 && parts[0] != "" && parts[0] != "." && parts[0] != ".." && !filepath.IsAbs(dir) {
+		hint += fmt.Sprintf("; %q looks like a Hugging Face Hub id: download it first, e.g. `hf download %s --local-dir DIR`, and pass --model DIR", dir, dir)
+	}
+	return hint + ")"
 }
