@@ -262,7 +262,8 @@ func signed(v float64) string {
 	return s
 }
 
-// formatP prints a p-value with 2 significant digits, or "< 0.0001".
+// formatP prints a p-value to at most 4 decimals, trailing zeros trimmed, or
+// "< 0.0001".
 func formatP(p float64) string {
 	if p < 1e-4 {
 		return "< 0.0001"
@@ -367,6 +368,9 @@ func pCell(t *PairedTest) string {
 		return "too few"
 	case t.PValue == nil:
 		return "no change"
+	case *t.PValue < 1e-4:
+		return "< 0.0001"
 	}
-	return formatP(*t.PValue)
+	// Four decimals always, so that the column's decimal points line up.
+	return fmt.Sprintf("%.4f", *t.PValue)
 }

@@ -158,7 +158,7 @@ func TestPrintComparison(t *testing.T) {
 	assert.Equal(t, fmt.Sprintf(`
         questions       base      tuned     gain          p
 fold 1          6     0.5000     0.6333  +0.1333     0.0625
-fold 2          5     0.5000     0.5500  +0.0500        0.5
+fold 2          5     0.5000     0.5500  +0.0500     0.5000
 pooled         11     0.5000     0.5955  +0.0955
 (ndcg@10 per question, tuned - base; p: two-sided Wilcoxon signed-rank test)
 gain +0.0955 over 11 questions, 95%% CI %+.4f … %+.4f (paired bootstrap over questions, 10000 resamples, seed 42)
