@@ -162,3 +162,54 @@ func eachProseLine(path string, fn func(n int, line string)) error {
 	}
 	return nil
 }
+
+var (
+	headerTarget = regexp.MustCompile(`(?m)^#\s+make ([a-z][a-z0-9-]*)`)
+	headerExtra  = regexp.MustCompile(`(?m)^#.*?[;(]\s*(?:make )?([a-z][a-z0-9-]*):`)
+	makeRule     = regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*)\s*:`)
+	layoutRow    = regexp.MustCompile("(?m)^\\|[^|]*`make [^|]*\\|")
+	layoutTarget = regexp.MustCompile("`make ([a-z][a-z0-9-]*)")
+)
+
+// MakeHeaderTargets returns the targets the Makefile's leading comment
+// lists ("#   make X ..." lines, and "make Y:" inside them).
+func MakeHeaderTargets(makefile string) []string {
+	end := strings.Index(makefile, "\n\n\n")
+	if i := strings.Index(makefile, "\nSHELL"); i >= 0 && (end < 0 || i < end) {
+		end = i
+	}
+	if end < 0 {
+		end = len(makefile)
+	}
+	head := makefile[:end]
+	var out []string
+	for _, m := range headerTarget.FindAllStringSubmatch(head, -1) {
+		out = append(out, m[1])
+	}
+	for _, m := range headerExtra.FindAllStringSubmatch(head, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// MakeRules returns the names of the Makefile's rules.
+func MakeRules(makefile string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range makeRule.FindAllStringSubmatch(makefile, -1) {
+		out[m[1]] = true
+	}
+	return out
+}
+
+// LayoutTargets returns the targets named in the first cell of the rows of
+// docs/layout.md's make table.
+func LayoutTargets(page string) map[string]bool {
+	out := map[string]bool{}
+	for _, row := range layoutRow.FindAllString(page, -1) {
+		first := strings.SplitN(strings.TrimPrefix(row, "|"), "|", 2)[0]
+		for _, m := range layoutTarget.FindAllStringSubmatch(first, -1) {
+			out[m[1]] = true
+		}
+	}
+	return out
+}

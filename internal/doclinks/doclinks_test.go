@@ -63,3 +63,34 @@ func TestCheckFindsBrokenLinks(t *testing.T) {
 		t.Fatalf("want 3 broken links (c.md, b.md#nope, missing.md), got %d: %q", len(bad), bad)
 	}
 }
+
+// TestMakeTargetsInLayout holds the Makefile's header and docs/layout.md to
+// the same targets: every `make X` the header lists is in the page's table,
+// and every target the table names is a rule of the Makefile.
+func TestMakeTargetsInLayout(t *testing.T) {
+	root := filepath.Join("..", "..")
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(root, "docs", "layout.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := MakeHeaderTargets(string(mk))
+	if len(header) < 10 {
+		t.Fatalf("the Makefile's header lists %d targets; is it still there?", len(header))
+	}
+	listed := LayoutTargets(string(page))
+	for _, target := range header {
+		if !listed[target] {
+			t.Errorf("the Makefile's header lists make %s, docs/layout.md's table does not", target)
+		}
+	}
+	rules := MakeRules(string(mk))
+	for target := range listed {
+		if !rules[target] {
+			t.Errorf("docs/layout.md lists make %s, which the Makefile has no rule for", target)
+		}
+	}
+}
