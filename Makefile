@@ -158,7 +158,7 @@ gotest:
 
 # The packages that read model folders, datasets and indexes build and pass
 # without cgo (no libtorch): the model-loading tests are //go:build cgo.
-NOCGO_PKGS := ./hf/... ./dataset/... ./corpus/... ./vecmath/... ./topk/... ./embedding/... ./exportset/... ./atomicfile/... ./stats/...
+NOCGO_PKGS := ./hf/... ./dataset/... ./corpus/... ./vecmath/... ./topk/... ./embedding/... ./exportset/... ./atomicfile/... ./stats/... ./internal/doclinks/...
 gotest-nocgo:
 	CGO_ENABLED=0 $(GO) test -count=1 $(NOCGO_PKGS)
 
