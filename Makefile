@@ -1,19 +1,25 @@
 # embtune: fine-tune sentence-embedding models from Go over libtorch.
+# The same list, with links, is in docs/layout.md.
 #
-#   make deps        fetch libtorch, the model, the Debian FAQ and Go modules (safe to re-run)
+#   make deps        fetch libtorch, the models, the Debian FAQ, Go modules and the test servers (safe to re-run)
 #   make train       the main job: fine-tune on the Debian FAQ, print before/after
-#                    (NPROC=2 for 2 data-parallel processes on c10d)
-#                    (5-fold mean ± std; FOLDS= for one 20% split; PRESET=blog DATA=… for the AWS sample)
-#   make test        vet and run the test suite (what CI runs)
+#                    (5-fold mean ± std; FOLDS= for one 20% split; PRESET=blog DATA=… for the AWS sample;
+#                    NPROC=2 for 2 data-parallel processes on c10d; DEVICE=cuda; OUTPUT=…; TRAIN_FLAGS=…)
+#   make test        gofmt, vet and the test suite, cgo-free packages without cgo, cuda-build (what CI runs)
+#   make vet         gofmt check and go vet
 #   make index       index the whole Debian FAQ with the tuned model (out/default), query it
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
-#   make bench-peer  encode and train against sentence-transformers, with ratios
+#   make bench-peer  encode, latency and train against sentence-transformers and ONNX Runtime, with ratios
 #   make bench-pgvector  HNSW recall, latency and build time of the pgvector store (minutes)
+#   make peer-folds  sentence-transformers' fine-tuning on a run's folds (OUTPUT=…); peer-blog: the blog preset
+#   make tokenizer-parity  embtune against sentence-transformers on BGE and E5 folders from registry weights
 #   make golden      regenerate testdata/golden from the real peers
+#   make deps-llm    a local llama.cpp server and model; make test-llm: data generate against it (not in test)
 #   make image-test  build the Dockerfile's image with buildah and run train and serve in it (not in CI)
 #   make cuda-build  build bin/embtune-cuda (-tags cuda); links here without a GPU
 #   make gpu-stage   stage what a GPU machine lacks into gpu-stage/ for tools/gpu-check.sh
+#   make clean       remove bin/, out/, gpu-stage/ and the generated cgo flags
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -152,7 +158,7 @@ gotest:
 
 # The packages that read model folders, datasets and indexes build and pass
 # without cgo (no libtorch): the model-loading tests are //go:build cgo.
-NOCGO_PKGS := ./hf/... ./dataset/... ./corpus/... ./vecmath/... ./topk/... ./embedding/... ./exportset/... ./atomicfile/... ./stats/...
+NOCGO_PKGS := ./hf/... ./dataset/... ./corpus/... ./vecmath/... ./topk/... ./embedding/... ./exportset/... ./atomicfile/... ./stats/... ./internal/doclinks/...
 gotest-nocgo:
 	CGO_ENABLED=0 $(GO) test -count=1 $(NOCGO_PKGS)
 
@@ -239,7 +245,7 @@ golden: build
 	bin/embtune export --model $(MODEL) --torchscript third_party/tmp/model.pt
 	tools/golden/run.sh torchscript third_party/tmp/model.pt
 
-# GPU readiness (README, GPU). The CUDA libraries come from the same torch
+# GPU readiness (docs/gpu.md). The CUDA libraries come from the same torch
 # wheel as the CPU ones; the NVIDIA libraries they link are link-time stubs
 # (tools/fetch-libtorch-cuda.sh), bound at run time on the GPU machine. The
 # CUDA binary leaves out tcmalloc: the GPU machine has none, and the large

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (README, "GPU"): embtune's CUDA path against
+# The GPU check (docs/gpu.md): embtune's CUDA path against
 # sentence-transformers on the same GPU, seven checks, a JSON report and a
 # table in $OUT (gpu-check.json, gpu-check.txt, gpu-check.log).
 #
