@@ -332,7 +332,7 @@ func TestSaveTorchScriptAndFolderRoundTrip(t *testing.T) {
 }
 
 // TestEncodeMemoryIsFlat encodes a corpus repeatedly and checks that the
-// resident set does not keep growing (the README's memory figure comes from
+// resident set does not keep growing (docs/benchmarks.md's memory figure comes from
 // the benchmark in bench/).
 func TestEncodeMemoryIsFlat(t *testing.T) {
 	if testing.Short() {

@@ -108,7 +108,7 @@ func TestLoadRefusesLayerCountBelowWeights(t *testing.T) {
 }
 
 // With do_lower_case, invalid UTF-8 must be refused, not lower-cased into
-// U+FFFD first (README: "never silently replaced").
+// U+FFFD first (never silently replaced).
 func TestLowerCasingModelRefusesInvalidUTF8(t *testing.T) {
 	dir := copyModel(t)
 	editJSON(t, filepath.Join(dir, "sentence_bert_config.json"), func(c map[string]any) { c["do_lower_case"] = true })

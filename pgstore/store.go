@@ -42,7 +42,7 @@ const metaTable = "embtune_stores"
 // embeddings: more links per node cost memory and build time for little
 // recall at this size. ef_construction = 128, twice pgvector's default,
 // buys a better graph (recall) for about twice the build time, which is paid
-// once; see the README's "Which store" for the measured recall.
+// once; see docs/benchmarks.md, "Stores", for the measured recall.
 const (
 	HNSWM              = 16
 	HNSWEfConstruction = 128

@@ -7,7 +7,7 @@ import (
 	"github.com/embtune/embtune/torch"
 )
 
-// Measured (README, "Serving memory"): under a steady mixed load RSS grew
+// Measured (docs/benchmarks.md, "Serving"): under a steady mixed load RSS grew
 // 21% after warm-up while the C heap in use stayed flat; the growth was
 // tcmalloc keeping freed activation pages for reuse, not a leak. These bound
 // what it keeps.
