@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/vecmath"
 )
@@ -632,4 +633,36 @@ func TestMetricsStandardCollectors(t *testing.T) {
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds"} {
 		assert.Contains(t, string(body), "\n"+name+" ", name)
 	}
+}
+
+// TestTruncationLeft: TEI's truncation_direction "Left" keeps the end of a
+// long input: the vector is the model's on the ids HF tokenizers' left
+// truncation gives (their parity is hf's TestLeftTruncationGolden), and
+// differs from the default right cut.
+func TestTruncationLeft(t *testing.T) {
+	ts := startReady(t, Config{})
+	m := sharedModel(t)
+	long := strings.Repeat("the quick brown fox jumps over the lazy dog ", 80) + textA
+	ids, cut, err := m.Text().PrepareTruncating(long, hf.TruncateLeft)
+	require.NoError(t, err)
+	require.True(t, cut)
+	want, err := m.EncodeIDs(context.Background(), [][]int64{ids})
+	require.NoError(t, err)
+
+	resp, b := postJSON(t, ts.url+"/embed", mustJSON(t, map[string]any{"inputs": []string{long}, "truncation_direction": "Left"}))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	assert.Equal(t, "1", resp.Header.Get(TruncatedHeader))
+	var left [][]float32
+	require.NoError(t, json.Unmarshal(b, &left))
+	requireSameVectors(t, want, left)
+
+	resp, b = postJSON(t, ts.url+"/embed", mustJSON(t, map[string]any{"inputs": []string{long}, "truncation_direction": "Right"}))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	var right [][]float32
+	require.NoError(t, json.Unmarshal(b, &right))
+	requireSameVectors(t, encodeDirect(t, []string{long}).Vectors, right)
+	assert.Less(t, vecmath.Cosine(left[0], right[0]), 0.99, "the two cuts keep different tokens")
+
+	resp, b = postJSON(t, ts.url+"/embed", mustJSON(t, map[string]any{"inputs": []string{long}, "truncation_direction": "Left", "truncate": false}))
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(b))
 }
