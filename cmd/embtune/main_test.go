@@ -193,6 +193,48 @@ func TestTrainWithoutCheckpoints(t *testing.T) {
 	assert.NoDirExists(t, filepath.Join(out, "checkpoints"))
 }
 
+// TestDeleteCheckpointsOnSuccess: --save-total-limit 1 keeps one
+// checkpoint, from which --resume continues; with
+// --delete-checkpoints-on-success a run that fails keeps them, and one that
+// succeeds removes them and leaves the model.
+func TestDeleteCheckpointsOnSuccess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	var b strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&b, `{"question": "question number %d?", "answer": "answer number %d."}`+"\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	out := filepath.Join(dir, "out")
+	ckpts := filepath.Join(out, "checkpoints")
+	args := []string{"train", "--model", modelDir(t), "--data", data, "--output", out, "--epochs", "2",
+		"--batch-size", "4", "--max-seq-length", "32", "--checkpoint-min-interval", "-1s", "--save-total-limit", "1"}
+
+	code, _, stderr := runCLI(context.Background(), args, "")
+	require.Equal(t, 0, code, stderr)
+	kept, err := os.ReadDir(ckpts)
+	require.NoError(t, err)
+	require.Len(t, kept, 1, "--save-total-limit 1")
+
+	// A failed run (other hyperparameters than the checkpoint's) keeps them.
+	code, _, stderr = runCLI(context.Background(), append(args, "--resume", "--delete-checkpoints-on-success", "--lr", "1e-3"), "")
+	require.Equal(t, 1, code)
+	assert.Contains(t, stderr, "other hyperparameters")
+	after, err := os.ReadDir(ckpts)
+	require.NoError(t, err)
+	assert.Len(t, after, 1, "a failed run keeps its checkpoints")
+
+	// A run that resumes from the kept one and succeeds removes them.
+	code, _, stderr = runCLI(context.Background(), append(args, "--resume", "--delete-checkpoints-on-success"), "")
+	require.Equal(t, 0, code, stderr)
+	assert.NoDirExists(t, ckpts)
+	assert.FileExists(t, filepath.Join(out, "model.pt"))
+	assert.FileExists(t, filepath.Join(out, "model.safetensors"))
+}
+
 func TestIndexAndQuery(t *testing.T) {
 	ctx := context.Background()
 	m := modelDir(t)
