@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -233,6 +234,31 @@ func TestBadModelFolderKeepsServing(t *testing.T) {
 	resp, _ = do(t, http.MethodGet, ts.url+"/metrics", "", nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.False(t, ts.Ready())
+}
+
+// TestBadModelFolderExits: with ExitOnLoadFailure (serve outside a
+// SageMaker container), a model that fails to load stops Run with the
+// reason, as TEI exits, instead of serving 503s.
+func TestBadModelFolderExits(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(dir+"/config.json", []byte("{not json"), 0o644))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := New(Config{ExitOnLoadFailure: true, Logger: quietLogger()}, func(ctx context.Context) (*minilm.Model, error) {
+		return minilm.Load(ctx, dir, minilm.Options{})
+	})
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background(), ln) }()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Run still serving a minute after the load failed")
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "model failed to load")
+	assert.Contains(t, err.Error(), s.LoadErr().Error())
+	_, dialErr := net.Dial("tcp", ln.Addr().String())
+	assert.Error(t, dialErr, "nothing listens any more")
 }
 
 func TestLoaderPanicIsALoadError(t *testing.T) {
