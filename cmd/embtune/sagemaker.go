@@ -77,12 +77,12 @@ func smUsage(w io.Writer) {
 
 func runSageMaker(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		smUsage(os.Stderr)
+		smUsage(usageOutput)
 		return usageError("give a subcommand")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
-		smUsage(os.Stderr)
+		smUsage(usageOutput)
 		return flag.ErrHelp
 	case "push":
 		return smPush(ctx, args[1:], stdout)
@@ -95,7 +95,7 @@ func runSageMaker(ctx context.Context, args []string, stdin io.Reader, stdout io
 	case "batch-embed":
 		return smBatchEmbed(ctx, args[1:], stdout)
 	}
-	smUsage(os.Stderr)
+	smUsage(usageOutput)
 	return usageError("unknown subcommand %q", args[0])
 }
 
