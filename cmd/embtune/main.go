@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "embtune %s: %v\n", c.name, err)
 			return 2
 		default:
-			fmt.Fprintf(stderr, "embtune %s: %v\n", c.name, err)
+			fmt.Fprintf(stderr, "embtune %s: %v\n", c.name, explainDefaultModel(err))
 			return 1
 		}
 	}

@@ -309,3 +309,56 @@ func TestIndexAndQuery(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "no such file")
 }
+
+// TestDefaultModel: --model's default is $EMBTUNE_MODEL, else the fetched
+// model in the current directory, else in the repository the binary sits
+// in (bin/embtune), so that it runs from anywhere.
+func TestDefaultModel(t *testing.T) {
+	repo := t.TempDir()
+	model := filepath.Join(repo, defaultModelDir)
+	require.NoError(t, os.MkdirAll(model, 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(repo, "bin"), 0o755))
+	exe := filepath.Join(repo, "bin", "embtune")
+	writeFile(t, exe, "")
+	noEnv := func(string) string { return "" }
+	fromBin := func() (string, error) { return exe, nil }
+
+	t.Chdir(t.TempDir()) // a directory without third_party
+	got, looked := defaultModel(func(string) string { return "/my/model" }, fromBin)
+	assert.Equal(t, "/my/model", got)
+	assert.Empty(t, looked)
+
+	got, looked = defaultModel(noEnv, fromBin)
+	want, err := filepath.EvalSymlinks(model)
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "the binary's repository")
+	assert.Empty(t, looked)
+
+	elsewhere := filepath.Join(t.TempDir(), "embtune")
+	got, looked = defaultModel(noEnv, func() (string, error) { return elsewhere, nil })
+	assert.Equal(t, defaultModelDir, got)
+	assert.Contains(t, looked, defaultModelDir)
+	assert.Len(t, looked, 3)
+
+	t.Chdir(repo)
+	got, _ = defaultModel(noEnv, func() (string, error) { return elsewhere, nil })
+	assert.Equal(t, defaultModelDir, got, "the current directory's, relative")
+}
+
+// TestDefaultModelMissing: run from a directory with no model and no
+// --model, a command says where it looked and how to name a model, not
+// only a stat error.
+func TestDefaultModelMissing(t *testing.T) {
+	t.Setenv("EMBTUNE_MODEL", "")
+	t.Chdir(t.TempDir())
+	code, _, stderr := runCLI(context.Background(), []string{"similarity", "a", "b"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no --model was given")
+	assert.Contains(t, stderr, "pass --model DIR")
+	assert.Contains(t, stderr, "EMBTUNE_MODEL")
+	assert.Contains(t, stderr, filepath.Join(defaultModelDir))
+
+	code, _, stderr = runCLI(context.Background(), []string{"similarity", "--model", "nosuch/folder", "a", "b"}, "")
+	assert.Equal(t, 1, code)
+	assert.NotContains(t, stderr, "no --model was given")
+}
