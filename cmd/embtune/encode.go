@@ -81,8 +81,8 @@ type modelFlags struct {
 func (m *modelFlags) register(fs *flag.FlagSet) {
 	def, looked := defaultModel(os.Getenv, os.Executable)
 	defaultModelLooked = looked
-	fs.StringVar(&m.dir, "model", def, "sentence-transformers model folder (env EMBTUNE_MODEL; without either: "+
-		defaultModelDir+" in the current directory, else in the repository the embtune binary was built in, bin/embtune's parent)")
+	fs.StringVar(&m.dir, "model", def, "sentence-transformers model folder (env EMBTUNE_MODEL; default: "+
+		defaultModelDir+" in the current directory, else in the repository of the embtune binary, bin/embtune's parent)")
 	fs.StringVar(&m.device, "device", "auto", "auto, cpu, cuda or cuda:N")
 	fs.IntVar(&m.threads, "threads", 0, "libtorch intra-op threads (0: all cores)")
 	fs.IntVar(&m.maxSeqLength, "max-seq-length", 0, "truncate at this many tokens (0: the model's max_seq_length)")
