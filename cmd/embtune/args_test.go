@@ -170,3 +170,29 @@ func TestEveryHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestSubcommandListsAligned: in `sagemaker --help` and `data --help` the
+// subcommands' descriptions start in one column.
+func TestSubcommandListsAligned(t *testing.T) {
+	var out bytes.Buffer
+	usageOutput = &out
+	defer func() { usageOutput = os.Stderr }()
+	for _, cmd := range []string{"sagemaker", "data"} {
+		out.Reset()
+		code, _, stderr := runCLI(context.Background(), []string{cmd, "--help"}, "")
+		require.Equal(t, 0, code, stderr)
+		cols := map[int]bool{}
+		n := 0
+		for _, line := range strings.Split(out.String(), "\n") {
+			if !strings.HasPrefix(line, "  ") {
+				continue
+			}
+			name := strings.Fields(line)[0]
+			rest := line[2+len(name):]
+			cols[2+len(name)+len(rest)-len(strings.TrimLeft(rest, " "))] = true
+			n++
+		}
+		assert.GreaterOrEqual(t, n, 2, "%s --help lists its subcommands:\n%s", cmd, out.String())
+		assert.Len(t, cols, 1, "%s --help:\n%s", cmd, out.String())
+	}
+}

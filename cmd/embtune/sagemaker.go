@@ -68,9 +68,11 @@ var smSubcommands = []struct{ name, summary string }{
 
 func smUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: embtune sagemaker SUBCOMMAND [flags]")
+	fmt.Fprintf(w, "\n%s\n\n", summaryOf("sagemaker"))
 	for _, c := range smSubcommands {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, "Run 'embtune sagemaker SUBCOMMAND --help' for its flags.")
 	fmt.Fprintln(w, "Credentials: the AWS SDK's default chain (environment, profiles, SSO, roles).")
 	fmt.Fprintln(w, "Endpoints: --endpoint-url, or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 / _SAGEMAKER / _SAGEMAKER_RUNTIME.")
 }
