@@ -47,7 +47,16 @@ type Config struct {
 	// empty: the address the master is reached from (loopback for a local
 	// master, else this host's name).
 	Iface string
+	// AgentStore: torchrun's elastic agent already serves the TCPStore at
+	// MasterAddr:MasterPort (TORCHELASTIC_USE_AGENT_STORE=True), so every
+	// rank, rank 0 included, joins it as a client, as
+	// torch.distributed.rendezvous._create_c10d_store does.
+	AgentStore bool
 }
+
+// agentStoreEnv is set by torchrun's LocalElasticAgent to str(True) or
+// str(False) for each worker.
+const agentStoreEnv = "TORCHELASTIC_USE_AGENT_STORE"
 
 // FromEnv reads torchrun's variables. ok is false when RANK and
 // WORLD_SIZE are both absent (a plain single process).
@@ -92,6 +101,18 @@ func FromEnv() (cfg Config, ok bool, err error) {
 		cfg.MasterAddr = "127.0.0.1"
 	}
 	cfg.Iface = os.Getenv("GLOO_SOCKET_IFNAME")
+	if v, ok := get(agentStoreEnv); ok {
+		// torch compares with str(True); other spellings of true count too.
+		if cfg.AgentStore, err = strconv.ParseBool(v); err != nil {
+			return cfg, true, fmt.Errorf("%s=%q is not True or False", agentStoreEnv, v)
+		}
+		// The agent's store outlives a restart with the previous attempt's
+		// keys in it, which a new rendezvous would read as its own.
+		if n, _ := get("TORCHELASTIC_RESTART_COUNT"); cfg.AgentStore && n != "" && n != "0" {
+			return cfg, true, fmt.Errorf("torchrun restarted the workers (TORCHELASTIC_RESTART_COUNT=%s) on its shared store, which embtune cannot rejoin: "+
+				"run torchrun with --max-restarts 0 and continue with embtune train --resume", n)
+		}
+	}
 	return cfg, true, cfg.Validate()
 }
 
@@ -150,14 +171,18 @@ func Join(ctx context.Context, cfg Config, worker *torch.Worker) (*Group, error)
 	// is only called once the port answers.
 	deadline := time.Now().Add(cfg.Timeout)
 	master := net.JoinHostPort(cfg.MasterAddr, strconv.Itoa(cfg.MasterPort))
-	if cfg.Rank != 0 {
+	serve := cfg.Rank == 0 && !cfg.AgentStore
+	if !serve {
 		if err := waitListening(ctx, master, deadline); err != nil {
+			if cfg.AgentStore {
+				return nil, fmt.Errorf("rendezvous: rank %d cannot reach torchrun's agent store %s within %s: %w", cfg.Rank, master, cfg.Timeout, err)
+			}
 			return nil, fmt.Errorf("rendezvous: rank %d cannot reach the master %s within %s: %w", cfg.Rank, master, cfg.Timeout, err)
 		}
 	}
-	store, err := torch.NewTCPStore(cfg.MasterAddr, cfg.MasterPort, cfg.Rank == 0, cfg.Timeout)
+	store, err := torch.NewTCPStore(cfg.MasterAddr, cfg.MasterPort, serve, cfg.Timeout)
 	if err != nil {
-		if cfg.Rank == 0 {
+		if serve {
 			return nil, fmt.Errorf("rendezvous: rank 0 cannot serve the store on %s (port in use, or another group's master?): %w", master, err)
 		}
 		return nil, fmt.Errorf("rendezvous: rank %d cannot reach the master %s within %s: %w", cfg.Rank, master, cfg.Timeout, err)
@@ -334,6 +359,9 @@ func (g *Group) Explain(err error) error {
 			}
 			return fmt.Errorf("rank %d: %w", g.cfg.Rank, err)
 		}
+	}
+	if g.cfg.AgentStore {
+		return fmt.Errorf("rank %d: torchrun's agent store at %s:%d is gone: %w", g.cfg.Rank, g.cfg.MasterAddr, g.cfg.MasterPort, err)
 	}
 	if g.cfg.Rank != 0 {
 		return fmt.Errorf("rank %d: rank 0 (the master, serving the store at %s:%d) is gone: %w", g.cfg.Rank, g.cfg.MasterAddr, g.cfg.MasterPort, err)

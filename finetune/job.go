@@ -47,8 +47,12 @@ type Job struct {
 	MinCheckpointInterval time.Duration
 	KeepCheckpoints       int
 	Resume                bool
-	Logger                *slog.Logger
-	Progress              io.Writer
+	// DeleteCheckpoints removes the checkpoints (trainer.RemoveCheckpoints)
+	// once Run has succeeded; a failed or interrupted run keeps them for
+	// --resume.
+	DeleteCheckpoints bool
+	Logger            *slog.Logger
+	Progress          io.Writer
 	// Group trains data-parallel across processes (see trainer.Options.Group).
 	// All ranks train every fold; rank 0 alone evaluates, logs and writes the
 	// output folder.
@@ -77,6 +81,19 @@ func (j *Job) load(ctx context.Context) (*minilm.Model, error) {
 
 // Run executes the job and writes the output folder.
 func (j *Job) Run(ctx context.Context) (Report, error) {
+	rep, err := j.run(ctx)
+	if err != nil || !j.DeleteCheckpoints || j.CheckpointDir == "" || !j.main() {
+		return rep, err
+	}
+	n, err := trainer.RemoveCheckpoints(j.CheckpointDir)
+	if err != nil {
+		return rep, err
+	}
+	j.log().Info("removed the checkpoints of the finished run", "dir", j.CheckpointDir, "checkpoints", n)
+	return rep, nil
+}
+
+func (j *Job) run(ctx context.Context) (Report, error) {
 	pairs, err := dataset.Load(j.DataPath)
 	if err != nil {
 		return Report{}, err

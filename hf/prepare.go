@@ -47,10 +47,16 @@ func Open(dir string, maxSeqLength int) (Folder, Text, error) {
 // Prepare returns text's input ids ([CLS] … [SEP]) cut at MaxSeqLength,
 // and whether it was cut.
 func (x Text) Prepare(text string) (ids []int64, truncated bool, err error) {
+	return x.PrepareTruncating(text, TruncateRight)
+}
+
+// PrepareTruncating is Prepare cutting the side given (TEI's
+// truncation_direction).
+func (x Text) PrepareTruncating(text string, side Truncation) (ids []int64, truncated bool, err error) {
 	if text, err = x.normalize(text); err != nil {
 		return nil, false, err
 	}
-	return x.Tokenizer.Encode(text, x.MaxSeqLength)
+	return x.Tokenizer.EncodeTruncating(text, x.MaxSeqLength, side)
 }
 
 // Length is how many input ids text becomes without truncation, special

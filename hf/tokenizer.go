@@ -427,9 +427,41 @@ func (t *Tokenizer) Tokenize(text string) ([]int64, error) {
 	return append(ids, t.suffixIDs...), nil
 }
 
+// Truncation says which end of a text over the maximum length is cut, as
+// HF tokenizers' enable_truncation(direction=...) and TEI's
+// truncation_direction.
+type Truncation int
+
+const (
+	// TruncateRight keeps the first tokens: sentence-transformers' and
+	// TEI's default.
+	TruncateRight Truncation = iota
+	// TruncateLeft keeps the last tokens.
+	TruncateLeft
+)
+
+// ParseTruncationDirection reads TEI's truncation_direction: "Right" or
+// "Left", spelled as TEI's serde enum accepts them.
+func ParseTruncationDirection(s string) (Truncation, error) {
+	switch s {
+	case "Right":
+		return TruncateRight, nil
+	case "Left":
+		return TruncateLeft, nil
+	}
+	return TruncateRight, fmt.Errorf("truncation_direction %q is not \"Right\" or \"Left\"", s)
+}
+
 // Encode follows sentence-transformers: Python str.strip(), tokenize, then
 // keep the first maxLen-2 word pieces between [CLS] and [SEP].
 func (t *Tokenizer) Encode(text string, maxLen int) (ids []int64, truncated bool, err error) {
+	return t.EncodeTruncating(text, maxLen, TruncateRight)
+}
+
+// EncodeTruncating is Encode cutting the side given. Like HF tokenizers,
+// truncation happens before the post-processor: the special tokens stay
+// and the text's own tokens are cut.
+func (t *Tokenizer) EncodeTruncating(text string, maxLen int, side Truncation) (ids []int64, truncated bool, err error) {
 	special := len(t.prefixIDs) + len(t.suffixIDs)
 	if maxLen < 2 || maxLen < special {
 		return nil, false, fmt.Errorf("encode: maxLen %d is below %d", maxLen, max(2, special))
@@ -442,6 +474,10 @@ func (t *Tokenizer) Encode(text string, maxLen int) (ids []int64, truncated bool
 		return ids, false, nil
 	}
 	// A fresh slice: the full one can be thousands of ids long.
+	if side == TruncateLeft {
+		keep := maxLen - special
+		return slices.Concat(t.prefixIDs, ids[len(ids)-len(t.suffixIDs)-keep:]), true, nil
+	}
 	return slices.Concat(ids[:maxLen-len(t.suffixIDs)], t.suffixIDs), true, nil
 }
 

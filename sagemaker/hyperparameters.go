@@ -15,7 +15,7 @@ import (
 // HyperparameterNames are the hyperparameters the training container accepts.
 // They are the `embtune train` flag names; SageMaker passes them as strings.
 var HyperparameterNames = []string{
-	"batch-size", "best-model-se", "bf16", "checkpoint-every", "checkpoint-min-interval", "checkpoints", "data", "device", "directions",
+	"batch-size", "best-model-se", "bf16", "checkpoint-every", "checkpoint-min-interval", "checkpoints", "data", "delete-checkpoints-on-success", "device", "directions",
 	"document-prompt", "document-prompt-name", "epochs", "eval-split", "eval-steps", "eval-strategy", "folds",
 	"gather-across-devices", "hard-negative-margin", "hardness-mode", "hardness-strength", "load-best-model-at-end", "lr",
 	"matryoshka-dims", "matryoshka-weights", "max-grad-norm", "max-seq-length", "metric-for-best-model",

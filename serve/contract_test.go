@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -21,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/hf"
 	"github.com/embtune/embtune/minilm"
 	"github.com/embtune/embtune/vecmath"
 )
@@ -232,6 +234,31 @@ func TestBadModelFolderKeepsServing(t *testing.T) {
 	resp, _ = do(t, http.MethodGet, ts.url+"/metrics", "", nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.False(t, ts.Ready())
+}
+
+// TestBadModelFolderExits: with ExitOnLoadFailure (serve outside a
+// SageMaker container), a model that fails to load stops Run with the
+// reason, as TEI exits, instead of serving 503s.
+func TestBadModelFolderExits(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(dir+"/config.json", []byte("{not json"), 0o644))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := New(Config{ExitOnLoadFailure: true, Logger: quietLogger()}, func(ctx context.Context) (*minilm.Model, error) {
+		return minilm.Load(ctx, dir, minilm.Options{})
+	})
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background(), ln) }()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Run still serving a minute after the load failed")
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "model failed to load")
+	assert.Contains(t, err.Error(), s.LoadErr().Error())
+	_, dialErr := net.Dial("tcp", ln.Addr().String())
+	assert.Error(t, dialErr, "nothing listens any more")
 }
 
 func TestLoaderPanicIsALoadError(t *testing.T) {
@@ -632,4 +659,36 @@ func TestMetricsStandardCollectors(t *testing.T) {
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds"} {
 		assert.Contains(t, string(body), "\n"+name+" ", name)
 	}
+}
+
+// TestTruncationLeft: TEI's truncation_direction "Left" keeps the end of a
+// long input: the vector is the model's on the ids HF tokenizers' left
+// truncation gives (their parity is hf's TestLeftTruncationGolden), and
+// differs from the default right cut.
+func TestTruncationLeft(t *testing.T) {
+	ts := startReady(t, Config{})
+	m := sharedModel(t)
+	long := strings.Repeat("the quick brown fox jumps over the lazy dog ", 80) + textA
+	ids, cut, err := m.Text().PrepareTruncating(long, hf.TruncateLeft)
+	require.NoError(t, err)
+	require.True(t, cut)
+	want, err := m.EncodeIDs(context.Background(), [][]int64{ids})
+	require.NoError(t, err)
+
+	resp, b := postJSON(t, ts.url+"/embed", mustJSON(t, map[string]any{"inputs": []string{long}, "truncation_direction": "Left"}))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	assert.Equal(t, "1", resp.Header.Get(TruncatedHeader))
+	var left [][]float32
+	require.NoError(t, json.Unmarshal(b, &left))
+	requireSameVectors(t, want, left)
+
+	resp, b = postJSON(t, ts.url+"/embed", mustJSON(t, map[string]any{"inputs": []string{long}, "truncation_direction": "Right"}))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	var right [][]float32
+	require.NoError(t, json.Unmarshal(b, &right))
+	requireSameVectors(t, encodeDirect(t, []string{long}).Vectors, right)
+	assert.Less(t, vecmath.Cosine(left[0], right[0]), 0.99, "the two cuts keep different tokens")
+
+	resp, b = postJSON(t, ts.url+"/embed", mustJSON(t, map[string]any{"inputs": []string{long}, "truncation_direction": "Left", "truncate": false}))
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(b))
 }

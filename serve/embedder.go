@@ -42,6 +42,9 @@ type embedInput struct {
 	// Truncate false makes an input over max_seq_length a KindTooLarge
 	// error instead of cutting it.
 	Truncate bool
+	// Side is the end a cut input loses: TEI's truncation_direction
+	// (the zero value keeps the start, as sentence-transformers).
+	Side hf.Truncation
 	// Normalize L2-normalises the vectors (and the --truncate-dim cut).
 	Normalize bool
 	// Dimensions > 0 cuts each vector further to its first Dimensions,
@@ -112,7 +115,7 @@ func (e *embedder) Embed(ctx context.Context, in embedInput) (embeddings, error)
 		return embeddings{}, err
 	}
 	start := time.Now()
-	seqs, out, err := prepare(m, in.Texts, prompt, in.Truncate)
+	seqs, out, err := prepare(m, in.Texts, prompt, in.Truncate, in.Side)
 	if err != nil {
 		return out, err
 	}
@@ -159,13 +162,14 @@ func resolvePrompt(m *minilm.Model, name *string, role hf.PromptRole) (string, e
 }
 
 // prepare tokenizes texts as Encode does; an input over max_seq_length is
-// cut when truncate is set, else a KindTooLarge error that says by how much.
-func prepare(m *minilm.Model, texts []string, prompt string, truncate bool) ([][]int64, embeddings, error) {
+// cut on side when truncate is set, else a KindTooLarge error that says by
+// how much.
+func prepare(m *minilm.Model, texts []string, prompt string, truncate bool, side hf.Truncation) ([][]int64, embeddings, error) {
 	seqs := make([][]int64, len(texts))
 	var out embeddings
 	for i, text := range texts {
 		text = prompt + text
-		ids, cut, err := m.Prepare(text)
+		ids, cut, err := m.Text().PrepareTruncating(text, side)
 		if err != nil {
 			if errors.Is(err, hf.ErrInvalidUTF8) {
 				return nil, out, badRequest("input %d: %w", i, err)

@@ -72,10 +72,12 @@ func decodeEmbed(body []byte, maxInputs int) (embedInput, error) {
 	if err := decodeStrict(body, &req); err != nil {
 		return in, err
 	}
-	if d := req.TruncationDirection; d != nil && !strings.EqualFold(*d, "right") {
-		return in, badRequest("truncation_direction %q is not supported; only \"Right\"", *d)
-	}
 	var err error
+	if d := req.TruncationDirection; d != nil {
+		if in.Side, err = hf.ParseTruncationDirection(*d); err != nil {
+			return in, badRequest("%v", err)
+		}
+	}
 	if in.Texts, err = decodeInputs(req.Inputs, "`inputs`", maxInputs); err != nil {
 		return in, err
 	}

@@ -104,6 +104,10 @@ type Config struct {
 	// dimensions and re-normalises it (sentence-transformers' truncate_dim,
 	// for Matryoshka models). A model with fewer dimensions fails to load.
 	TruncateDim int
+	// ExitOnLoadFailure makes a model that fails to load stop Run with the
+	// load error, as TEI exits. Without it the server stays up and /ping
+	// answers 503 with the reason: what a SageMaker container must do.
+	ExitOnLoadFailure bool
 }
 
 func (c Config) withDefaults() Config {
@@ -189,9 +193,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Run serves on ln until ctx ends, then stops accepting, lets in-flight
 // requests finish (up to ShutdownTimeout) and closes the model. A model that
-// fails to load does not stop Run: /ping reports the failure instead, so a
-// container is not restarted in a loop. Run returns nil after a shutdown
-// caused by ctx, else the error that stopped serving.
+// fails to load does not stop Run unless Config.ExitOnLoadFailure: /ping
+// reports the failure instead, so a container is not restarted in a loop.
+// Run returns nil after a shutdown caused by ctx, else the error that
+// stopped serving.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if !s.started.CompareAndSwap(false, true) {
 		ln.Close()
@@ -200,9 +205,12 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
 	loadDone := make(chan struct{})
+	loadFailed := make(chan error, 1)
 	go func() {
 		defer close(loadDone)
-		s.loadModel(loadCtx)
+		if err := s.loadModel(loadCtx); err != nil && s.cfg.ExitOnLoadFailure && loadCtx.Err() == nil {
+			loadFailed <- err
+		}
 	}()
 	batchDone := make(chan struct{})
 	go func() {
@@ -231,6 +239,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		<-serveErr // http.ErrServerClosed
 	case err = <-serveErr:
 		<-s.shutdown(srv)
+	case loadErr := <-loadFailed:
+		err = fmt.Errorf("model failed to load: %w", loadErr)
+		<-s.shutdown(srv)
+		<-serveErr
 	}
 	cancelLoad()
 	// The batcher outlives the HTTP server so that drained requests get
@@ -260,18 +272,23 @@ func (s *Server) shutdown(srv *http.Server) <-chan struct{} {
 	return done
 }
 
-func (s *Server) loadModel(ctx context.Context) {
+func (s *Server) loadModel(ctx context.Context) error {
 	start := time.Now()
 	m, err := s.safeLoad(ctx)
 	if err != nil {
 		s.core.setLoadErr(err)
-		s.log.Error("model failed to load; /ping answers 503", "err", err)
-		return
+		if s.cfg.ExitOnLoadFailure {
+			s.log.Error("model failed to load; stopping", "err", err)
+		} else {
+			s.log.Error("model failed to load; /ping answers 503", "err", err)
+		}
+		return err
 	}
 	s.core.model.Store(m)
 	s.metrics.loaded.Store(true)
 	s.log.Info("model loaded", "dim", m.Dim(), "max_seq_length", m.MaxSeqLength,
 		"seconds", fmt.Sprintf("%.2f", time.Since(start).Seconds()))
+	return nil
 }
 
 // safeLoad turns a panic or a nil model into an error, so /ping can say why.

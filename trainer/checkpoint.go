@@ -176,6 +176,42 @@ func removeStaleTemps(dir string) {
 	}
 }
 
+// RemoveCheckpoints deletes the checkpoint folders in dir and the
+// temporary folders of unfinished ones, then dir itself when nothing else
+// is left in it; other files stay. It is for after a run that succeeded:
+// a checkpoint is what a resume continues from. It returns how many
+// checkpoints it removed.
+func RemoveCheckpoints(dir string) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("removing checkpoints: %w", err)
+	}
+	removed, others := 0, 0
+	for _, e := range entries {
+		name := e.Name()
+		isCheckpoint := e.IsDir() && strings.HasPrefix(name, checkpointPrefix)
+		if !isCheckpoint && !strings.HasPrefix(name, ".tmp-"+checkpointPrefix) {
+			others++
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return removed, fmt.Errorf("removing checkpoints: %w", err)
+		}
+		if isCheckpoint {
+			removed++
+		}
+	}
+	if others == 0 {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("removing checkpoints: %w", err)
+		}
+	}
+	return removed, nil
+}
+
 func pruneCheckpoints(dir string, keep int) {
 	entries, _ := os.ReadDir(dir)
 	var names []string

@@ -73,3 +73,32 @@ func TestCheckpointFilesAreSyncedBeforeRename(t *testing.T) {
 	require.NoError(t, err)
 	assert.Subset(t, synced, []string{"optimizer.pt", "rng.bin", "model.safetensors"})
 }
+
+// TestRemoveCheckpoints: the checkpoint folders and unfinished temporary
+// ones go; anything else in the folder stays, and so does the folder then.
+func TestRemoveCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{checkpointName(3), checkpointName(6), ".tmp-" + checkpointName(9)} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, d, "state.json"), []byte("{}"), 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644))
+	n, err := RemoveCheckpoints(dir)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	assert.Equal(t, "notes.txt", left[0].Name())
+
+	only := filepath.Join(t.TempDir(), "checkpoints")
+	require.NoError(t, os.MkdirAll(filepath.Join(only, checkpointName(1)), 0o755))
+	n, err = RemoveCheckpoints(only)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.NoDirExists(t, only, "an emptied checkpoint folder goes too")
+
+	n, err = RemoveCheckpoints(filepath.Join(t.TempDir(), "none"))
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}

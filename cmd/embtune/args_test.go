@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,8 +85,8 @@ func TestQueryTopKAfterText(t *testing.T) {
 // says "usage: usage:".
 func TestHelp(t *testing.T) {
 	var flagsOut bytes.Buffer
-	flagSetCreated = func(_ string, fs *flag.FlagSet) { fs.SetOutput(&flagsOut) }
-	defer func() { flagSetCreated = nil }()
+	usageOutput = &flagsOut
+	defer func() { usageOutput = os.Stderr }()
 	code, _, stderr := runCLI(context.Background(), []string{"help", "serve"}, "")
 	assert.Equal(t, 0, code, stderr)
 	assert.Contains(t, flagsOut.String(), "-max-batch-tokens")
@@ -103,14 +104,95 @@ func TestHelp(t *testing.T) {
 		flagsOut.Reset()
 		code, _, stderr := runCLI(context.Background(), args, "")
 		assert.Equal(t, 0, code, "%v: %s", args, stderr)
-		if args[0] != "sagemaker" {
-			assert.Contains(t, flagsOut.String(), "Usage of embtune", args)
-		}
+		assert.Contains(t, flagsOut.String(), "usage: embtune "+args[0], args)
 	}
 
 	for _, args := range [][]string{{"data"}, {"data", "nosuch"}, {"data", "faq"}} {
 		code, _, stderr := runCLI(context.Background(), args, "")
 		assert.Equal(t, 2, code, "%v: %s", args, stderr)
 		assert.NotContains(t, stderr, "usage: usage:", args)
+	}
+}
+
+// TestEveryHelp: every command and subcommand answers --help with exit 0,
+// a usage line, its one-line description and (for those with flags) its
+// flags; none says "usage: usage:" or Go's bare "Usage of".
+func TestEveryHelp(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string // a phrase of the description
+	}{
+		{[]string{"encode"}, "embed one text per input line"},
+		{[]string{"similarity"}, "cosine similarity"},
+		{[]string{"tokenize"}, "input ids and tokens"},
+		{[]string{"train"}, "fine-tune"},
+		{[]string{"eval"}, "retrieval metrics"},
+		{[]string{"data"}, "build training pairs"},
+		{[]string{"data", "faq"}, "import an FAQ document"},
+		{[]string{"data", "generate"}, "ask an LLM"},
+		{[]string{"index"}, "chunk and embed documents"},
+		{[]string{"query"}, "search an index"},
+		{[]string{"serve"}, "serve embeddings over HTTP"},
+		{[]string{"package"}, "model.tar.gz"},
+		{[]string{"sagemaker"}, "train-job"},
+		{[]string{"sagemaker", "push"}, "upload a file"},
+		{[]string{"sagemaker", "train-job"}, "training job"},
+		{[]string{"sagemaker", "deploy"}, "endpoint"},
+		{[]string{"sagemaker", "invoke"}, "embed texts on an endpoint"},
+		{[]string{"sagemaker", "batch-embed"}, "Batch Transform"},
+		{[]string{"export"}, "TorchScript"},
+		{[]string{"bench"}, "time encoding"},
+		{[]string{"info"}, "libtorch build"},
+		{[]string{"version"}, "embtune's version"},
+	}
+	listed := map[string]bool{}
+	for _, c := range cases {
+		listed[c.args[0]] = true
+	}
+	for _, c := range commands() {
+		assert.True(t, listed[c.name], "command %s has no --help case", c.name)
+	}
+	var out bytes.Buffer
+	usageOutput = &out
+	defer func() { usageOutput = os.Stderr }()
+	for _, c := range cases {
+		for _, help := range []string{"--help", "-h"} {
+			out.Reset()
+			args := append(append([]string{}, c.args...), help)
+			code, stdout, stderr := runCLI(context.Background(), args, "")
+			text := out.String()
+			assert.Equal(t, 0, code, "%v: %s", args, stderr)
+			assert.Empty(t, stdout, args)
+			assert.True(t, strings.HasPrefix(text, "usage: embtune "+strings.Join(c.args, " ")), "%v:\n%s", args, text)
+			assert.Contains(t, text, c.want, args)
+			assert.NotContains(t, text+stderr, "usage: usage:", args)
+			assert.NotContains(t, text, "Usage of", args)
+		}
+	}
+}
+
+// TestSubcommandListsAligned: in `sagemaker --help` and `data --help` the
+// subcommands' descriptions start in one column.
+func TestSubcommandListsAligned(t *testing.T) {
+	var out bytes.Buffer
+	usageOutput = &out
+	defer func() { usageOutput = os.Stderr }()
+	for _, cmd := range []string{"sagemaker", "data"} {
+		out.Reset()
+		code, _, stderr := runCLI(context.Background(), []string{cmd, "--help"}, "")
+		require.Equal(t, 0, code, stderr)
+		cols := map[int]bool{}
+		n := 0
+		for _, line := range strings.Split(out.String(), "\n") {
+			if !strings.HasPrefix(line, "  ") {
+				continue
+			}
+			name := strings.Fields(line)[0]
+			rest := line[2+len(name):]
+			cols[2+len(name)+len(rest)-len(strings.TrimLeft(rest, " "))] = true
+			n++
+		}
+		assert.GreaterOrEqual(t, n, 2, "%s --help lists its subcommands:\n%s", cmd, out.String())
+		assert.Len(t, cols, 1, "%s --help:\n%s", cmd, out.String())
 	}
 }

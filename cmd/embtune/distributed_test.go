@@ -280,3 +280,36 @@ func TestTrainingContainerTwoHosts(t *testing.T) {
 	// run, on both hosts: 3 steps in the validation run, 3 in the refit.
 	assert.Equal(t, 6, rep.Training.Steps, "12 pairs at global batch 4, then the refit")
 }
+
+// TestTorchrunAgentStore runs `torchrun --nproc-per-node 2 --no-python
+// embtune train` with the real torchrun of the golden venv. torchrun's
+// agent serves the TCPStore on MASTER_PORT and tells the workers so
+// (TORCHELASTIC_USE_AGENT_STORE=True): rank 0 must join it as a client,
+// with no failed bind (c10d's "has failed to bind" message), and the run
+// must finish with the model written.
+func TestTorchrunAgentStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts torchrun and two training processes")
+	}
+	torchrun := filepath.Join("..", "..", "third_party", "golden-venv", "bin", "torchrun")
+	if _, err := os.Stat(torchrun); err != nil {
+		t.Skipf("no torchrun at %s (the golden venv: tools/golden/run.sh creates it): %v", torchrun, err)
+	}
+	data := faqPairs(t, 16)
+	out := t.TempDir()
+	cmd := exec.Command(torchrun, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", strconv.Itoa(freePort(t)),
+		"--no-python", os.Args[0],
+		"train", "--model", modelDir(t), "--data", data, "--output", out, "--threads", "1", "--epochs", "1",
+		"--batch-size", "8", "--max-seq-length", "32", "--checkpoints=false", "--validation-split", "0", "--rendezvous-timeout", "60s")
+	cmd.Env = append(os.Environ(), "EMBTUNE_TEST_CLI=1")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	log := stderr.String()
+	assert.NotContains(t, log, "failed to bind")
+	assert.NotContains(t, log, "ignoring the error")
+	assert.NotContains(t, log, "cannot serve the store")
+	assert.Contains(t, log, "world_size=2")
+	assert.FileExists(t, filepath.Join(out, "model.safetensors"))
+}

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/embtune/embtune/embedding"
 	"github.com/embtune/embtune/hf"
@@ -18,7 +20,50 @@ import (
 	"github.com/embtune/embtune/vecmath"
 )
 
+// defaultModelDir is the model `make deps` fetches, relative to the
+// repository root.
 const defaultModelDir = "third_party/models/all-MiniLM-L6-v2"
+
+// defaultModel is --model's default: $EMBTUNE_MODEL; else defaultModelDir
+// in the current directory; else in the repository the executable sits in
+// (bin/embtune, so that it runs from any directory). Where none exists,
+// looked lists the places tried and the default stays relative.
+func defaultModel(getenv func(string) string, executable func() (string, error)) (dir string, looked []string) {
+	if m := getenv("EMBTUNE_MODEL"); m != "" {
+		return m, nil
+	}
+	candidates := []string{defaultModelDir}
+	if exe, err := executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real // a symlink in ~/bin to the repository's bin/embtune
+		}
+		// bin/embtune, or a binary at the repository root.
+		for d, up := filepath.Dir(exe), 0; up < 2; d, up = filepath.Dir(d), up+1 {
+			candidates = append(candidates, filepath.Join(d, defaultModelDir))
+		}
+	}
+	for _, c := range candidates {
+		if dirExists(c) {
+			return c, nil
+		}
+	}
+	return defaultModelDir, candidates
+}
+
+// defaultModelLooked is where the last defaultModel call looked in vain,
+// for the error a command without --model fails with.
+var defaultModelLooked []string
+
+// explainDefaultModel adds, to an error from a missing default model
+// folder, where the default was looked for and how to name a model.
+func explainDefaultModel(err error) error {
+	if len(defaultModelLooked) == 0 || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), defaultModelDir) {
+		return err
+	}
+	return fmt.Errorf("%w\nno --model was given and the default model folder is not in %s; "+
+		"pass --model DIR (a sentence-transformers folder) or set EMBTUNE_MODEL=DIR, or run `make deps` in the repository to fetch the default",
+		err, strings.Join(defaultModelLooked, " nor "))
+}
 
 // modelFlags are the flags every model-loading command shares.
 type modelFlags struct {
@@ -34,11 +79,10 @@ type modelFlags struct {
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
-	def := os.Getenv("EMBTUNE_MODEL")
-	if def == "" {
-		def = defaultModelDir
-	}
-	fs.StringVar(&m.dir, "model", def, "sentence-transformers model folder (env EMBTUNE_MODEL)")
+	def, looked := defaultModel(os.Getenv, os.Executable)
+	defaultModelLooked = looked
+	fs.StringVar(&m.dir, "model", def, "sentence-transformers model folder (env EMBTUNE_MODEL; default: "+
+		defaultModelDir+" in the current directory, else in the repository of the embtune binary, bin/embtune's parent)")
 	fs.StringVar(&m.device, "device", "auto", "auto, cpu, cuda or cuda:N")
 	fs.IntVar(&m.threads, "threads", 0, "libtorch intra-op threads (0: all cores)")
 	fs.IntVar(&m.maxSeqLength, "max-seq-length", 0, "truncate at this many tokens (0: the model's max_seq_length)")

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -12,16 +13,31 @@ func flagEnvName(name string) string {
 	return "EMBTUNE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
+// ownEnv finds a variable a flag's help names as its own, "(env
+// EMBTUNE_STORE_TABLE)", where it differs from flagEnvName: --table is the
+// store's table, EMBTUNE_STORE_TABLE for every command that has it.
+var ownEnv = regexp.MustCompile(`\(env (EMBTUNE_[A-Z0-9_]+)`)
+
+// envNameOf is the one environment variable that sets f.
+func envNameOf(f *flag.Flag) string {
+	if m := ownEnv.FindStringSubmatch(f.Usage); m != nil {
+		return m[1]
+	}
+	return flagEnvName(f.Name)
+}
+
 // parseFlagsEnv parses args like parseFlags, then sets every flag that the
 // command line did not give from its environment variable, as TEI's
 // `#[clap(long, env)]` does: the command line wins over the environment.
 // It is for commands that containers start without arguments (the
 // SageMaker inference container runs `serve` bare, configured by the
 // model's Environment). A value that does not parse is a usage error that
-// names the variable. fs.Visit reports environment-set flags as given.
+// names the variable. fs.Visit reports environment-set flags as given. A
+// flag whose help names its own variable ("(env EMBTUNE_STORE_TABLE)")
+// reads that one only.
 func parseFlagsEnv(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
 	fs.VisitAll(func(f *flag.Flag) {
-		if env := flagEnvName(f.Name); !strings.Contains(f.Usage, env) {
+		if env := envNameOf(f); !strings.Contains(f.Usage, env) {
 			f.Usage += " [env " + env + "]"
 		}
 	})
@@ -35,7 +51,7 @@ func parseFlagsEnv(fs *flag.FlagSet, args []string, lookupEnv func(string) (stri
 		if err != nil || given[f.Name] {
 			return
 		}
-		name := flagEnvName(f.Name)
+		name := envNameOf(f)
 		v, ok := lookupEnv(name)
 		if !ok {
 			return

@@ -53,6 +53,32 @@ func TestParseFlagsEnv(t *testing.T) {
 	assert.Contains(t, err.Error(), `EMBTUNE_MAX_BATCH_TOKENS="lots"`)
 }
 
+// TestServeTableEnvironment: serve's --table has one environment name,
+// EMBTUNE_STORE_TABLE, as index --store's; EMBTUNE_TABLE (the generic
+// EMBTUNE_<FLAG> form) is neither read nor named in the help.
+func TestServeTableEnvironment(t *testing.T) {
+	env := map[string]string{"EMBTUNE_STORE_TABLE": "faq", "EMBTUNE_TABLE": "other"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var sf storeFlags
+	sf.register(fs, true)
+	require.NoError(t, parseFlagsEnv(fs, nil, lookup))
+	assert.Equal(t, "faq", sf.table)
+	usage := fs.Lookup("table").Usage
+	assert.Contains(t, usage, "EMBTUNE_STORE_TABLE")
+	assert.NotContains(t, usage, "EMBTUNE_TABLE")
+	assert.Equal(t, 1, strings.Count(usage, "EMBTUNE_"), usage)
+
+	delete(env, "EMBTUNE_STORE_TABLE")
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	sf = storeFlags{}
+	sf.register(fs, true)
+	require.NoError(t, parseFlagsEnv(fs, []string{"--table", "cli"}, lookup))
+	assert.Equal(t, "cli", sf.table, "the command line wins")
+}
+
 // TestServeContainerFromEnvironment starts `embtune serve` as the SageMaker
 // inference container does, with no arguments: the model comes from
 // SAGEMAKER_BASE_DIR/model, and --index, --addr and --max-inputs from
@@ -117,7 +143,7 @@ func TestEveryServeFlagReadsTheEnvironment(t *testing.T) {
 	require.ErrorIs(t, err, errUsage)
 	require.NotNil(t, serveFlags)
 	serveFlags.VisitAll(func(f *flag.Flag) {
-		env := flagEnvName(f.Name)
+		env := envNameOf(f) // EMBTUNE_<FLAG>, or the one its help names (--table: EMBTUNE_STORE_TABLE)
 		assert.True(t, looked[env], "--%s is not read from %s", f.Name, env)
 		assert.Contains(t, f.Usage, env, "--%s's help names its variable", f.Name)
 	})

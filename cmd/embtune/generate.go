@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,12 +27,23 @@ func runDataCommand(ctx context.Context, args []string, stdin io.Reader, stdout 
 		return runGenerate(ctx, args[1:], stdout)
 	}
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		return runData(ctx, args, stdin, stdout)
+		dataUsage(usageOutput)
+		return flag.ErrHelp
 	}
 	if len(args) == 0 || args[0] != "faq" {
 		return usageError("embtune data faq FILE > pairs.jsonl, or embtune data generate --docs PATH… --output pairs.jsonl (run either with --help)")
 	}
 	return runData(ctx, args, stdin, stdout)
+}
+
+// dataUsage lists `embtune data`'s subcommands.
+func dataUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: embtune data SUBCOMMAND [flags]")
+	fmt.Fprintf(w, "\n%s\n\n", summaryOf("data"))
+	for _, sub := range []string{"faq", "generate"} {
+		fmt.Fprintf(w, "  %-10s %s\n", sub, summaryOf("data "+sub))
+	}
+	fmt.Fprintln(w, "Run 'embtune data SUBCOMMAND --help' for its flags.")
 }
 
 // pathList collects a repeatable flag.

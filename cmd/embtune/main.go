@@ -47,7 +47,7 @@ func commands() []command {
 		{"sagemaker", "push to S3, create training jobs and endpoints, invoke (aws-sdk-go-v2)", runSageMaker},
 		{"export", "write the model as TorchScript and/or a sentence-transformers folder", runExport},
 		{"bench", "time encoding a text file; encoder GFLOP/s against GEMM", runBench},
-		{"info", "print the libtorch build this binary uses", runInfo},
+		{"info", "print the libtorch build this binary uses: version, threads, CUDA devices and its build configuration", runInfo},
 		{"version", "print embtune's version, revision and libtorch version", runVersion},
 	}
 }
@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "embtune %s: %v\n", c.name, err)
 			return 2
 		default:
-			fmt.Fprintf(stderr, "embtune %s: %v\n", c.name, err)
+			fmt.Fprintf(stderr, "embtune %s: %v\n", c.name, explainDefaultModel(err))
 			return 1
 		}
 	}
@@ -117,15 +117,69 @@ func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
 
-// newFlags returns a flag set that reports errors instead of exiting.
+// operands are what a command takes besides flags, for its usage line.
+var operands = map[string]string{
+	"encode":        "< texts.txt > vectors.jsonl",
+	"similarity":    "TEXT_A TEXT_B",
+	"tokenize":      "[TEXT...] (or one text per line on standard input)",
+	"index":         "PATH... (files or folders of documents)",
+	"query":         "[QUERY...] (or one query per line on standard input)",
+	"data faq":      "FILE[.gz] > pairs.jsonl",
+	"data generate": "[PATH...] (more --docs)",
+}
+
+// summaryOf is the one-line description of a command or subcommand
+// ("sagemaker push", "data faq").
+func summaryOf(name string) string {
+	switch name {
+	case "data faq":
+		return "import an FAQ document (Debian FAQ text, Markdown or reStructuredText): one question/answer pair per heading ending in \"?\""
+	case "data generate":
+		return "ask an LLM for questions that document chunks answer: training pairs from documents alone"
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.summary
+		}
+	}
+	for _, c := range smSubcommands {
+		if "sagemaker "+c.name == name {
+			return c.summary
+		}
+	}
+	return ""
+}
+
+// newFlags returns a flag set that reports errors instead of exiting. Its
+// --help prints the usage line, the command's description and its flags.
 func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("embtune "+name, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(usageOutput)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: embtune %s [flags]", name)
+		if o := operands[name]; o != "" {
+			fmt.Fprintf(w, " %s", o)
+		}
+		fmt.Fprintln(w)
+		if s := summaryOf(name); s != "" {
+			fmt.Fprintf(w, "\n%s\n", s)
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintf(w, "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
 	if flagSetCreated != nil {
 		flagSetCreated(name, fs)
 	}
 	return fs
 }
+
+// usageOutput receives --help and usage messages (tests capture it).
+var usageOutput io.Writer = os.Stderr
 
 // flagSetCreated, when set (by tests), sees every flag set newFlags makes,
 // so a test can read a command's flags by running it with --help.

@@ -193,6 +193,48 @@ func TestTrainWithoutCheckpoints(t *testing.T) {
 	assert.NoDirExists(t, filepath.Join(out, "checkpoints"))
 }
 
+// TestDeleteCheckpointsOnSuccess: --save-total-limit 1 keeps one
+// checkpoint, from which --resume continues; with
+// --delete-checkpoints-on-success a run that fails keeps them, and one that
+// succeeds removes them and leaves the model.
+func TestDeleteCheckpointsOnSuccess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	var b strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&b, `{"question": "question number %d?", "answer": "answer number %d."}`+"\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	out := filepath.Join(dir, "out")
+	ckpts := filepath.Join(out, "checkpoints")
+	args := []string{"train", "--model", modelDir(t), "--data", data, "--output", out, "--epochs", "2",
+		"--batch-size", "4", "--max-seq-length", "32", "--checkpoint-min-interval", "-1s", "--save-total-limit", "1"}
+
+	code, _, stderr := runCLI(context.Background(), args, "")
+	require.Equal(t, 0, code, stderr)
+	kept, err := os.ReadDir(ckpts)
+	require.NoError(t, err)
+	require.Len(t, kept, 1, "--save-total-limit 1")
+
+	// A failed run (other hyperparameters than the checkpoint's) keeps them.
+	code, _, stderr = runCLI(context.Background(), append(args, "--resume", "--delete-checkpoints-on-success", "--lr", "1e-3"), "")
+	require.Equal(t, 1, code)
+	assert.Contains(t, stderr, "other hyperparameters")
+	after, err := os.ReadDir(ckpts)
+	require.NoError(t, err)
+	assert.Len(t, after, 1, "a failed run keeps its checkpoints")
+
+	// A run that resumes from the kept one and succeeds removes them.
+	code, _, stderr = runCLI(context.Background(), append(args, "--resume", "--delete-checkpoints-on-success"), "")
+	require.Equal(t, 0, code, stderr)
+	assert.NoDirExists(t, ckpts)
+	assert.FileExists(t, filepath.Join(out, "model.pt"))
+	assert.FileExists(t, filepath.Join(out, "model.safetensors"))
+}
+
 func TestIndexAndQuery(t *testing.T) {
 	ctx := context.Background()
 	m := modelDir(t)
@@ -266,4 +308,57 @@ func TestIndexAndQuery(t *testing.T) {
 	code, _, stderr = runCLI(ctx, []string{"index", "--model", m, "--output", idx, filepath.Join(dir, "nothing-here")}, "")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "no such file")
+}
+
+// TestDefaultModel: --model's default is $EMBTUNE_MODEL, else the fetched
+// model in the current directory, else in the repository the binary sits
+// in (bin/embtune), so that it runs from anywhere.
+func TestDefaultModel(t *testing.T) {
+	repo := t.TempDir()
+	model := filepath.Join(repo, defaultModelDir)
+	require.NoError(t, os.MkdirAll(model, 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(repo, "bin"), 0o755))
+	exe := filepath.Join(repo, "bin", "embtune")
+	writeFile(t, exe, "")
+	noEnv := func(string) string { return "" }
+	fromBin := func() (string, error) { return exe, nil }
+
+	t.Chdir(t.TempDir()) // a directory without third_party
+	got, looked := defaultModel(func(string) string { return "/my/model" }, fromBin)
+	assert.Equal(t, "/my/model", got)
+	assert.Empty(t, looked)
+
+	got, looked = defaultModel(noEnv, fromBin)
+	want, err := filepath.EvalSymlinks(model)
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "the binary's repository")
+	assert.Empty(t, looked)
+
+	elsewhere := filepath.Join(t.TempDir(), "embtune")
+	got, looked = defaultModel(noEnv, func() (string, error) { return elsewhere, nil })
+	assert.Equal(t, defaultModelDir, got)
+	assert.Contains(t, looked, defaultModelDir)
+	assert.Len(t, looked, 3)
+
+	t.Chdir(repo)
+	got, _ = defaultModel(noEnv, func() (string, error) { return elsewhere, nil })
+	assert.Equal(t, defaultModelDir, got, "the current directory's, relative")
+}
+
+// TestDefaultModelMissing: run from a directory with no model and no
+// --model, a command says where it looked and how to name a model, not
+// only a stat error.
+func TestDefaultModelMissing(t *testing.T) {
+	t.Setenv("EMBTUNE_MODEL", "")
+	t.Chdir(t.TempDir())
+	code, _, stderr := runCLI(context.Background(), []string{"similarity", "a", "b"}, "")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no --model was given")
+	assert.Contains(t, stderr, "pass --model DIR")
+	assert.Contains(t, stderr, "EMBTUNE_MODEL")
+	assert.Contains(t, stderr, filepath.Join(defaultModelDir))
+
+	code, _, stderr = runCLI(context.Background(), []string{"similarity", "--model", "nosuch/folder", "a", "b"}, "")
+	assert.Equal(t, 1, code)
+	assert.NotContains(t, stderr, "no --model was given")
 }

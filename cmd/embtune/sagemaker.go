@@ -68,21 +68,23 @@ var smSubcommands = []struct{ name, summary string }{
 
 func smUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: embtune sagemaker SUBCOMMAND [flags]")
+	fmt.Fprintf(w, "\n%s\n\n", summaryOf("sagemaker"))
 	for _, c := range smSubcommands {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, "Run 'embtune sagemaker SUBCOMMAND --help' for its flags.")
 	fmt.Fprintln(w, "Credentials: the AWS SDK's default chain (environment, profiles, SSO, roles).")
 	fmt.Fprintln(w, "Endpoints: --endpoint-url, or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 / _SAGEMAKER / _SAGEMAKER_RUNTIME.")
 }
 
 func runSageMaker(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		smUsage(os.Stderr)
+		smUsage(usageOutput)
 		return usageError("give a subcommand")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
-		smUsage(os.Stderr)
+		smUsage(usageOutput)
 		return flag.ErrHelp
 	case "push":
 		return smPush(ctx, args[1:], stdout)
@@ -95,7 +97,7 @@ func runSageMaker(ctx context.Context, args []string, stdin io.Reader, stdout io
 	case "batch-embed":
 		return smBatchEmbed(ctx, args[1:], stdout)
 	}
-	smUsage(os.Stderr)
+	smUsage(usageOutput)
 	return usageError("unknown subcommand %q", args[0])
 }
 

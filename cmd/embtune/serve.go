@@ -43,6 +43,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	var defaultPrompt optionalString
 	fs.Var(&defaultPrompt, "default-prompt", "prompt text for requests without prompt_name, as TEI's flag (overrides --default-prompt-name)")
 	truncateDim := registerTruncateDim(fs)
+	stayUp := fs.Bool("stay-up-on-load-failure", false, "when the model fails to load, keep serving with /ping and every route answering 503 and the reason, "+
+		"instead of exiting non-zero (default: true in a SageMaker container, whose /ping must answer; false elsewhere, as TEI)")
 	var sf storeFlags
 	sf.register(fs, true)
 	// Every flag also reads EMBTUNE_<NAME>: the SageMaker inference
@@ -80,6 +82,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	container, modelDir, containerAddr := sagemakerMode(os.Getenv, dirExists, given["model"])
 	if container && !given["model"] {
 		mf.dir = modelDir
+	}
+	if !given["stay-up-on-load-failure"] {
+		*stayUp = container
 	}
 	if !given["addr"] {
 		*addr = serve.DefaultAddr
@@ -121,10 +126,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		}
 		slog.Info("loaded index", "path", *indexPath, "chunks", index.Len(), "documents", index.Info.Documents)
 	}
-	if err := checkServeDims(mf.dir, *truncateDim, index, store); err != nil {
+	if err := checkServeDims(mf.dir, *truncateDim, index, store, *stayUp); err != nil {
 		return err
 	}
-	slog.Info("starting server", "model", mf.dir, "addr", *addr, "sagemaker", container, "quantize", mf.quantize)
+	slog.Info("starting server", "model", mf.dir, "addr", *addr, "sagemaker", container, "quantize", mf.quantize, "stay_up_on_load_failure", *stayUp)
 	srv := serve.New(serve.Config{
 		Addr:           *addr,
 		ModelName:      *name,
@@ -138,6 +143,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 		Index:          index,
 		Store:          store,
 		TruncateDim:    *truncateDim,
+		// ExitOnLoadFailure: outside a container a bad --model is the
+		// operator's mistake, reported at once with a non-zero exit.
+		ExitOnLoadFailure: !*stayUp,
 	}, mf.load)
 	return srv.ListenAndServe(ctx)
 }
@@ -163,14 +171,15 @@ func sagemakerMode(getenv func(string) string, isDir func(string) bool, modelGiv
 
 // checkServeDims checks --truncate-dim against the model folder's
 // dimension and the dimension of the index or store /search answers from,
-// before the model loads.
-func checkServeDims(modelDir string, truncateDim int, index *corpus.Index, store corpus.Searcher) error {
+// before the model loads. A folder that cannot be read is an error now
+// unless stayUp (the loader then reports it on /ping).
+func checkServeDims(modelDir string, truncateDim int, index *corpus.Index, store corpus.Searcher, stayUp bool) error {
 	folder, _, err := hf.Open(modelDir, 0)
 	if err != nil {
-		if truncateDim > 0 || index != nil || store != nil {
+		if truncateDim > 0 || index != nil || store != nil || !stayUp {
 			return err
 		}
-		return nil // the loader reports it on /ping, as before
+		return nil
 	}
 	modelDim := folder.Dim() // after pooling and Dense modules
 	if err := embedding.CheckTruncateDim(truncateDim, modelDim); err != nil {

@@ -106,6 +106,7 @@ type trainFlags struct {
 	ckptMin          *time.Duration
 	keep             *int
 	resume           *bool
+	deleteCkpts      *bool
 	nproc            *int
 	masterPort       *int
 	rdzvTimeout      *time.Duration
@@ -156,7 +157,9 @@ func newTrainFlags() *trainFlags {
 	f.ckptDir = fs.String("checkpoint-dir", "", "write checkpoints here (default OUTPUT/checkpoints)")
 	f.ckptEvery = fs.Int("checkpoint-every", 0, "also checkpoint every N steps (0: at epoch ends only)")
 	f.ckptMin = fs.Duration("checkpoint-min-interval", 0, "skip epoch-end checkpoints closer together than this (0: 1m; negative: never skip)")
-	f.keep = fs.Int("save-total-limit", 2, "keep the newest N checkpoints")
+	f.keep = fs.Int("save-total-limit", 2, "keep the newest N checkpoints (transformers' save_total_limit; --resume continues from the newest kept)")
+	f.deleteCkpts = fs.Bool("delete-checkpoints-on-success", false, "remove the checkpoints once the run has finished successfully, leaving the model in --output; "+
+		"a failed or interrupted run keeps them for --resume")
 	f.resume = fs.Bool("resume", false, "continue from the newest checkpoint")
 	f.nproc = fs.Int("nproc-per-node", envInt("EMBTUNE_NPROC_PER_NODE", 1), "start N data-parallel workers here, as torchrun does: one per GPU (cuda:LOCAL_RANK), or a share of the CPU threads each (env EMBTUNE_NPROC_PER_NODE)")
 	f.masterPort = fs.Int("master-port", 0, "with --nproc-per-node: the rendezvous port on 127.0.0.1 (0: a free one)")
@@ -324,7 +327,8 @@ func (f *trainFlags) job(hp trainer.HyperParameters, dev torch.Device) (*finetun
 		ModelDir: f.mf.dir, DataPath: *f.data, OutputDir: *f.output, EvalSplit: *f.evalSplit, Folds: *f.folds, TestPath: *f.testData,
 		Hyper: hp, Device: dev, Threads: f.mf.threads, Pairs: f.pairs,
 		CheckpointDir: *f.ckptDir, CheckpointEvery: *f.ckptEvery, MinCheckpointInterval: *f.ckptMin, KeepCheckpoints: *f.keep, Resume: *f.resume,
-		Logger: slog.Default(), Progress: os.Stderr,
+		DeleteCheckpoints: *f.deleteCkpts,
+		Logger:            slog.Default(), Progress: os.Stderr,
 	}
 	var err error
 	if job.QueryPrompt, job.DocumentPrompt, err = f.mf.prompts.choices(); err != nil {

@@ -14,6 +14,7 @@
 #   tools/golden/run.sh families               small random BERT folders, one per head variant
 #   tools/golden/run.sh stats                  scipy.stats.wilcoxon p-values and the paired bootstrap (numpy)
 #   tools/golden/run.sh tokenizers             token ids of every tokenizer kind (testdata/tokenizers)
+#   tools/golden/run.sh tokenizers-left        their ids truncated on the left (testdata/tokenizers/left-truncation.jsonl.gz)
 #   tools/golden/run.sh bench-tokenizers       tokenizing speed per kind, embtune vs HF tokenizers
 #   tools/golden/run.sh tokenizer-models       model folders for the tokenizer kinds (e5 dequantized, BGE from ONNX)
 #   tools/golden/run.sh tokenizer-parity BIN   their embeddings, embtune vs sentence-transformers
@@ -41,6 +42,7 @@ case "${1:-}" in
   corpus|loss|matryoshka|cached|truncate|negatives|search) exec "$venv/bin/python" "$root/tools/golden/generate.py" "$1" "$model" ;;
   adamw) exec "$venv/bin/python" "$root/tools/golden/generate.py" adamw ;;
   tokenizers) exec "$venv/bin/python" "$root/tools/golden/tokenizer_kinds.py" "$root" ;;
+  tokenizers-left) exec "$venv/bin/python" "$root/tools/golden/tokenizer_kinds.py" "$root" left ;;
   tokenizer-models) exec "$venv/bin/python" "$root/tools/golden/tokenizer_models.py" "$root" build ;;
   tokenizer-parity) exec "$venv/bin/python" "$root/tools/golden/tokenizer_models.py" "$root" check "$2" ;;
   bench-tokenizers) exec "$venv/bin/python" "$root/tools/golden/bench_tokenizers.py" "$root" ;;

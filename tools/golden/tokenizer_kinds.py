@@ -12,7 +12,13 @@ The real tokenizers come from third_party/tokenizers (tools/fetch-tokenizers.sh)
 and third_party/models; the BERT folder re-saved by sentence-transformers is
 saved here and pinned like the trained ones.
 
-Usage: python tokenizer_kinds.py REPO_ROOT
+  left-truncation.jsonl.gz per kind and text that truncation cuts: the ids of
+                           enable_truncation(max_seq_length, direction="left") on
+                           the stripped text (TEI's truncation_direction "Left")
+
+Usage: python tokenizer_kinds.py REPO_ROOT        everything above
+       python tokenizer_kinds.py REPO_ROOT left   left-truncation.jsonl.gz only, from the
+                                                  stored corpus, kinds.json and tokenizers
 """
 import gzip
 import hashlib
@@ -375,5 +381,48 @@ def main():
         f.write("\n")
 
 
+def load_kind(root, kind):
+    path = os.path.join(root, kind["tokenizer"])
+    if path.endswith(".gz"):
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+    if hashlib.sha256(data).hexdigest() != kind["sha256"]:
+        sys.exit("%s: sha256 differs from kinds.json" % path)
+    return Tokenizer.from_str(data.decode())
+
+
+def left_rows(tok, texts, max_len):
+    """Per text that truncation cuts: its ids truncated on the left."""
+    tok = Tokenizer.from_str(tok.to_str())
+    tok.no_padding()
+    tok.no_truncation()
+    stripped = [t.strip() for t in texts]
+    full = [e.ids for e in tok.encode_batch(stripped, add_special_tokens=True)]
+    tok.enable_truncation(max_len, direction="left")
+    left = [e.ids for e in tok.encode_batch(stripped, add_special_tokens=True)]
+    return [{"text": i, "ids": b} for i, (a, b) in enumerate(zip(full, left)) if len(a) > max_len]
+
+
+def main_left():
+    root = sys.argv[1]
+    out = os.path.join(root, "testdata", "tokenizers")
+    with gzip.open(os.path.join(out, "corpus.jsonl.gz"), "rt", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    with open(os.path.join(out, "kinds.json")) as f:
+        meta = json.load(f)
+    rows = []
+    for name, kind in sorted(meta["kinds"].items()):
+        got = left_rows(load_kind(root, kind), texts, kind["max_seq_length"])
+        rows.extend(dict(kind=name, **r) for r in got)
+        print("left truncation: %s, %d texts cut" % (name, len(got)), file=sys.stderr)
+    write_gz_lines(os.path.join(out, "left-truncation.jsonl.gz"), rows)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[2:] == ["left"]:
+        main_left()
+    else:
+        main()
