@@ -188,7 +188,8 @@ train: build
 # for the Debian FAQ's answers only; 5 folds (seed 42) test on the FAQ's real
 # questions, training on the generated pairs (TRAIN_SCOPE=all: of every
 # answer; fold: not of the fold's held-out answers); then the exported model
-# in DOCS_OUT/generated, and the comparison with make train's report. Starts
+# in DOCS_OUT/generated, and the same folds trained on the real pairs with
+# the same TRAIN_FLAGS (DOCS_OUT/real) compared question by question. Starts
 # llama.cpp's server of make deps-llm on loopback unless LLM_URL is given;
 # resumable (run it again to continue a stopped generation).
 DOCS_OUT ?= out/docs
