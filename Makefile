@@ -33,7 +33,7 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-llm test-llm deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-llm test-llm deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train train-docs index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
 
 deps: libtorch gloo model mpnet tokenizers faq gomod deps-aws deps-postgres deps-clients
 
@@ -189,6 +189,19 @@ train: build
 	@$(MAKE) --no-print-directory $(DATA)
 	bin/embtune train --model $(MODEL) --data $(DATA) --output $(OUTPUT) --preset $(PRESET) \
 		--device $(DEVICE) --nproc-per-node $(NPROC) $(EVAL_FLAGS) $(TRAIN_FLAGS)
+
+# Training pairs from documents (docs/generate.md): an LLM writes questions
+# for the Debian FAQ's answers only; 5 folds (seed 42) test on the FAQ's real
+# questions, training on the generated pairs (TRAIN_SCOPE=all: of every
+# answer; fold: not of the fold's held-out answers); then the exported model
+# in DOCS_OUT/generated, and the same folds trained on the real pairs with
+# the same TRAIN_FLAGS (DOCS_OUT/real) compared question by question. Starts
+# llama.cpp's server of make deps-llm on loopback unless LLM_URL is given;
+# resumable (run it again to continue a stopped generation).
+DOCS_OUT ?= out/docs
+train-docs: build
+	@$(MAKE) --no-print-directory $(DATA)
+	OUT=$(DOCS_OUT) DATA=$(DATA) MODEL=$(MODEL) FOLDS=$(or $(FOLDS),5) tools/train-docs.sh
 
 # The retrieval half of RAG: chunk and embed the whole Debian FAQ with the model
 # `make train` wrote (INDEX_MODEL=… for another), then ask it QUERY.

@@ -12,10 +12,24 @@ import (
 
 // runFolds evaluates base and tuned on each of k folds, each fold starting
 // from the base weights, and fills the means and standard deviations.
-func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) error {
+// With separate training pairs (trainPairs not nil), a fold's held-out
+// questions are still its share of pairs, and it trains on trainPairs as
+// j.TrainScope picks them.
+func (j *Job) runFolds(ctx context.Context, pairs, trainPairs []dataset.Pair, rep *Report) error {
 	folds, err := dataset.KFold(pairs, j.Folds, j.Hyper.Seed)
 	if err != nil {
 		return err
+	}
+	dropped := make([]int, len(folds))
+	if trainPairs != nil {
+		for i := range folds {
+			if folds[i].Train, dropped[i], err = foldTrain(trainPairs, folds[i].Test, j.TrainScope); err != nil {
+				return fmt.Errorf("fold %d: %w", i+1, err)
+			}
+			if len(folds[i].Train) == 0 {
+				return fmt.Errorf("fold %d: no training pairs left in %s", i+1, j.TrainPath)
+			}
+		}
 	}
 	// A validation split too large for some fold fails here, before any training.
 	for i, f := range folds {
@@ -24,6 +38,9 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 		}
 	}
 	rep.Split = map[string]any{"mode": "kfold", "folds": j.Folds, "seed": j.Hyper.Seed, "pairs": len(pairs)}
+	if trainPairs != nil {
+		rep.Split["train_path"], rep.Split["train_pairs"], rep.Split["train_scope"] = j.TrainPath, len(trainPairs), j.TrainScope
+	}
 	key, err := trainer.MetricKey(j.Hyper.MetricForBestModel)
 	if err != nil {
 		return err
@@ -39,7 +56,7 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 			return err
 		}
 		task := dataset.NewIRTask(pairs, f.Test)
-		fr := FoldReport{Fold: i + 1, Train: len(f.Train), Test: len(f.Test)}
+		fr := FoldReport{Fold: i + 1, Train: len(f.Train), Test: len(f.Test), TrainDropped: dropped[i]}
 		var baseDims, tunedDims []trainer.IRMetrics
 		var baseQ, tunedQ []trainer.QueryResult
 		if fr.Base, baseDims, baseQ, err = j.evaluateDims(ctx, m, task); err == nil {
@@ -60,7 +77,7 @@ func (j *Job) runFolds(ctx context.Context, pairs []dataset.Pair, rep *Report) e
 		if err != nil {
 			return fmt.Errorf("fold %d: %w", i+1, err)
 		}
-		logArgs := []any{"fold", i + 1, "base_ndcg@10", fr.Base["ndcg@10"], "tuned_ndcg@10", fr.Tuned["ndcg@10"]}
+		logArgs := []any{"fold", i + 1, "train", fr.Train, "base_ndcg@10", fr.Base["ndcg@10"], "tuned_ndcg@10", fr.Tuned["ndcg@10"]}
 		if j.main() {
 			pt, err := pairedTest(fr.Questions, key)
 			if err != nil {

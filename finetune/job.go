@@ -32,9 +32,16 @@ type Job struct {
 	// and TestPath's anchors are the evaluation queries.
 	TestPath string
 	// Folds > 1 runs k-fold evaluation, then trains the exported model on all data.
-	Folds  int
-	Hyper  trainer.HyperParameters
-	Device torch.Device
+	Folds int
+	// TrainPath, with Folds, names the pairs that train each fold and the
+	// exported model instead of DataPath's (e.g. questions generated from
+	// the documents): a fold is still evaluated on its DataPath questions
+	// against every DataPath positive. TrainScope picks a fold's pairs:
+	// TrainScopeAll (empty) or TrainScopeFold.
+	TrainPath  string
+	TrainScope string
+	Hyper      trainer.HyperParameters
+	Device     torch.Device
 	// Threads is libtorch's intra-op thread count (0: all cores).
 	Threads int
 	// Pairs are (query, answer) pairs whose cosine is reported before and
@@ -107,6 +114,22 @@ func (j *Job) run(ctx context.Context) (Report, error) {
 	if modes > 1 {
 		return Report{}, fmt.Errorf("use one of an eval split, folds or test data")
 	}
+	var trainPairs []dataset.Pair
+	if j.TrainPath != "" {
+		if j.Folds <= 1 {
+			return Report{}, fmt.Errorf("separate training data needs folds: the folds of the data are the test questions")
+		}
+		if j.TrainScope == "" {
+			j.TrainScope = TrainScopeAll
+		}
+		if trainPairs, err = dataset.Load(j.TrainPath); err != nil {
+			return Report{}, fmt.Errorf("training data: %w", err)
+		}
+		// Checked again per fold; the exported model trains on all of it.
+		if _, _, err := trainer.SplitValidation(trainPairs, j.Hyper); err != nil {
+			return Report{}, fmt.Errorf("training data: %w", err)
+		}
+	}
 	if j.TestPath != "" {
 		test, err := dataset.Load(j.TestPath)
 		if err != nil {
@@ -115,7 +138,7 @@ func (j *Job) run(ctx context.Context) (Report, error) {
 		return j.runHoldout(ctx, append(append([]dataset.Pair(nil), pairs...), test...), dataset.Split{Train: pairs, Test: test}, test,
 			map[string]any{"mode": "test-data", "test_path": j.TestPath, "train": len(pairs), "test": len(test)})
 	}
-	if _, _, err := trainer.SplitValidation(pairs, j.Hyper); err != nil && j.Folds <= 1 && j.EvalSplit <= 0 {
+	if _, _, err := trainer.SplitValidation(pairs, j.Hyper); err != nil && j.Folds <= 1 && j.EvalSplit <= 0 && j.TrainPath == "" {
 		return Report{}, err
 	}
 	if err := j.mkdirOutput(); err != nil {
@@ -126,8 +149,11 @@ func (j *Job) run(ctx context.Context) (Report, error) {
 	train := pairs
 	switch {
 	case j.Folds > 1:
-		if err := j.runFolds(ctx, pairs, &rep); err != nil {
+		if err := j.runFolds(ctx, pairs, trainPairs, &rep); err != nil {
 			return rep, err
+		}
+		if trainPairs != nil {
+			train = trainPairs
 		}
 	case j.EvalSplit > 0:
 		split, err := dataset.TrainTestSplit(pairs, j.EvalSplit, j.Hyper.Seed)

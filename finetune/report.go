@@ -34,11 +34,14 @@ type Report struct {
 
 // FoldReport is one fold's base and tuned metrics.
 type FoldReport struct {
-	Fold  int               `json:"fold"`
-	Train int               `json:"train"`
-	Test  int               `json:"test"`
-	Base  trainer.IRMetrics `json:"base"`
-	Tuned trainer.IRMetrics `json:"tuned"`
+	Fold  int `json:"fold"`
+	Train int `json:"train"`
+	Test  int `json:"test"`
+	// TrainDropped counts the separate training pairs the fold scope left
+	// out (generated from the fold's held-out documents).
+	TrainDropped int               `json:"train_dropped,omitempty"`
+	Base         trainer.IRMetrics `json:"base"`
+	Tuned        trainer.IRMetrics `json:"tuned"`
 	// Matryoshka holds the metrics at each matryoshka dim.
 	Matryoshka []DimMetrics `json:"matryoshka,omitempty"`
 	// Validation is what the fold's validation split decided.

@@ -39,6 +39,7 @@ func commands() []command {
 		{"tokenize", "print the input ids and tokens the model sees, one JSON object per text", runTokenize},
 		{"train", "fine-tune on question/answer pairs; evaluate base vs tuned; export", runTrain},
 		{"eval", "retrieval metrics of a model on pairs (InformationRetrievalEvaluator)", runEval},
+		{"compare", "compare the tuned models of two training reports (eval.json) on the same held-out questions", runCompare},
 		{"data", "build training pairs: 'data faq FILE' imports an FAQ document; 'data generate' asks an LLM for questions on document chunks", runDataCommand},
 		{"index", "chunk and embed documents into an index file (the retrieval half of RAG)", runIndex},
 		{"query", "search an index: the chunks nearest to each query by cosine similarity", runQuery},

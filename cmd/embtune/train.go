@@ -70,6 +70,8 @@ type trainFlags struct {
 	evalSplit        *float64
 	testData         *string
 	folds            *int
+	trainData        *string
+	trainScope       *string
 	preset           *string
 	seed             *uint64
 	epochs           *int
@@ -122,6 +124,8 @@ func newTrainFlags() *trainFlags {
 	f.evalSplit = fs.Float64("eval-split", 0, "hold out this fraction of the pairs to evaluate base vs tuned")
 	f.testData = fs.String("test-data", "", "separate held-out pairs to evaluate base vs tuned (all of --data trains)")
 	f.folds = fs.Int("folds", 0, "run k-fold evaluation (k > 1), then train the exported model on all pairs")
+	f.trainData = fs.String("train-data", "", "with --folds: train each fold and the exported model on these pairs (e.g. from embtune data generate) instead of --data's; each fold is still tested on its --data questions against every --data positive")
+	f.trainScope = fs.String("train-data-scope", "all", "with --train-data: all (every fold trains on all of it: only the questions are held out) or fold (a fold leaves out the pairs whose positive is a held-out positive or a chunk of one)")
 	f.preset = fs.String("preset", "default", "hyperparameter preset: default (ST's recommendations for small data) or blog (the AWS sample)")
 	f.seed = fs.Uint64("seed", 0, "random seed for splits, shuffling and dropout (0: the preset's, 42)")
 	f.epochs = fs.Int("epochs", 0, "epochs (0: the preset's)")
@@ -179,6 +183,12 @@ func runTrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	}
 	if *f.data == "" {
 		return usageError("--data is required")
+	}
+	if *f.trainData != "" && *f.folds < 2 {
+		return usageError("--train-data needs --folds: each fold's --data questions are the test questions")
+	}
+	if *f.trainScope != finetune.TrainScopeAll && *f.trainScope != finetune.TrainScopeFold {
+		return usageError("--train-data-scope: want all or fold, got %q", *f.trainScope)
 	}
 	if *f.nproc < 1 {
 		return usageError("--nproc-per-node must be at least 1")
@@ -325,6 +335,7 @@ func (f *trainFlags) job(hp trainer.HyperParameters, dev torch.Device) (*finetun
 	}
 	job := &finetune.Job{
 		ModelDir: f.mf.dir, DataPath: *f.data, OutputDir: *f.output, EvalSplit: *f.evalSplit, Folds: *f.folds, TestPath: *f.testData,
+		TrainPath: *f.trainData, TrainScope: *f.trainScope,
 		Hyper: hp, Device: dev, Threads: f.mf.threads, Pairs: f.pairs,
 		CheckpointDir: *f.ckptDir, CheckpointEvery: *f.ckptEvery, MinCheckpointInterval: *f.ckptMin, KeepCheckpoints: *f.keep, Resume: *f.resume,
 		DeleteCheckpoints: *f.deleteCkpts,
