@@ -40,7 +40,11 @@ gguf=${EMBTUNE_LLM_GGUF:-third_party/models/qwen2.5-coder-0.5b-instruct-q4_k_m.g
 log() { echo "train-docs: $*" >&2; }
 
 mkdir -p "$out"
-jq -c '{id: .id, text: .answer}' "$data" >"$out/answers.jsonl.tmp"
+"${PYTHON:-python3}" -c 'import json, sys
+for line in sys.stdin:
+    if line.strip():
+        r = json.loads(line)
+        print(json.dumps({"id": r["id"], "text": r["answer"]}, ensure_ascii=False))' <"$data" >"$out/answers.jsonl.tmp"
 mv "$out/answers.jsonl.tmp" "$out/answers.jsonl"
 log "$(wc -l <"$out/answers.jsonl") answers -> $out/answers.jsonl"
 
@@ -81,9 +85,12 @@ stop_server
 # A generated question that is, word for word (up to case and punctuation), a
 # real FAQ question would be a held-out question in the training data, which
 # train refuses: such pairs are left out.
-jq -c --slurpfile real "$data" 'def key: ascii_downcase | [scan("[[:alnum:]]+")] | join(" ");
-  ($real | map({key: (.question | key), value: true}) | from_entries) as $q | select($q[.anchor | key] | not)' \
-  "$out/generated.jsonl" >"$out/generated-train.jsonl"
+"${PYTHON:-python3}" -c 'import json, re, sys
+key = lambda s: " ".join(re.findall(r"[^\W_]+", s.lower()))
+real = {key(json.loads(l)["question"]) for l in open(sys.argv[1], encoding="utf-8") if l.strip()}
+for line in sys.stdin:
+    if line.strip() and key(json.loads(line)["anchor"]) not in real:
+        sys.stdout.write(line)' "$data" <"$out/generated.jsonl" >"$out/generated-train.jsonl"
 log "$(($(wc -l <"$out/generated.jsonl") - $(wc -l <"$out/generated-train.jsonl"))) generated questions are FAQ questions word for word: left out -> $out/generated-train.jsonl"
 
 "$embtune" train --model "$model" --data "$data" --train-data "$out/generated-train.jsonl" --train-data-scope "$scope" \

@@ -127,6 +127,7 @@ func TestEveryHelp(t *testing.T) {
 		{[]string{"tokenize"}, "input ids and tokens"},
 		{[]string{"train"}, "fine-tune"},
 		{[]string{"eval"}, "retrieval metrics"},
+		{[]string{"compare"}, "two training reports"},
 		{[]string{"data"}, "build training pairs"},
 		{[]string{"data", "faq"}, "import an FAQ document"},
 		{[]string{"data", "generate"}, "ask an LLM"},
