@@ -152,3 +152,28 @@ func BenchmarkCachedLossMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGradCacheStep times one optimizer step over 64 Debian FAQ pairs,
+// plain and cached at mini-batch 16, in one process (the plain step first).
+//
+//	[OMP_WAIT_POLICY=PASSIVE] tools/gotest.sh test -run '^$' -bench GradCacheStep -benchtime 1x ./trainer/
+func BenchmarkGradCacheStep(b *testing.B) {
+	r := benchRun(b, 64, 16)
+	idx := make([]int, 64)
+	for i := range idx {
+		idx[i] = i
+	}
+	for _, mb := range []int{0, 16} {
+		name := "plain"
+		if mb > 0 {
+			name = fmt.Sprintf("cached-mini-batch-%d", mb)
+		}
+		b.Run(name, func(b *testing.B) {
+			r.hp.MiniBatchSize = mb
+			for range b.N {
+				_, _, err := r.step(idx, 2e-5)
+				require.NoError(b, err)
+			}
+		})
+	}
+}
