@@ -14,6 +14,11 @@ sentence-transformers trains with SentenceTransformerTrainer, which its
 fit() wraps since v3, with embtune's default preset: batch 32, lr 2e-5,
 warmup ratio 0.1, weight decay 0.01, clipping 1.0, the no-duplicates
 sampler, max_seq_length 128.
+
+embtune also trains with the cached loss (--mini-batch-size, GradCache) at
+the same batch, mini-batch MINI_BATCH (env BENCH_MINI_BATCH, default 16; 0
+leaves it out), in the same alternation: its ratio to the plain step is the
+cost of the second forward pass and of the smaller mini-batches.
 """
 
 import json
@@ -27,6 +32,7 @@ import time
 import torch
 
 ROUNDS = 3
+MINI_BATCH = int(os.environ.get("BENCH_MINI_BATCH", "16"))
 HP = {"batch_size": 32, "lr": 2e-5, "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0,
       "max_seq_length": 128, "seed": 42}
 
@@ -66,14 +72,15 @@ def validation_flags(binary):
     return ["--validation-split", "0", "--wise-ft", "off", "--load-best-model-at-end", "false"]
 
 
-def embtune_run(binary, model_dir, data, epochs, threads, tmp):
+def embtune_run(binary, model_dir, data, epochs, threads, tmp, mini_batch=0):
     out = os.path.join(tmp, "embtune")
     subprocess.run(
         [binary, "train", "--model", model_dir, "--data", data, "--output", out, "--epochs", str(epochs),
          "--batch-size", str(HP["batch_size"]), "--lr", str(HP["lr"]), "--warmup-ratio", str(HP["warmup_ratio"]),
          "--weight-decay", str(HP["weight_decay"]), "--max-grad-norm", str(HP["max_grad_norm"]),
          "--max-seq-length", str(HP["max_seq_length"]), "--seed", str(HP["seed"]), "--no-duplicates", "true",
-         "--checkpoints=false", "--threads", str(threads)] + validation_flags(binary),
+         "--checkpoints=false", "--threads", str(threads)] + validation_flags(binary)
+        + (["--mini-batch-size", str(mini_batch)] if mini_batch else []),
         check=True, capture_output=True, text=True,
     )
     with open(os.path.join(out, "eval.json"), encoding="utf-8") as f:
@@ -98,11 +105,13 @@ def main():
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     pairs = read_pairs(data)
-    st, ours, old = [], [], []
+    st, ours, old, cached = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(ROUNDS):
             st.append(st_run(model_dir, pairs, epochs, tmp))
             ours.append(embtune_run(binary, model_dir, data, epochs, threads, tmp))
+            if MINI_BATCH:
+                cached.append(embtune_run(binary, model_dir, data, epochs, threads, tmp, MINI_BATCH))
             if before:
                 old.append(embtune_run(before, model_dir, data, epochs, threads, tmp))
     st_med, our_med = statistics.median(st), statistics.median(ours)
@@ -111,10 +120,15 @@ def main():
     print(f"sentence-transformers trainer: median {st_med:.2f} pairs/s runs {[round(x, 2) for x in st]}")
     print(f"embtune train:                 median {our_med:.2f} pairs/s runs {[round(x, 2) for x in ours]}")
     print(f"ratio embtune/ST training speed: {our_med / st_med:.2f}x")
+    if MINI_BATCH:
+        cached_med = statistics.median(cached)
+        print(f"embtune train --mini-batch-size {MINI_BATCH}: median {cached_med:.2f} pairs/s runs "
+              f"{[round(x, 2) for x in cached]}; ratio cached/plain {cached_med / our_med:.2f}x")
     if before:
         old_med = statistics.median(old)
         print(f"embtune before ({before}): median {old_med:.2f} pairs/s runs {[round(x, 2) for x in old]}; "
               f"ratio before/ST {old_med / st_med:.2f}x, after/before {our_med / old_med:.3f}")
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
