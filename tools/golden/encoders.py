@@ -26,6 +26,8 @@ golden.json. Usage:
   encoders.py check-export DIR FAMILY        load DIR (embtune's export of that
                                              family, with model.pt) in ST and
                                              torch.jit.load; print the worst cosine
+  encoders.py check-export-real DIR NAME      load DIR (embtune's export of the real folder
+                                             behind NAME.json) in ST; print the worst cosine
   encoders.py export-golden EMBTUNE_BIN      `embtune export` every family's golden folder,
                                              load each export in ST and write what ST
                                              computed from it, with the export's files'
@@ -453,8 +455,18 @@ def export_golden(embtune):
         print(name, json.dumps({k: float(f"{x:.8f}") for k, x in worst.items()}), file=sys.stderr)
 
 
+def check_export_real(root, name):
+    g = json.loads((OUT / (name + ".json")).read_text())
+    model = SentenceTransformer(str(root), device="cpu")
+    e = model.encode(g["texts"], convert_to_tensor=True)
+    worst = torch.nn.functional.cosine_similarity(e, torch.tensor(g["encode"])).min().item()
+    print(name, json.dumps({"encode": float(f"{worst:.8f}")}))
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "export-golden":
+    if sys.argv[1] == "check-export-real":
+        check_export_real(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "export-golden":
         export_golden(sys.argv[2])
     elif sys.argv[1] == "check-export":
         check_export(sys.argv[2], sys.argv[3])
