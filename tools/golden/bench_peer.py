@@ -14,7 +14,8 @@ its transformers model; embtune int8 runs where the family has an int8
 form (otherwise embtune's refusal is printed). The export is cached per
 model folder under third_party/tmp/onnx/. BENCH_ROUNDS sets the rounds
 (3), BENCH_TEXTS=N times N of the golden texts, evenly spaced (all 441),
-BENCH_LATENCY=0 skips the single-query latencies.
+BENCH_LATENCY=0 skips the single-query latencies, BENCH_QUALITY=0 the
+int8 quality line.
 
 ONNX Runtime is driven directly (sentence-transformers' backend="onnx" extra
 cannot be installed with transformers 5): the model is exported with
@@ -373,7 +374,7 @@ def main():
         print(f"| {k} | {len(texts) / v:.1f} | {vs_ort} | {st_med / v:.2f} | {[round(t, 2) for t in times[k]]} |")
     for k, why in refused.items():
         print(f"{k}: refused: {why}")
-    if ort8 is None:
+    if ort8 is None or os.environ.get("BENCH_QUALITY", "1") == "0":
         os.unlink(path)
         return
 
