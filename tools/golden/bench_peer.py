@@ -8,6 +8,15 @@ BEFORE_BIN, an older embtune build, adds "embtune fp32 (before)" to the
 alternation, for a before/after ratio from one run (its bench command may
 predate --threads and --quantize, so it runs with its defaults: all cores).
 
+MODEL_DIR may be any family embtune reads. ONNX Runtime runs where the
+folder is Transformer, mean Pooling and Normalize and torch.onnx exports
+its transformers model; embtune int8 runs where the family has an int8
+form (otherwise embtune's refusal is printed). The export is cached per
+model folder under third_party/tmp/onnx/. BENCH_ROUNDS sets the rounds
+(3), BENCH_TEXTS=N times N of the golden texts, evenly spaced (all 441),
+BENCH_LATENCY=0 skips the single-query latencies, BENCH_QUALITY=0 the
+int8 quality line.
+
 ONNX Runtime is driven directly (sentence-transformers' backend="onnx" extra
 cannot be installed with transformers 5): the model is exported with
 torch.onnx and quantized with onnxruntime.quantization.quantize_dynamic as
@@ -35,7 +44,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import ROOT, corpus_texts  # noqa: E402
 
-ROUNDS = 3
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BATCH = 32
 LATENCY_QUERIES = 500
 LATENCY_BLOCK = 50
@@ -81,8 +90,30 @@ def export_onnx(model_dir, out_dir):
     return fp32, int8
 
 
+def onnx_dir(model_dir):
+    """The ONNX export cache of one model folder."""
+    import hashlib
+
+    p = Path(model_dir).resolve()
+    return ROOT / "third_party" / "tmp" / "onnx" / f"{p.name}-{hashlib.sha256(str(p).encode()).hexdigest()[:8]}"
+
+
+def ort_unsupported(st):
+    """Why the ONNX Runtime encoder (mean pooling, then normalisation)
+    cannot stand in for this folder's pipeline, or None."""
+    kinds = [type(m).__name__ for m in st]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
+        return "modules " + ", ".join(kinds)
+    cfg = st[1].get_config_dict()
+    mode = cfg.get("pooling_mode") or [k[len("pooling_mode_"):] for k, v in cfg.items()
+                                       if k.startswith("pooling_mode_") and v is True]
+    if mode not in ("mean", ["mean_tokens"]):
+        return f"pooling {mode}"
+    return None
+
+
 class ORTEncoder:
-    def __init__(self, path, tokenizer, threads, max_len):
+    def __init__(self, path, tokenizer, threads, max_len, dim):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -90,11 +121,11 @@ class ORTEncoder:
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        self.tok, self.max_len = tokenizer, max_len
+        self.tok, self.max_len, self.dim = tokenizer, max_len, dim
 
     def encode(self, texts, batch=BATCH):
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.zeros((len(texts), 384), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for s in range(0, len(order), batch):
             idx = order[s:s + batch]
             enc = self.tok([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_len,
@@ -125,8 +156,14 @@ def embtune_bench(binary, model_dir, path, threads, quantize):
             "--reps", "1", "--gemm=false"]
     if quantize is not None:
         args += ["--threads", str(threads), "--quantize", quantize]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["median_seconds"]
+    res = subprocess.run(args, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise Refused(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}")
+    return json.loads(res.stdout)["median_seconds"]
+
+
+class Refused(Exception):
+    """embtune declined the run (e.g. --quantize int8 on a family without an int8 form)."""
 
 
 def embtune_latency(binary, model_dir, threads, texts):
@@ -265,16 +302,32 @@ def main():
     from sentence_transformers import SentenceTransformer
 
     texts = [t.replace("\n", " ").replace("\r", " ") for t in corpus_texts()]
+    if int(os.environ.get("BENCH_TEXTS", "0")) > 0:
+        n = min(int(os.environ["BENCH_TEXTS"]), len(texts))
+        texts = [texts[i * len(texts) // n] for i in range(n)]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
         f.write("\n".join(texts) + "\n")
         path = f.name
     st = SentenceTransformer(model_dir, device="cpu")
-    fp32_path, int8_path = export_onnx(model_dir, ROOT / "third_party" / "tmp" / "onnx")
-    ort32 = ORTEncoder(fp32_path, st.tokenizer, threads, st.max_seq_length)
-    ort8 = ORTEncoder(int8_path, st.tokenizer, threads, st.max_seq_length)
-    for enc in (ort32, ort8):
-        enc.encode(texts[:64])
+    dim = st.get_sentence_embedding_dimension()
+    ort32 = ort8 = None
+    no_ort = ort_unsupported(st)
+    if no_ort is None:
+        try:
+            fp32_path, int8_path = export_onnx(model_dir, onnx_dir(model_dir))
+            ort32 = ORTEncoder(fp32_path, st.tokenizer, threads, st.max_seq_length, dim)
+            ort8 = ORTEncoder(int8_path, st.tokenizer, threads, st.max_seq_length, dim)
+            for enc in (ort32, ort8):
+                enc.encode(texts[:64])
+        except Exception as e:  # an export torch.onnx cannot do is reported, not fatal
+            no_ort, ort32, ort8 = f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}", None, None
     st.encode(texts[:64], batch_size=BATCH)
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    print(f"model {Path(model_dir).name}: model_type {cfg.get('model_type')}, "
+          f"{sum(p.numel() for p in st.parameters()) / 1e6:.1f}M parameters, dim {dim}, "
+          f"max_seq_length {st.max_seq_length}")
+    if no_ort:
+        print(f"ONNX Runtime: not run ({no_ort})")
 
     if os.environ.get("BENCH_LATENCY_ONLY"):
         task = json.loads((ROOT / "testdata" / "golden" / "evaluator" / "debian-faq.json").read_text())
@@ -283,21 +336,27 @@ def main():
 
     systems = {
         "sentence-transformers (torch fp32)": lambda: st.encode(texts, batch_size=BATCH),
-        "ONNX Runtime fp32": lambda: ort32.encode(texts),
-        "ONNX Runtime dynamic int8": lambda: ort8.encode(texts),
-        "embtune fp32": None,
-        "embtune int8": None,
+        "ONNX Runtime fp32": ort32 and (lambda: ort32.encode(texts)),
+        "ONNX Runtime dynamic int8": ort8 and (lambda: ort8.encode(texts)),
+        "embtune fp32": "none",
+        "embtune int8": "int8",
     }
+    systems = {k: v for k, v in systems.items() if v is not None}
     if before:
-        systems["embtune fp32 (before)"] = None
+        systems["embtune fp32 (before)"] = "before"
     times = {k: [] for k in systems}
+    refused = {}
     for _ in range(ROUNDS):
         for name, fn in systems.items():
-            if name.endswith("(before)"):
+            if name in refused:
+                continue
+            if fn == "before":
                 times[name].append(embtune_bench(before, model_dir, path, threads, None))
-            elif fn is None:
-                times[name].append(embtune_bench(binary, model_dir, path, threads,
-                                                 "int8" if "int8" in name else "none"))
+            elif isinstance(fn, str):
+                try:
+                    times[name].append(embtune_bench(binary, model_dir, path, threads, fn))
+                except Refused as e:
+                    refused[name] = str(e)
             else:
                 start = time.perf_counter()
                 fn()
@@ -305,13 +364,19 @@ def main():
     load = os.getloadavg()
     print(f"texts {len(texts)}, batch {BATCH}, threads {threads}, rounds {ROUNDS} (alternating), torch {torch.__version__}, "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    med = {k: statistics.median(v) for k, v in times.items()}
-    base = med["ONNX Runtime dynamic int8"]
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    base = med.get("ONNX Runtime dynamic int8")
     st_med = med["sentence-transformers (torch fp32)"]
     print("| system | sentences/s | × ORT int8 | × ST | runs (s) |")
     print("|---|---|---|---|---|")
     for k, v in med.items():
-        print(f"| {k} | {len(texts) / v:.1f} | {base / v:.2f} | {st_med / v:.2f} | {[round(t, 2) for t in times[k]]} |")
+        vs_ort = f"{base / v:.2f}" if base else "n/a"
+        print(f"| {k} | {len(texts) / v:.1f} | {vs_ort} | {st_med / v:.2f} | {[round(t, 2) for t in times[k]]} |")
+    for k, why in refused.items():
+        print(f"{k}: refused: {why}")
+    if ort8 is None or os.environ.get("BENCH_QUALITY", "1") == "0":
+        os.unlink(path)
+        return
 
     # Quality of ONNX Runtime int8 against sentence-transformers fp32.
     ref = st.encode(texts, batch_size=BATCH, normalize_embeddings=True)
@@ -324,7 +389,8 @@ def main():
     n8 = ndcg10(ort8.encode(task["queries"]), ort8.encode(task["corpus"]), rel)
     print(f"ONNX Runtime int8: worst cosine to ST fp32 {cos.min():.4f}; NDCG@10 Debian FAQ {n8:.4f} (ST fp32 {n32:.4f})")
 
-    latency(binary, model_dir, threads, task, ort8)
+    if os.environ.get("BENCH_LATENCY", "1") != "0" and "embtune int8" not in refused:
+        latency(binary, model_dir, threads, task, ort8)
     os.unlink(path)
 
 

@@ -26,6 +26,12 @@ golden.json. Usage:
   encoders.py check-export DIR FAMILY        load DIR (embtune's export of that
                                              family, with model.pt) in ST and
                                              torch.jit.load; print the worst cosine
+  encoders.py check-export-real DIR NAME      load DIR (embtune's export of the real folder
+                                             behind NAME.json) in ST; print the worst cosine
+  encoders.py export-golden EMBTUNE_BIN      `embtune export` every family's golden folder,
+                                             load each export in ST and write what ST
+                                             computed from it, with the export's files'
+                                             digests, to testdata/golden/encoders-export/
 """
 
 import json
@@ -377,8 +383,92 @@ def check_export(root, name):
     print(name, json.dumps({k: float(f"{x:.8f}") for k, x in worst.items()}))
 
 
+def tensors_digest(path):
+    """sha256 over the tensors of a safetensors file, in name order: name,
+    dtype, shape and raw bytes, each followed by a NUL (the header's
+    formatting and the data order do not enter)."""
+    import hashlib
+    import struct
+
+    raw = Path(path).read_bytes()
+    (n,) = struct.unpack_from("<Q", raw, 0)
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    h = hashlib.sha256()
+    for name in sorted(k for k in header if k != "__metadata__"):
+        e = header[name]
+        lo, hi = e["data_offsets"]
+        for part in (name.encode(), e["dtype"].encode(), ",".join(str(d) for d in e["shape"]).encode(), data[lo:hi]):
+            h.update(part)
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def export_golden(embtune):
+    """For every family folder: embtune's export of it, loaded by
+    sentence-transformers. The Go test exports again and checks that the
+    files sentence-transformers reads are these (the tensors by digest),
+    so that these vectors are the ones its export gives."""
+    import hashlib
+    import subprocess
+
+    import sentence_transformers
+    import transformers
+
+    out = OUT.parent / "encoders-export"
+    out.mkdir(parents=True, exist_ok=True)
+    cos = torch.nn.functional.cosine_similarity
+    for src in sorted(p for p in OUT.iterdir() if p.is_dir()):
+        name = src.name
+        g = json.loads((src / "golden.json").read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "export"
+            subprocess.run([embtune, "export", "--model", str(src), "--folder", str(folder), "--device", "cpu",
+                            "--threads", "1"], check=True, capture_output=True)
+            files = {}
+            for f in sorted(folder.rglob("*")):
+                rel = f.relative_to(folder).as_posix()
+                if f.is_file() and rel not in ("model.safetensors", "embtune-export.json", "README.md"):
+                    files[rel] = hashlib.sha256(f.read_bytes()).hexdigest()
+            model = SentenceTransformer(str(folder), device="cpu")
+            model.eval()
+            vecs, worst = {}, {}
+            for key, fn in (("encode", model.encode), ("encode_query", model.encode_query),
+                            ("encode_document", model.encode_document)):
+                e = fn(g["texts"], convert_to_tensor=True)
+                vecs[key] = floats(e.numpy())
+                worst[key] = cos(e, torch.tensor(g[key])).min().item()
+            golden = {
+                "family": name,
+                "versions": {
+                    "torch": torch.__version__,
+                    "sentence_transformers": sentence_transformers.__version__,
+                    "transformers": transformers.__version__,
+                },
+                "modules": [type(m).__name__ for m in model],
+                "files": files,
+                "tensors_sha256": tensors_digest(folder / "model.safetensors"),
+                "worst_cosine_to_golden": worst,
+                **vecs,
+            }
+        (out / (name + ".json")).write_text(json.dumps(golden) + "\n")
+        print(name, json.dumps({k: float(f"{x:.8f}") for k, x in worst.items()}), file=sys.stderr)
+
+
+def check_export_real(root, name):
+    g = json.loads((OUT / (name + ".json")).read_text())
+    model = SentenceTransformer(str(root), device="cpu")
+    e = model.encode(g["texts"], convert_to_tensor=True)
+    worst = torch.nn.functional.cosine_similarity(e, torch.tensor(g["encode"])).min().item()
+    print(name, json.dumps({"encode": float(f"{worst:.8f}")}))
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "check-export":
+    if sys.argv[1] == "check-export-real":
+        check_export_real(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "export-golden":
+        export_golden(sys.argv[2])
+    elif sys.argv[1] == "check-export":
         check_export(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "real":
         write_real(sys.argv[2], sys.argv[3])

@@ -7,7 +7,9 @@ Run through tools/golden/run.sh (the golden venv). Not used by tests.
       `embtune train --folds K`, fine-tune the base model with the same
       hyperparameters (read from OUT_DIR/eval.json) and evaluate base and
       tuned with InformationRetrievalEvaluator on the same task embtune
-      uses (queries: held-out anchors; corpus: every distinct positive).
+      uses (queries: held-out anchors; corpus: every distinct positive),
+      with the folder's query prompt on anchors and document prompt on
+      positives in training, as embtune does.
       Prints means and pairs/s, and writes OUT_DIR/peer.json. When the
       hyperparameters have matryoshka_dims, the loss is MatryoshkaLoss
       around MNRL and each dim is also evaluated with the evaluator's
@@ -20,6 +22,8 @@ Run through tools/golden/run.sh (the golden venv). Not used by tests.
       load_best_model_at_end=True on the evaluator's ndcg@10. ST does not
       score the base model as a candidate; its validation score is reported
       beside the best epoch's.
+      PEER_FOLDS=1,3 trains those folds only (the corpus is still every
+      fold's test pairs), for models too slow to run all of them.
   peer_train.py blog DATA_JSON MODEL_DIR [EPOCHS]
       The AWS sample: fit() with its defaults, batch 8, 100 epochs, on the
       sentence1/sentence2 pairs; prints the seed pair's cosine before/after.
@@ -70,6 +74,17 @@ def ir_evaluator(queries, corpus, relevant, name, truncate_dim=None):
     )
 
 
+def train_prompts(model, columns):
+    """The training arguments' prompts: the folder's query prompt on the
+    anchors and its document prompt ("document", else "passage", else
+    "corpus", as encode_document picks it) on every other column, as
+    embtune trains; None for a folder without prompts."""
+    query = model.prompts.get("query") or ""
+    doc = next((model.prompts[k] for k in ("document", "passage", "corpus") if model.prompts.get(k)), "")
+    prompts = {c: query if c == "anchor" else doc for c in columns}
+    return {c: p for c, p in prompts.items() if p} or None
+
+
 def evaluate(model, queries, corpus, relevant, truncate_dim=None):
     res = ir_evaluator(queries, corpus, relevant, "eval", truncate_dim)(model)
     return {
@@ -104,8 +119,11 @@ def folds(out_dir, model_dir):
     for d in fold_dirs:
         all_pairs += read_jsonl(d / "test.jsonl")
     # The corpus order (here: fold order) matters only for exact score ties.
+    only = {int(x) for x in os.environ.get("PEER_FOLDS", "").split(",") if x.strip()}
     results = []
     for d in fold_dirs:
+        if only and int(d.name.split("-")[1]) not in only:
+            continue
         train, test = read_jsonl(d / "train.jsonl"), read_jsonl(d / "test.jsonl")
         pool, validation = train, None
         if (d / "validation.jsonl").exists():
@@ -166,6 +184,7 @@ def folds(out_dir, model_dir):
             ds = mine_hard_negatives(ds, model, num_negatives=hp["hard_negatives"],
                                      absolute_margin=hp.get("hard_negative_margin") or None,
                                      output_format="n-tuple", verbose=False)
+        args.prompts = train_prompts(model, ds.column_names)
         loss = MultipleNegativesRankingLoss(model, scale=hp["scale"])
         if mdims:
             loss = MatryoshkaLoss(model, loss, matryoshka_dims=mdims, matryoshka_weights=mweights)

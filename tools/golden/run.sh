@@ -21,6 +21,8 @@
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh encoders               small random folders of the non-BERT encoder families
 #   tools/golden/run.sh encoders-export DIR F  check embtune's export DIR (with model.pt) of family F
+#   tools/golden/run.sh encoders-export-golden BIN  each family's export loaded by ST (testdata/golden/encoders-export)
+#   tools/golden/run.sh encoders-export-real DIR NAME  check embtune's export DIR of the real folder behind NAME.json
 #   tools/golden/run.sh encoders-real          all-mpnet-base-v2's ids and vectors (tools/fetch-mpnet.sh)
 #   tools/golden/run.sh peer-folds OUT_DIR     ST fine-tuning on embtune's folds
 #   tools/golden/run.sh peer-blog DATA_JSON    the AWS sample's fit() run
@@ -51,6 +53,8 @@ case "${1:-}" in
   encoders) exec "$venv/bin/python" "$root/tools/golden/encoders.py" "$model" ;;
   encoders-real) exec "$venv/bin/python" "$root/tools/golden/encoders.py" real \
     "${MPNET:-$root/third_party/models/all-mpnet-base-v2}" all-mpnet-base-v2 ;;
+  encoders-export-golden) exec "$venv/bin/python" "$root/tools/golden/encoders.py" export-golden "$2" ;;
+  encoders-export-real) exec "$venv/bin/python" "$root/tools/golden/encoders.py" check-export-real "$2" "$3" ;;
   encoders-export) exec "$venv/bin/python" "$root/tools/golden/encoders.py" check-export "$2" "$3" ;;
   families-export) shift; exec "$venv/bin/python" "$root/tools/golden/families.py" check-export "$@" ;;
   peer-folds) exec "$venv/bin/python" "$root/tools/golden/peer_train.py" folds "$2" "$model" ;;
