@@ -59,9 +59,12 @@ type Model struct {
 	passthrough map[string]hf.RawTensor
 	quant       Quantization
 	// prompts are the resolved prompts by role (see Options.QueryPrompt).
-	prompts   map[hf.PromptRole]string
-	fam       *family
-	closeOnce sync.Once
+	prompts map[hf.PromptRole]string
+	fam     *family
+	// checkpointing: the module runs its layers through embtune.checkpoint
+	// (SetGradientCheckpointing).
+	checkpointing bool
+	closeOnce     sync.Once
 }
 
 // Load reads a sentence-transformers folder and builds its encoder.
