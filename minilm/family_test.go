@@ -154,3 +154,55 @@ func TestXLMRobertaPositionsBoundMaxSeqLength(t *testing.T) {
 	_, err = Load(ctx, dir, Options{Threads: 1, MaxSeqLength: 66})
 	assert.ErrorContains(t, err, `max sequence length 66 exceeds the 64 positions model_type "xlm-roberta" has`)
 }
+
+// TestPaddingSideAgainstPooling: a folder whose tokenizer pads on the left
+// loads when the side changes no vector (the *-left goldens, made by
+// sentence-transformers on left-padded batches, are checked by
+// TestEncoderFamiliesMatchSentenceTransformers), and is refused, naming
+// padding_side, where sentence-transformers' vectors would depend on the
+// batch: cls pooling, and BERT's positions counted from the first column.
+func TestPaddingSideAgainstPooling(t *testing.T) {
+	ctx := context.Background()
+	setJSON := func(t *testing.T, path string, fields map[string]any) {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		var c map[string]any
+		require.NoError(t, json.Unmarshal(b, &c))
+		for k, v := range fields {
+			c[k] = v
+		}
+		b, err = json.Marshal(c)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, b, 0o644))
+	}
+	left := map[string]any{"padding_side": "left"}
+
+	for _, family := range []string{"qwen3-left", "gemma3_text-left", "xlm-roberta-left", "mpnet-left", "modernbert-left"} {
+		dir, _ := testmodel.EncoderFolder(t, family)
+		f, err := hf.ReadFolder(dir)
+		require.NoError(t, err)
+		require.Equal(t, hf.PadLeft, f.PaddingSide, family)
+	}
+
+	bertDir, _ := testmodel.AssembleFamily(t, "dense-tanh-normalize")
+	f, err := hf.ReadFolder(bertDir)
+	require.NoError(t, err)
+	require.Equal(t, hf.PadRight, f.PaddingSide, "absent: right")
+	setJSON(t, filepath.Join(bertDir, "tokenizer_config.json"), left)
+	_, err = Load(ctx, bertDir, Options{Threads: 1})
+	assert.ErrorContains(t, err, `pads on the left (padding_side "left") but model_type "bert" numbers positions from the first column`)
+	setJSON(t, filepath.Join(bertDir, "tokenizer_config.json"), map[string]any{"padding_side": "right"})
+	m, err := Load(ctx, bertDir, Options{Threads: 1})
+	require.NoError(t, err)
+	m.Close()
+	setJSON(t, filepath.Join(bertDir, "tokenizer_config.json"), map[string]any{"padding_side": "middle"})
+	_, err = Load(ctx, bertDir, Options{Threads: 1})
+	assert.ErrorContains(t, err, `tokenizer_config.json: padding_side "middle" is not right or left`)
+
+	// cls pooling on a left-padding decoder folder: ST would pool padding.
+	qwen, _ := testmodel.EncoderFolder(t, "qwen3-left")
+	setJSON(t, filepath.Join(qwen, "1_Pooling", "config.json"), map[string]any{"pooling_mode": "cls"})
+	_, err = Load(ctx, qwen, Options{Threads: 1})
+	assert.ErrorContains(t, err, `pads on the left (padding_side "left") but 1_Pooling pools the first token (cls)`)
+}

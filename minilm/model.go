@@ -99,6 +99,9 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err := headOf(folder).check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
+	if err := fam.checkPaddingSide(folder); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
 	prompts, err := resolvePrompts(folder, opts)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@
 #   tools/golden/run.sh tokenizer-parity BIN   their embeddings, embtune vs sentence-transformers
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh encoders               small random folders of the non-BERT encoder families
-#   tools/golden/run.sh encoders-left          qwen3 and gemma3_text folders with padding_side left
+#   tools/golden/run.sh encoders-left          the folders of the non-BERT families with padding_side left
 #   tools/golden/run.sh encoders-export DIR F  check embtune's export DIR (with model.pt) of family F
 #   tools/golden/run.sh encoders-real          all-mpnet-base-v2's ids and vectors (tools/fetch-mpnet.sh)
 #   tools/golden/run.sh peer-folds OUT_DIR     ST fine-tuning on embtune's folds
@@ -48,7 +48,7 @@ case "${1:-}" in
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   stats) exec "$venv/bin/python" "$root/tools/golden/gen_stats.py" ;;
   encoders) exec "$venv/bin/python" "$root/tools/golden/encoders.py" "$model" ;;
-  encoders-left) exec "$venv/bin/python" "$root/tools/golden/encoders.py" left qwen3 gemma3_text ;;
+  encoders-left) exec "$venv/bin/python" "$root/tools/golden/encoders.py" left xlm-roberta mpnet modernbert qwen3 gemma3_text ;;
   encoders-real) exec "$venv/bin/python" "$root/tools/golden/encoders.py" real \
     "${MPNET:-$root/third_party/models/all-mpnet-base-v2}" all-mpnet-base-v2 ;;
   encoders-export) exec "$venv/bin/python" "$root/tools/golden/encoders.py" check-export "$2" "$3" ;;
