@@ -160,6 +160,9 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 		}
 	}
 	problems = append(problems, extraLayers(weights, m.fam.layerPrefix, cfg.NumHiddenLayers)...)
+	if len(problems) == 0 {
+		problems = unknownLayerTensors(weights, shapes, m.fam.layerPrefix, m.fam.name)
+	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		if len(problems) > 5 {
