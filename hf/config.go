@@ -127,6 +127,9 @@ type Folder struct {
 	NormalizePath string
 	MaxSeqLength  int  // sentence_bert_config.json, else tokenizer_config.json's model_max_length
 	DoLowerCase   bool // sentence_bert_config.json: ST lowercases before tokenizing
+	// PaddingSide is tokenizer_config.json's padding_side, "right" (its
+	// default) or "left": where sentence-transformers pads a batch.
+	PaddingSide string
 	// Prompts are config_sentence_transformers.json's prompts, with "query"
 	// and "document" always present (empty unless set), as in
 	// SentenceTransformer. DefaultPromptName is "" when none is set.
@@ -183,8 +186,37 @@ func ReadFolder(dir string) (Folder, error) {
 	if f.MaxSeqLength <= 0 || f.MaxSeqLength > f.Config.MaxPositionEmbeddings {
 		f.MaxSeqLength = f.Config.MaxPositionEmbeddings
 	}
+	if f.PaddingSide, err = paddingSide(dir); err != nil {
+		return f, err
+	}
 	return f, nil
 }
+
+// paddingSide is tokenizer_config.json's padding_side, as transformers'
+// tokenizers read it: "right" when absent.
+func paddingSide(dir string) (string, error) {
+	var c struct {
+		PaddingSide *string `json:"padding_side"`
+	}
+	path := filepath.Join(dir, "tokenizer_config.json")
+	if _, err := ReadOptionalJSON(path, &c); err != nil {
+		return "", err
+	}
+	if c.PaddingSide == nil {
+		return PadRight, nil
+	}
+	switch *c.PaddingSide {
+	case PadRight, PadLeft:
+		return *c.PaddingSide, nil
+	}
+	return "", fmt.Errorf("%s: padding_side %q is not right or left", path, *c.PaddingSide)
+}
+
+// The sides a tokenizer pads a batch on (tokenizer_config.json's padding_side).
+const (
+	PadRight = "right"
+	PadLeft  = "left"
+)
 
 // ReadJSON decodes the JSON file at path into v; errors name the file.
 func ReadJSON(path string, v any) error {

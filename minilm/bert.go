@@ -25,7 +25,8 @@ var bert = &family{
 	source: func(c hf.Config, top head, cpu bool) string {
 		return encoderSource(c, top, cpu, bertArch{})
 	},
-	quantized: (*Model).buildQuantized,
+	quantized:       (*Model).buildQuantized,
+	columnPositions: true,
 }
 
 // validateBERT checks the config.json fields BertModel reads beyond the

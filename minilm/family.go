@@ -54,6 +54,12 @@ type family struct {
 	// normWeight says whether a weight belongs to a LayerNorm; nil: its
 	// name holds "LayerNorm." (BERT's spelling).
 	normWeight func(name string) bool
+	// columnPositions: position ids are the column index (learned absolute
+	// positions from the first column, padding included), so a
+	// left-padded text's positions depend on its batch. Families that
+	// number positions from the tokens (RoBERTa's cumsum) or use rotary
+	// embeddings (which see only differences of positions) are not.
+	columnPositions bool
 }
 
 // families maps config.json's model_type to its family. architectures
@@ -120,6 +126,31 @@ func (f *family) stripPrefixes(weights map[string]hf.RawTensor) {
 			}
 		}
 	}
+}
+
+// checkPaddingSide refuses a folder whose tokenizer pads on a side that
+// changes its vectors in sentence-transformers, batch by batch, in a way
+// embtune does not reproduce. embtune pads on the right; where the side
+// makes no difference to a text's vector (every pooling mode but cls, on
+// families whose positions do not move with padding) a left-padding
+// folder gets sentence-transformers' vectors: its lasttoken pooling finds
+// the last real token from the attention mask on either side, as embtune's
+// does (Qwen3-Embedding pads left; testdata/golden/encoders/*-left).
+func (f *family) checkPaddingSide(folder hf.Folder) error {
+	if folder.PaddingSide != hf.PadLeft {
+		return nil
+	}
+	if slices.Contains(folder.Pooling.Modes, hf.PoolCLS) {
+		return fmt.Errorf("tokenizer_config.json pads on the left (padding_side \"left\") but %s pools the first token (cls): "+
+			"sentence-transformers would pool a padding token for every text shorter than the longest in its batch; "+
+			"set padding_side to \"right\"", folder.PoolingPath)
+	}
+	if f.columnPositions {
+		return fmt.Errorf("tokenizer_config.json pads on the left (padding_side \"left\") but model_type %q numbers positions "+
+			"from the first column, padding included: sentence-transformers' vector of a text would depend on the "+
+			"longest text in its batch, and embtune pads on the right; set padding_side to \"right\"", f.name)
+	}
+	return nil
 }
 
 // ModelType is the family the model was built as (config.json's model_type).

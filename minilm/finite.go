@@ -70,3 +70,20 @@ func extraLayers(weights map[string]hf.RawTensor, prefix string, layers int) []s
 	}
 	return []string{fmt.Sprintf("the weights have %d encoder layers, config.json's num_hidden_layers is %d", top+1, layers)}
 }
+
+// unknownLayerTensors lists the tensors inside the encoder's layers
+// (prefix + "N.") that the family has no use for: a layer of another
+// architecture (Gemma 3's extra norms read as Qwen3's layers, BERT's
+// relative-position tables), which would otherwise be dropped from the
+// model without a word. Rotary frequency buffers, which some checkpoints
+// store per layer, are recomputed and not counted.
+func unknownLayerTensors(weights map[string]hf.RawTensor, shapes map[string][]int64, prefix, modelType string) []string {
+	var out []string
+	for name := range weights {
+		if _, known := shapes[name]; known || !strings.HasPrefix(name, prefix) || strings.HasSuffix(name, "rotary_emb.inv_freq") {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s is not a weight of model_type %q", name, modelType))
+	}
+	return out
+}

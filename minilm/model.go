@@ -59,9 +59,12 @@ type Model struct {
 	passthrough map[string]hf.RawTensor
 	quant       Quantization
 	// prompts are the resolved prompts by role (see Options.QueryPrompt).
-	prompts   map[hf.PromptRole]string
-	fam       *family
-	closeOnce sync.Once
+	prompts map[hf.PromptRole]string
+	fam     *family
+	// checkpointing: the module runs its layers through embtune.checkpoint
+	// (SetGradientCheckpointing).
+	checkpointing bool
+	closeOnce     sync.Once
 }
 
 // Load reads a sentence-transformers folder and builds its encoder.
@@ -94,6 +97,9 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 		text.MaxSeqLength, folder.MaxSeqLength = n, n
 	}
 	if err := headOf(folder).check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if err := fam.checkPaddingSide(folder); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	prompts, err := resolvePrompts(folder, opts)
@@ -154,6 +160,9 @@ func (m *Model) build(weights map[string]hf.RawTensor) error {
 		}
 	}
 	problems = append(problems, extraLayers(weights, m.fam.layerPrefix, cfg.NumHiddenLayers)...)
+	if len(problems) == 0 {
+		problems = unknownLayerTensors(weights, shapes, m.fam.layerPrefix, m.fam.name)
+	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		if len(problems) > 5 {

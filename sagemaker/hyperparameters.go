@@ -17,7 +17,7 @@ import (
 var HyperparameterNames = []string{
 	"batch-size", "best-model-se", "bf16", "checkpoint-every", "checkpoint-min-interval", "checkpoints", "data", "delete-checkpoints-on-success", "device", "directions",
 	"document-prompt", "document-prompt-name", "epochs", "eval-split", "eval-steps", "eval-strategy", "folds",
-	"gather-across-devices", "hard-negative-margin", "hardness-mode", "hardness-strength", "load-best-model-at-end", "lr",
+	"gather-across-devices", "gradient-checkpointing", "hard-negative-margin", "hardness-mode", "hardness-strength", "load-best-model-at-end", "lr",
 	"matryoshka-dims", "matryoshka-weights", "max-grad-norm", "max-seq-length", "metric-for-best-model",
 	"mine-hard-negatives", "mini-batch-size", "model", "no-duplicates", "pair", "partition-mode", "preset", "query-prompt",
 	"query-prompt-name", "refit", "refit-max-pairs", "rendezvous-timeout", "save-total-limit", "scale", "seed", "symmetric", "test-data",

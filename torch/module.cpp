@@ -87,6 +87,22 @@ char* et_module_register_parameter(et_module m, const char* name, et_tensor t, i
   })
 }
 
+char* et_module_redefine(et_module src, const char* name, const char* source, et_module* out) {
+  ET_GUARD({
+    need(src, "module");
+    need(name, "name");
+    need(source, "source");
+    need(out, "out");
+    torch::jit::Module m(name);
+    m.register_attribute("training", c10::BoolType::get(), src->m.is_training());
+    for (const auto& p : src->m.named_parameters(/*recurse=*/false)) {
+      m.register_parameter(p.name, p.value, false);  // the same tensor, not a copy
+    }
+    m.define(source, std::make_shared<Resolver>());
+    *out = new et_module_s{std::move(m)};
+  })
+}
+
 char* et_module_define(et_module m, const char* source) {
   ET_GUARD({
     need(m, "module");

@@ -115,6 +115,26 @@ func (m *Module) Define(source string) error {
 	return check(C.et_module_define(h, cs), "define")
 }
 
+// Redefine returns a new module named name over m's parameter tensors
+// (shared, not copied, so that gradients and optimizer steps on one are on
+// the other), compiled from source, with m's training flag. m must have no
+// submodules; it stays usable and is closed separately.
+func (m *Module) Redefine(name, source string) (*Module, error) {
+	h, err := m.handle()
+	if err != nil {
+		return nil, err
+	}
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	cs := C.CString(source)
+	defer C.free(unsafe.Pointer(cs))
+	var out C.et_module
+	if err := check(C.et_module_redefine(h, cn, cs, &out), "redefine"); err != nil {
+		return nil, err
+	}
+	return newModule(out), nil
+}
+
 // ScriptFloat spells a finite float as a TorchScript float literal, exactly,
 // for source passed to Define.
 func ScriptFloat(f float64) string {

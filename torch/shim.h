@@ -98,6 +98,10 @@ char* et_module_register_parameter(et_module m, const char* name, et_tensor t, i
 // native resolver (`torch` is aten), plus `embtune` for the operators
 // registered in ops.cpp (embtune.dropout_mask(like, p)).
 char* et_module_define(et_module m, const char* source);
+// A new module over src's own parameter tensors (shared, not copied: an
+// optimizer over src's parameters updates both), compiled from source. src
+// must have no submodules.
+char* et_module_redefine(et_module src, const char* name, const char* source, et_module* out);
 // Runs method with tensor inputs. A tuple or list result fills up to cap outputs;
 // *nout receives how many the method returned.
 char* et_module_run(et_module m, const char* method, et_tensor* inputs, int nin,

@@ -75,6 +75,7 @@ func TestDistributedWorker(t *testing.T) {
 	defer m.Close()
 	hp := DefaultHyperParameters()
 	hp.BatchSize, hp.Epochs, hp.MaxSeqLength = 16, 2, 32
+	hp.GradientCheckpointing = os.Getenv("EMBTUNE_TEST_WORKER_CHECKPOINTING") == "1"
 	opts := Options{GatherAcrossDevices: true}
 	cfg, ok, err := distributed.FromEnv()
 	require.NoError(t, err)
@@ -105,7 +106,8 @@ func TestDistributedWorker(t *testing.T) {
 }
 
 // TestDistributedEquivalence: 2 processes over Gloo on loopback, 1 thread
-// each, global batch 16, no dropout, against 1 process at batch 16.
+// each, global batch 16, no dropout, with gradient checkpointing, against
+// 1 process at batch 16 without it.
 func TestDistributedEquivalence(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 3 training processes")
@@ -125,7 +127,7 @@ func TestDistributedEquivalence(t *testing.T) {
 	var ranks []*exec.Cmd
 	for r := range 2 {
 		ranks = append(ranks, start(two, "RANK="+strconv.Itoa(r), "LOCAL_RANK="+strconv.Itoa(r), "WORLD_SIZE=2",
-			"MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port)))
+			"MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port), "EMBTUNE_TEST_WORKER_CHECKPOINTING=1"))
 	}
 	for r, c := range ranks {
 		require.NoError(t, c.Wait(), "rank %d", r)

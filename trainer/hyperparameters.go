@@ -59,6 +59,12 @@ type HyperParameters struct {
 	MiniBatchSize int `json:"mini_batch_size,omitempty"`
 	// BF16 runs forward and backward under bfloat16 autocast.
 	BF16 bool `json:"bf16"`
+	// GradientCheckpointing recomputes each encoder layer's activations in
+	// the backward pass instead of keeping them from the forward pass
+	// (transformers' gradient_checkpointing): less memory for one more
+	// forward pass. The step's result is the same (minilm's
+	// SetGradientCheckpointing).
+	GradientCheckpointing bool `json:"gradient_checkpointing,omitempty"`
 	// ValidationSplit carves this fraction of the training pairs out as a
 	// validation split (see validation.go); 0 turns validation off, and with
 	// it evaluation during training, the best-model choice and WiSE-FT auto.

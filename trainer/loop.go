@@ -259,6 +259,9 @@ func (l *loop) plan(ctx context.Context) error {
 	if hp.MiniBatchSize > 0 {
 		attrs = append(attrs, "mini_batch_size", hp.MiniBatchSize)
 	}
+	if hp.GradientCheckpointing {
+		attrs = append(attrs, "gradient_checkpointing", true)
+	}
 	l.log.Info("training", attrs...)
 	if l.opts.MinCheckpointInterval == 0 {
 		l.opts.MinCheckpointInterval = time.Minute

@@ -175,6 +175,9 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 				return err
 			}
 		}
+		if err := m.SetGradientCheckpointing(hp.GradientCheckpointing); err != nil {
+			return err
+		}
 		mod := m.Module()
 		if err := mod.SetRequiresGrad(true); err != nil {
 			return err
@@ -225,7 +228,8 @@ func (r *run) close() {
 		for _, p := range r.params {
 			p.Close()
 		}
-		r.m.Module().Train(false) //nolint:errcheck
+		r.m.Module().Train(false)           //nolint:errcheck
+		r.m.SetGradientCheckpointing(false) //nolint:errcheck // the module over the same weights
 		return r.m.Module().SetRequiresGrad(false)
 	})
 }

@@ -93,6 +93,7 @@ type trainFlags struct {
 	hardMargin       *float64
 	noDup            *string
 	bf16             *bool
+	gradCkpt         *bool
 	miniBatch        *int
 	valSplit         *float64
 	evalStrategy     *string
@@ -148,6 +149,7 @@ func newTrainFlags() *trainFlags {
 	f.noDup = fs.String("no-duplicates", "", "true/false: the no-duplicates batch sampler (empty: the preset's)")
 	f.miniBatch = fs.Int("mini-batch-size", 0, "the cached loss (GradCache, CachedMultipleNegativesRankingLoss): embed and backpropagate the batch N pairs' texts at a time, so --batch-size is not limited by activation memory; dropout replays (unset: the plain loss)")
 	f.bf16 = fs.Bool("bf16", false, "bfloat16 autocast for forward and backward")
+	f.gradCkpt = fs.Bool("gradient-checkpointing", false, "recompute each encoder layer's activations in the backward pass instead of keeping them: less memory for one more forward pass, the same step")
 	f.valSplit = fs.Float64("validation-split", -1, "hold out this fraction of the training pairs as a validation split, never the test fold; 0 disables (-1: the preset's, 0.2 default, 0 blog)")
 	f.evalStrategy = fs.String("eval-strategy", "", "evaluate the validation split at each epoch end, every --eval-steps steps, or not: epoch, steps or no (empty: the preset's)")
 	f.evalSteps = fs.Int("eval-steps", 0, "with --eval-strategy steps: evaluate every N optimizer steps")
@@ -312,6 +314,7 @@ func (f *trainFlags) override(hp *trainer.HyperParameters) {
 	setIf(*f.mrlDims != "", func() { hp.MatryoshkaDims = *f.mrlDims })
 	setIf(*f.mrlWeights != "", func() { hp.MatryoshkaWeights = *f.mrlWeights })
 	setIf(*f.bf16, func() { hp.BF16 = true })
+	setIf(*f.gradCkpt, func() { hp.GradientCheckpointing = true })
 	setIf(*f.hardNegs >= 0, func() { hp.HardNegatives = *f.hardNegs })
 	setIf(*f.hardMargin >= 0, func() { hp.HardNegativeMargin = *f.hardMargin })
 	setIf(f.mf.maxSeqLength != 0, func() { hp.MaxSeqLength = f.mf.maxSeqLength })

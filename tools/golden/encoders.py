@@ -23,6 +23,8 @@ golden.json. Usage:
   encoders.py TOKENIZER_SOURCE_DIR           write the goldens
   encoders.py real MODEL_DIR NAME            a real folder's input ids and encode vectors
                                              for the golden texts, to NAME.json
+  encoders.py left FAMILY...                 copy the stored FAMILY folder to FAMILY-left
+                                             with padding_side "left", and its goldens
   encoders.py check-export DIR FAMILY        load DIR (embtune's export of that
                                              family, with model.pt) in ST and
                                              torch.jit.load; print the worst cosine
@@ -300,39 +302,67 @@ def first_step(folder, anchors, positives):
     return loss.item(), norm
 
 
-def main():
-    src = sys.argv[1]
+def golden_of(name, folder, anchors, positives):
     import sentence_transformers
     import transformers
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    model.eval()
+    features = model.tokenize(TEXTS)
+    ids = [[int(x) for x, m in zip(row, mask) if m]
+           for row, mask in zip(features["input_ids"].tolist(), features["attention_mask"].tolist())]
+    loss, norm = first_step(folder, anchors, positives)
+    golden = {
+        "family": name,
+        "model_type": model[0].auto_model.config.model_type,
+        "versions": {
+            "torch": torch.__version__,
+            "sentence_transformers": sentence_transformers.__version__,
+            "transformers": transformers.__version__,
+        },
+        "max_seq_length": model.max_seq_length,
+        "dim": model.get_sentence_embedding_dimension(),
+        "texts": TEXTS,
+        "input_ids": ids,
+        "encode": floats(model.encode(TEXTS, convert_to_numpy=True)),
+        "encode_query": floats(model.encode_query(TEXTS, convert_to_numpy=True)),
+        "encode_document": floats(model.encode_document(TEXTS, convert_to_numpy=True)),
+        "loss": {"anchors": anchors, "positives": positives, "scale": 20.0, "loss": loss, "grad_norm": norm},
+    }
+    return golden, loss, norm
+
+
+def write_left(names):
+    """F-left: the stored folder F with padding_side "left" in
+    tokenizer_config.json (as Qwen3-Embedding's tokenizer has it), its
+    goldens computed by sentence-transformers on left-padded batches."""
+    anchors, positives = loss_batch()
+    for name in names:
+        dst = OUT / (name + "-left")
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(OUT / name, dst, ignore=shutil.ignore_patterns("golden.json"))
+        tc_path = dst / "tokenizer_config.json"
+        tc = json.loads(tc_path.read_text(encoding="utf-8"))
+        tc["padding_side"] = "left"
+        tc_path.write_text(json.dumps(tc), encoding="utf-8")
+        model = SentenceTransformer(str(dst), device="cpu")
+        mask = model.tokenize(TEXTS)["attention_mask"]
+        assert model.tokenizer.padding_side == "left" and bool((mask[:, 0] == 0).any()), "not left-padded"
+        golden, loss, norm = golden_of(name + "-left", dst, anchors, positives)
+        (dst / "golden.json").write_text(json.dumps(golden) + "\n")
+        print(name + "-left", "loss", loss, "grad norm", norm, file=sys.stderr)
+
+
+def main():
+    src = sys.argv[1]
 
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in FAMILIES:
             folder, anchors, positives = build(name, src, work)
-            model = SentenceTransformer(str(folder), device="cpu")
-            model.eval()
-            ids = [[int(x) for x, m in zip(row, mask) if m]
-                   for row, mask in zip(model.tokenize(TEXTS)["input_ids"].tolist(),
-                                        model.tokenize(TEXTS)["attention_mask"].tolist())]
-            loss, norm = first_step(folder, anchors, positives)
-            golden = {
-                "family": name,
-                "model_type": model[0].auto_model.config.model_type,
-                "versions": {
-                    "torch": torch.__version__,
-                    "sentence_transformers": sentence_transformers.__version__,
-                    "transformers": transformers.__version__,
-                },
-                "max_seq_length": model.max_seq_length,
-                "dim": model.get_sentence_embedding_dimension(),
-                "texts": TEXTS,
-                "input_ids": ids,
-                "encode": floats(model.encode(TEXTS, convert_to_numpy=True)),
-                "encode_query": floats(model.encode_query(TEXTS, convert_to_numpy=True)),
-                "encode_document": floats(model.encode_document(TEXTS, convert_to_numpy=True)),
-                "loss": {"anchors": anchors, "positives": positives, "scale": 20.0, "loss": loss, "grad_norm": norm},
-            }
+            golden, loss, norm = golden_of(name, folder, anchors, positives)
             dst = OUT / name
             if dst.exists():
                 shutil.rmtree(dst)
@@ -472,5 +502,7 @@ if __name__ == "__main__":
         check_export(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "real":
         write_real(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "left":
+        write_left(sys.argv[2:])
     else:
         main()

@@ -20,6 +20,7 @@
 #   tools/golden/run.sh tokenizer-parity BIN   their embeddings, embtune vs sentence-transformers
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
 #   tools/golden/run.sh encoders               small random folders of the non-BERT encoder families
+#   tools/golden/run.sh encoders-left          the folders of the non-BERT families with padding_side left
 #   tools/golden/run.sh encoders-export DIR F  check embtune's export DIR (with model.pt) of family F
 #   tools/golden/run.sh encoders-export-golden BIN  each family's export loaded by ST (testdata/golden/encoders-export)
 #   tools/golden/run.sh encoders-export-real DIR NAME  check embtune's export DIR of the real folder behind NAME.json
@@ -51,6 +52,7 @@ case "${1:-}" in
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   stats) exec "$venv/bin/python" "$root/tools/golden/gen_stats.py" ;;
   encoders) exec "$venv/bin/python" "$root/tools/golden/encoders.py" "$model" ;;
+  encoders-left) exec "$venv/bin/python" "$root/tools/golden/encoders.py" left xlm-roberta mpnet modernbert qwen3 gemma3_text ;;
   encoders-real) exec "$venv/bin/python" "$root/tools/golden/encoders.py" real \
     "${MPNET:-$root/third_party/models/all-mpnet-base-v2}" all-mpnet-base-v2 ;;
   encoders-export-golden) exec "$venv/bin/python" "$root/tools/golden/encoders.py" export-golden "$2" ;;
