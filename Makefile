@@ -9,6 +9,7 @@
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
 #   make bench-peer  encode and train against sentence-transformers, with ratios
+#   make soak        serve --quantize int8 under 4 clients of mixed routes for 10 min: errors, RSS
 #   make bench-pgvector  HNSW recall, latency and build time of the pgvector store (minutes)
 #   make golden      regenerate testdata/golden from the real peers
 #   make image-test  build the Dockerfile's image with buildah and run train and serve in it (not in CI)
@@ -27,7 +28,7 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-llm test-llm deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-llm test-llm deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train index bench bench-peer bench-pgvector soak peer-folds peer-blog golden clean
 
 deps: libtorch gloo model mpnet tokenizers faq gomod deps-aws deps-postgres deps-clients
 
@@ -208,6 +209,12 @@ bench-peer: build
 	@$(MAKE) --no-print-directory third_party/data/debian-faq.jsonl
 	tools/golden/run.sh bench $(CURDIR)/bin/embtune $(BEFORE)
 	tools/golden/run.sh bench-train $(CURDIR)/bin/embtune $(CURDIR)/third_party/data/debian-faq.jsonl $(if $(BEFORE),2 $(BEFORE))
+
+# `serve --quantize int8` under a mix of routes, batch sizes and bad requests
+# (bench/soak): unexpected errors and RSS growth after the warm-up. Not in
+# make test. SOAK_FLAGS="--duration 2m --clients 2" for a shorter run.
+soak: build
+	$(GO) run ./bench/soak --binary bin/embtune $(SOAK_FLAGS)
 
 # The pgvector store against exact search: 100,000 random 384-d vectors and
 # the Debian FAQ's chunks (bench/pgrecall starts its own PostgreSQL).
