@@ -102,9 +102,9 @@ func TestLinearInt8(t *testing.T) {
 				t.Setenv("EMBTUNE_ENCODER_OPS", "aten")
 				aten := one(m, "fused", x, boolTensor(t, false), boolTensor(t, false))
 				t.Setenv("EMBTUNE_ENCODER_OPS", "")
-				// One scale per row in both; they round each row's largest
-				// magnitude differently (RowQuant in encoder_ops.cpp).
-				assert.Less(t, worst(got, aten), 0.005, "%s %s, %d rows: against the ATen version", c.engine, c.kind, rows)
+				// One scale per row in both, on two grids (m/127 and 2m/255,
+				// RowQuant in encoder_ops.cpp): int8 rounding apart.
+				assert.Less(t, worst(got, aten), 0.02, "%s %s, %d rows: against the ATen version", c.engine, c.kind, rows)
 				alone := one(m, "rows_alone", x)[0]
 				if c.exact {
 					assert.Zero(t, alone, "%s %s, %d rows: a row alone against in the batch", c.engine, c.kind, rows)
