@@ -11,11 +11,13 @@
 #   make build       build bin/embtune
 #   make bench       go test -bench in bench/
 #   make bench-peer  encode, latency and train against sentence-transformers and ONNX Runtime, with ratios
+#   make soak        serve --quantize int8 under 4 clients of mixed routes for 10 min: errors, RSS
 #   make bench-pgvector  HNSW recall, latency and build time of the pgvector store (minutes)
 #   make peer-folds  sentence-transformers' fine-tuning on a run's folds (OUTPUT=…); peer-blog: the blog preset
 #   make tokenizer-parity  embtune against sentence-transformers on BGE and E5 folders from registry weights
 #   make golden      regenerate testdata/golden from the real peers
 #   make deps-llm    a local llama.cpp server and model; make test-llm: data generate against it (not in test)
+#   make train-docs  pairs from the Debian FAQ's answers by the local LLM, 5 folds on the real questions
 #   make image-test  build the Dockerfile's image with buildah and run train and serve in it (not in CI)
 #   make cuda-build  build bin/embtune-cuda (-tags cuda); links here without a GPU
 #   make gpu-stage   stage what a GPU machine lacks into gpu-stage/ for tools/gpu-check.sh
@@ -33,7 +35,7 @@ LIBTORCH_MK ?= third_party/libtorch.mk
 -include $(LIBTORCH_MK)
 GO_BUILD_FLAGS = $(if $(strip $(GO_TAGS)),-tags $(GO_TAGS),)
 
-.PHONY: gotest-nocgo image-test deps deps-llm test-llm deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train train-docs index bench bench-peer bench-pgvector peer-folds peer-blog golden clean
+.PHONY: gotest-nocgo image-test deps deps-llm test-llm deps-aws inference-venv deps-postgres deps-clients libtorch libtorch-cuda gloo nccl-headers model mpnet tokenizers tokenizer-models tokenizer-parity faq gomod build cuda-build gpu-stage test vet train train-docs index bench bench-peer bench-pgvector soak peer-folds peer-blog golden clean
 
 deps: libtorch gloo model mpnet tokenizers faq gomod deps-aws deps-postgres deps-clients
 
@@ -227,6 +229,12 @@ bench-peer: build
 	@$(MAKE) --no-print-directory third_party/data/debian-faq.jsonl
 	tools/golden/run.sh bench $(CURDIR)/bin/embtune $(BEFORE)
 	tools/golden/run.sh bench-train $(CURDIR)/bin/embtune $(CURDIR)/third_party/data/debian-faq.jsonl $(if $(BEFORE),2 $(BEFORE))
+
+# `serve --quantize int8` under a mix of routes, batch sizes and bad requests
+# (bench/soak): unexpected errors and RSS growth after the warm-up. Not in
+# make test. SOAK_FLAGS="--duration 2m --clients 2" for a shorter run.
+soak: build
+	$(GO) run ./bench/soak --binary bin/embtune $(SOAK_FLAGS)
 
 # The pgvector store against exact search: 100,000 random 384-d vectors and
 # the Debian FAQ's chunks (bench/pgrecall starts its own PostgreSQL).

@@ -2,9 +2,7 @@ package minilm
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 
@@ -29,9 +27,9 @@ const (
 	// per_channel_dynamic_qconfig): symmetric int8 weights with one scale per
 	// output row, activations quantized to the full 8 bits
 	// (reduce_range=False, as ONNX Runtime's quantize_dynamic does), through
-	// quantized::linear_dynamic (engine: see engine). The activation scale
-	// is per token (rowScaledSource), so a text's vector does not depend
-	// on the texts batched with it. Q, K and V run as one
+	// embtune.linear_int8 (torch/encoder_ops.cpp; engine: see engine).
+	// The activation scale is per token, so a text's vector does not
+	// depend on the texts batched with it. Q, K and V run as one
 	// GEMM. The inputs of the QKV and FFN-up GEMMs are smoothed
 	// (SmoothQuant, quantized_smooth.go): worst cosine to fp32 over the
 	// golden texts 0.983, against 0.971 without (Int8NoSmooth).
@@ -240,11 +238,6 @@ func (m *Model) buildQuantized(weights map[string]hf.RawTensor) (*torch.Module, 
 			}
 		}
 	}
-	for _, k := range []int{cfg.HiddenSize, cfg.IntermediateSize} {
-		if err := registerBounds(mod, k); err != nil {
-			return fail(err)
-		}
-	}
 	if err := registerDense(mod, m.Folder.Dir, m.Folder.Dense); err != nil {
 		return fail(err)
 	}
@@ -297,7 +290,7 @@ func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTen
 			return err
 		}
 	} else {
-		// int8: the bias is added after the per-token rescale (rowScaledSource).
+		// int8: embtune.linear_int8 adds the bias after the per-token rescale.
 		if err := mod.RegisterPackedLinear(pl.attr, wt, nil, kind); err != nil {
 			return err
 		}
@@ -343,22 +336,20 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 			}
 		}
 	}
-	// lin writes dst = the Linear layer attr of x.
-	lin := func(dst, x, attr string) {
+	// lin writes dst = the Linear layer attr of x, and GELU of it with gelu.
+	lin := func(dst, x, attr string, gelu bool) {
 		if q.packingOf(attr) == torch.Float16Weights {
 			w("    %s = quantized.linear_dynamic_fp16(%s, self.%s)", dst, x, attr)
+			if gelu {
+				w("    %s = embtune.gelu_(%s)", dst, dst)
+			}
 			return
 		}
 		reduce := "False"
 		if q == Int8ReduceRange || q == Int8Mixed {
 			reduce = "True"
 		}
-		k := c.HiddenSize
-		if strings.HasSuffix(attr, "__output__dense") && !strings.Contains(attr, "attention") {
-			k = c.IntermediateSize
-		}
-		w("    xq, r = self.int8_rows_in(%s, self.%s)", x, boundsAttr(k))
-		w("    %s = self.int8_rows_out(quantized.linear_dynamic(xq, self.%s, %s), r, self.%s)", dst, attr, reduce, biasAttr(attr))
+		w("    %s = embtune.linear_int8(%s, self.%s, self.%s, %s, %s)", dst, x, attr, biasAttr(attr), reduce, pyBool(gelu))
 	}
 	layerAttr := func(l int, s string) string { return jitName(fmt.Sprintf("encoder.layer.%d.%s", l, s)) }
 	qkvAttr := func(l int) string {
@@ -368,7 +359,6 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 		return layerAttr(l, "attention.self.query")
 	}
 
-	w("%s", rowScaledSource)
 	w("def embed(self, ids: Tensor, positions: Tensor) -> Tensor:")
 	w("    x = torch.embedding(self.%s, ids)", jitName("embeddings.word_embeddings.weight"))
 	w("    x = x + torch.embedding(self.%s, positions)", jitName("embeddings.position_embeddings.weight"))
@@ -380,20 +370,19 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 		attr := func(s string) string { return layerAttr(l, s) }
 		w("def layer%d(self, x: Tensor, xs: Tensor, offsets: Tensor) -> Tuple[Tensor, Tensor]:", l)
 		if q.fusedQKV() {
-			lin("qkv", "xs", attr("attention.self.qkv"))
+			lin("qkv", "xs", attr("attention.self.qkv"), false)
 		} else {
-			lin("q", "xs", attr("attention.self.query"))
-			lin("k", "xs", attr("attention.self.key"))
-			lin("v", "xs", attr("attention.self.value"))
+			lin("q", "xs", attr("attention.self.query"), false)
+			lin("k", "xs", attr("attention.self.key"), false)
+			lin("v", "xs", attr("attention.self.value"), false)
 			w("    qkv = torch.cat([q, k, v], 1)")
 		}
 		w("    a = embtune.attention(qkv, offsets, %d)", c.NumAttentionHeads)
-		lin("a", "a", attr("attention.output.dense"))
+		lin("a", "a", attr("attention.output.dense"), false)
 		w("    x, xs = embtune.add_layer_norm(a, x, self.%s, self.%s, %s, %s)",
 			attr("attention.output.LayerNorm.weight"), attr("attention.output.LayerNorm.bias"), eps, smoothing[attr("intermediate.dense")])
-		lin("f", "xs", attr("intermediate.dense"))
-		w("    f = embtune.gelu_(f)")
-		lin("f", "f", attr("output.dense"))
+		lin("f", "xs", attr("intermediate.dense"), true)
+		lin("f", "f", attr("output.dense"), false)
 		next := "None"
 		if l+1 < c.NumHiddenLayers {
 			next = smoothing[qkvAttr(l+1)]
@@ -434,48 +423,16 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 	return b.String()
 }
 
-// rowScaledSource gives quantized::linear_dynamic a per-token activation
-// scale. The operator takes one scale (and zero point) over every row it
-// is given, so over a batch a short text was quantized by the range of
-// its longest, most outlier-heavy neighbour: its vector depended on who
-// else was in the batch (cosine 0.96 for "OK" under load). Each row is
-// divided by its own largest magnitude r, and two rows of +1 and -1 are
-// appended, so the operator's range is always [-1, 1] and its scale the
-// same for every row and batch; the rows' products are multiplied by r
-// again, and the bias (packed apart for this) added. That is row-wise
-// dynamic quantization in one GEMM: a text's vector is the same alone and
-// in any batch. embtune.row_scale (torch/encoder_ops.cpp) does the
-// division and the append in one pass.
-const rowScaledSource = `def int8_rows_in(self, x: Tensor, bounds: Tensor) -> Tuple[Tensor, Tensor]:
-    return embtune.row_scale(x, bounds)
-
-def int8_rows_out(self, y: Tensor, r: Tensor, bias: Tensor) -> Tensor:
-    return torch.addcmul(bias, y.narrow(0, 0, r.size(0)), r)
-`
+// pyBool is b as TorchScript spells it.
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
 
 // biasAttr names the float32 bias of the int8 Linear layer attr.
 func biasAttr(attr string) string { return attr + "__int8_bias" }
-
-// boundsAttr names the [2, k] rows of +1 and -1 of rowScaledSource.
-func boundsAttr(k int) string { return fmt.Sprintf("int8_bounds_%d", k) }
-
-// registerBounds registers boundsAttr(k).
-func registerBounds(mod *torch.Module, k int) error {
-	data := make([]byte, 0, 2*k*4)
-	for i := 0; i < 2*k; i++ {
-		v := float32(1)
-		if i >= k {
-			v = -1
-		}
-		data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
-	}
-	t, err := tensorOf(hf.RawTensor{DType: hf.F32, Shape: []int64{2, int64(k)}, Data: data})
-	if err != nil {
-		return fmt.Errorf("int8 bounds %d: %w", k, err)
-	}
-	defer t.Close()
-	return mod.RegisterParameter(boundsAttr(k), t, false)
-}
 
 // floatOnly refuses work that needs the float32 parameters (export, reading
 // or setting weights, training) on a quantized model.

@@ -53,9 +53,11 @@ func TestInt8VectorIndependentOfBatch(t *testing.T) {
 // TestInt8ShortTexts: one- and two-token texts (the golden corpus has
 // "a" and "." only) against the float32 encoder, which matches
 // sentence-transformers to 1e-6 (TestEncodeMatchesGolden). Each text is
-// quantized alone, as it now is in any batch. Measured worst: 0.9796
-// ("no"), below the 0.98 held over the golden texts (0.9810, "."); the
-// line is that measurement.
+// quantized alone, as it now is in any batch. Measured worst: 0.9806
+// ("no"); 0.9796 with quantized::linear_dynamic's activation grid, which
+// puts each token's largest magnitude, an outlier channel that weighs
+// most in a text of three or four tokens, half a step off (RowQuant in
+// torch/encoder_ops.cpp).
 func TestInt8ShortTexts(t *testing.T) {
 	texts := []string{"?", "OK", "hi", "!", "a", ".", "yes", "no", "hello world", "apt-get", "Debian", "42", "é", "why?"}
 	f32, err := Load(context.Background(), modelDir(t), Options{Threads: 2})
@@ -75,5 +77,5 @@ func TestInt8ShortTexts(t *testing.T) {
 		}
 	}
 	t.Logf("worst cosine int8 to fp32 over %d short texts: %.4f (%q)", len(texts), worst, texts[at])
-	assert.GreaterOrEqual(t, worst, 0.979, "text %q", texts[at])
+	assert.GreaterOrEqual(t, worst, 0.98, "text %q", texts[at])
 }

@@ -192,3 +192,17 @@ void gelu_span(float* __restrict p, long n) {
     p[i] = 0.5f * v * (std::signbit(v) ? c : 2.f - c);
   }
 }
+
+// Rows [0, rows) of y, ld apart: y_i = y_i · s_i + b, the int8 GEMM's
+// per-row activation scale and its bias, then GELU with gelu.
+void scale_bias_rows(float* __restrict y, long ld, const float* __restrict s, const float* __restrict b, long rows, int n,
+                     bool gelu) {
+  for (long i = 0; i < rows; i++) {
+    float* __restrict yi = y + i * ld;
+    const vf si = vset(s[i]);
+    int j = 0;
+    for (; j + W <= n; j += W) vstore(yi + j, vfma(vload(yi + j), si, vload(b + j)));
+    for (; j < n; j++) yi[j] = yi[j] * s[i] + b[j];
+    if (gelu) gelu_span(yi, n);
+  }
+}

@@ -11,9 +11,10 @@
 //     smooth both results are x.
 //   gelu_(x): erf GELU in place, with Abramowitz & Stegun 7.1.28's erf
 //     (|error| ≤ 3e-7, no exp).
-//   row_scale(x, bounds): each row over its largest magnitude, with two
-//     bound rows appended, and the magnitudes (the int8 encoder's
-//     per-token activation scale).
+//   linear_int8(x, w, bias, reduce_range, gelu): a packed int8 Linear layer
+//     with one activation scale per row (per token), the bias and
+//     optionally GELU, through fbgemm's u8×s8 GEMM: quantizing, the GEMM and
+//     the rescale run per block of rows, in parallel over the blocks.
 //
 // Why: at one short query the encoder is ~150 small operators whose
 // dispatch, allocation and OpenMP fork cost as much as their arithmetic
@@ -29,6 +30,8 @@
 // (52 tokens: 3.11, 3.28, 3.55).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/native/quantized/PackedParams.h>
+#include <torch/custom_class.h>
 #include <torch/library.h>
 
 // The vector kernels need GCC's per-function targets and x86-64's
@@ -36,6 +39,9 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define EMBTUNE_VECTOR_KERNELS 1
 #include <immintrin.h>
+// fbgemm's int8 GEMM (libtorch on x86-64 is built with it), for linear_int8.
+#include <fbgemm/Fbgemm.h>
+#include <fbgemm/QuantUtils.h>
 #else
 #define EMBTUNE_VECTOR_KERNELS 0
 #endif
@@ -45,6 +51,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <tuple>
+#include <typeinfo>
 #include <vector>
 
 namespace {
@@ -143,6 +150,7 @@ struct Kernels {
   void (*add_ln_rows)(const float* a, const float* r, const float* w, const float* b, const float* sm, float* x, float* xs,
                       long r0, long r1, int H, float eps);
   void (*gelu_span)(float* p, long n);
+  void (*scale_bias_rows)(float* y, long ld, const float* s, const float* b, long rows, int n, bool gelu);
 };
 
 // The kernels that run: AVX-512 where the CPU has it, else AVX2 with FMA;
@@ -151,8 +159,8 @@ struct Kernels {
 // on every call (a check, and a way out should a kernel misbehave on some CPU).
 const Kernels* vector_kernels() {
 #if EMBTUNE_VECTOR_KERNELS
-  static const Kernels k256{avx2::att_scratch, avx2::att_head32, avx2::add_ln_rows, avx2::gelu_span};
-  static const Kernels k512{avx512::att_scratch, avx512::att_head32, avx512::add_ln_rows, avx512::gelu_span};
+  static const Kernels k256{avx2::att_scratch, avx2::att_head32, avx2::add_ln_rows, avx2::gelu_span, avx2::scale_bias_rows};
+  static const Kernels k512{avx512::att_scratch, avx512::att_head32, avx512::add_ln_rows, avx512::gelu_span, avx512::scale_bias_rows};
   static const Kernels* best = [] {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return &k512;
@@ -290,41 +298,150 @@ at::Tensor& gelu_(at::Tensor& x) {
   return x;
 }
 
-// row_scale(x, bounds): x [T, K] with each row divided by its largest
-// magnitude r, then bounds [2, K] (rows of +1 and -1) appended; and r
-// [T, 1]. In one pass, for minilm's per-token int8 activation scale: the
-// appended rows pin quantized::linear_dynamic's range to [-1, 1] whatever
-// the batch holds.
-std::tuple<at::Tensor, at::Tensor> row_scale(const at::Tensor& x_in, const at::Tensor& bounds_in) {
-  need_float(x_in, "row_scale", "x", 2);
-  need_float(bounds_in, "row_scale", "bounds", 2);
-  const int64_t T = x_in.size(0), K = x_in.size(1);
-  TORCH_CHECK(bounds_in.size(0) == 2 && bounds_in.size(1) == K, "embtune::row_scale: bounds must be [2, ", K, "], not ",
-              bounds_in.sizes());
-  const at::Tensor x = x_in.contiguous(), bounds = bounds_in.contiguous();
-  auto out = at::empty({T + 2, K}, x.options());
-  auto r = at::empty({T, 1}, x.options());
-  const float* src = x.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
-  float* rp = r.data_ptr<float>();
-  auto run = [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; t++) {
-      const float* a = src + t * K;
-      float* o = dst + t * K;
-      float m = 0.f;
-      for (int64_t k = 0; k < K; k++) m = std::max(m, std::fabs(a[k]));
-      m = std::max(m, 1e-30f);
-      rp[t] = m;
-      for (int64_t k = 0; k < K; k++) o[k] = a[k] / m;
-    }
-  };
-  if (T * K < kSerialElems) {
-    run(0, T);
-  } else {
-    at::parallel_for(0, T, 16, run);
+// Per-token dynamic int8 (see linear_int8): row i is quantized with scale
+// m_i / half, m_i its largest magnitude, and zero point half + 1, so that
+// its values take [1, 2·half + 1] and ±m_i, the row's outlier, is exact.
+// quantized::linear_dynamic's scale for a range [-m, m] is 2m / 255 with
+// zero point 128: +m is clipped from 127.5 steps to 127 and -m rounds to
+// -128 steps, half a step off on the one value that sets the scale, which
+// in BERT-like encoders is the same outlier channel in every token.
+// reduce_range keeps 7 bits (half 63), as quantized::linear_dynamic does.
+struct RowQuant {
+  int half, zero_point, precision;
+  explicit RowQuant(bool reduce_range)
+      : half(reduce_range ? 63 : 127), zero_point(reduce_range ? 64 : 128), precision(reduce_range ? 7 : 8) {}
+};
+
+// The largest magnitude of each row of x [T, K], at least 1e-30, as [T, 1].
+at::Tensor row_magnitudes(const at::Tensor& x) {
+  return x.abs().amax(1, /*keepdim=*/true).clamp_min(1e-30);
+}
+
+// linear_int8's ATen version, for an engine other than fbgemm (oneDNN's
+// packed weights), EMBTUNE_ENCODER_OPS=aten or a CPU without the vector
+// kernels: each row over its largest magnitude m, with rows of +1 and -1
+// appended, which pin quantized::linear_dynamic's one range to [-1, 1]
+// whatever the batch holds; the rows' products times m, plus the bias.
+// Per token too, but with quantized::linear_dynamic's grid (RowQuant).
+at::Tensor linear_int8_aten(const at::Tensor& x, LinearPackedParamsBase& w, const at::Tensor& bias, bool reduce_range, bool gelu) {
+  const int64_t T = x.size(0), K = x.size(1);
+  const at::Tensor m = row_magnitudes(x);
+  const at::Tensor bounds = at::cat({at::ones({1, K}, x.options()), at::full({1, K}, -1.f, x.options())});
+  const at::Tensor y = at::addcmul(bias, w.apply_dynamic(at::cat({x / m, bounds}), reduce_range).narrow(0, 0, T), m);
+  return gelu ? at::gelu(y) : y;
+}
+
+#if EMBTUNE_VECTOR_KERNELS
+// The data members of libtorch's PackedLinearWeight, the fbgemm engine's
+// packed Linear weight (ATen/native/quantized/cpu/fbgemm_utils.h), in its
+// order: that header includes asmjit's, which libtorch does not ship.
+// fbgemm_weight returns w as one only where its dynamic type is
+// PackedLinearWeight.
+struct FbgemmLinearWeight : LinearPackedParamsBase {
+  std::unique_ptr<fbgemm::PackBMatrix<int8_t>> w;
+  std::optional<at::Tensor> bias_;
+  std::vector<int32_t> col_offsets;
+  std::vector<float> w_scale;
+  std::vector<int32_t> w_zp;
+  c10::QScheme q_scheme;
+};
+
+const FbgemmLinearWeight* fbgemm_weight(const LinearPackedParamsBase& w, int64_t K) {
+  if (std::strcmp(typeid(w).name(), "18PackedLinearWeight") != 0) return nullptr;  // oneDNN's, fp16, ...
+  const auto* f = static_cast<const FbgemmLinearWeight*>(&w);
+  if (f->w == nullptr || f->w->numRows() != K) return nullptr;
+  const size_t N = f->w->numCols();
+  const size_t scales = f->q_scheme == c10::kPerTensorAffine ? 1 : f->q_scheme == c10::kPerChannelAffine ? N : 0;
+  if (scales == 0 || f->w_scale.size() != scales || f->w_zp.size() != scales || f->col_offsets.size() != N) return nullptr;
+  return f;
+}
+
+// Rows [r0, r1) of linear_int8 through fbgemm: each row quantized with its
+// own scale, one u8×s8 GEMM with int32 accumulation whose output stage
+// dequantizes by the weight's column scales, then one pass that multiplies
+// each row by its activation scale and adds the bias (and GELU), while the
+// rows are still in cache. A row's result depends on that row alone.
+void linear_int8_rows(const Kernels& k, const float* x, int64_t K, const FbgemmLinearWeight& w, const float* bias, int64_t N,
+                      RowQuant rq, bool gelu, int64_t r0, int64_t r1, float* y) {
+  const int64_t rows = r1 - r0;
+  std::vector<uint8_t> q(rows * K);
+  std::vector<float> scale(rows);
+  std::vector<int32_t> acc(rows * N);
+  for (int64_t i = 0; i < rows; i++) {
+    const float* xi = x + (r0 + i) * K;
+    float lo = 0.f, hi = 0.f;
+    fbgemm::FindMinMax(xi, &lo, &hi, K);
+    const float m = std::max({-lo, hi, 1e-30f});
+    const fbgemm::TensorQuantizationParams qp{m / rq.half, rq.zero_point, rq.precision};
+    scale[i] = qp.scale;
+    fbgemm::Quantize<uint8_t, /*LEGACY=*/false>(xi, q.data() + i * K, K, qp, 0, 1);
   }
-  std::memcpy(dst + T * K, bounds.data_ptr<float>(), sizeof(float) * 2 * K);
-  return {out, r};
+  fbgemm::PackAWithRowOffset<uint8_t> a(fbgemm::matrix_op_t::NoTranspose, static_cast<uint32_t>(rows), static_cast<uint32_t>(K),
+                                        q.data(), static_cast<uint32_t>(K), nullptr, 1, nullptr);
+  fbgemm::DoNothing<float, float> done;
+  float* out = y + r0 * N;
+  if (w.q_scheme == c10::kPerTensorAffine) {
+    fbgemm::ReQuantizeForFloat<false, fbgemm::QuantizationGranularity::TENSOR> dequant(
+        done, 1.f, w.w_scale.data(), rq.zero_point, w.w_zp.data(), a.getRowOffsetBuffer(), w.col_offsets.data(), nullptr,
+        static_cast<uint32_t>(N));
+    fbgemm::fbgemmPacked(a, *w.w, out, acc.data(), static_cast<int32_t>(N), dequant, 0, 1);
+  } else {
+    fbgemm::ReQuantizeForFloat<false, fbgemm::QuantizationGranularity::OUT_CHANNEL> dequant(
+        done, 1.f, w.w_scale.data(), rq.zero_point, w.w_zp.data(), a.getRowOffsetBuffer(), w.col_offsets.data(), nullptr,
+        static_cast<uint32_t>(N));
+    fbgemm::fbgemmPacked(a, *w.w, out, acc.data(), static_cast<int32_t>(N), dequant, 0, 1);
+  }
+  k.scale_bias_rows(out, N, scale.data(), bias, rows, static_cast<int>(N), gelu);
+}
+#endif
+
+// linear_int8(x, w, bias, reduce_range, gelu): x [T, K] times the packed
+// int8 weight w (quantized::linear_prepack, without its bias), plus bias
+// [N], then GELU with gelu. Dynamic quantization with one activation scale
+// per row (per token): quantized::linear_dynamic takes one scale over every
+// row it is given, so a short text would be quantized by the range of its
+// longest neighbour and its vector would depend on its batch. Here a row's
+// result is the same alone and in any batch.
+at::Tensor linear_int8(const at::Tensor& x_in, const c10::intrusive_ptr<LinearPackedParamsBase>& w, const at::Tensor& bias_in,
+                       bool reduce_range, bool gelu) {
+  need_float(x_in, "linear_int8", "x", 2);
+  need_float(bias_in, "linear_int8", "bias", 1);
+  TORCH_CHECK(w, "embtune::linear_int8: no packed weight");
+  const at::Tensor x = x_in.contiguous(), bias = bias_in.contiguous();
+  const int64_t T = x.size(0), K = x.size(1);
+  const Kernels* k = vector_kernels();
+#if EMBTUNE_VECTOR_KERNELS
+  const FbgemmLinearWeight* fb = k != nullptr ? fbgemm_weight(*w, K) : nullptr;
+  if (fb != nullptr) {
+    const int64_t N = fb->w->numCols();
+    TORCH_CHECK(bias.size(0) == N, "embtune::linear_int8: bias has ", bias.size(0), " elements, not ", N);
+    auto y = at::empty({T, N}, x.options());
+    if (T == 0) return y;
+    const float* xp = x.data_ptr<float>();
+    const float* bp = bias.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    const RowQuant rq(reduce_range);
+    // Blocks of at most 64 rows, so that a block's quantized rows, its int32
+    // products and its output stay in cache for the rescale.
+    constexpr int64_t kRows = 64;
+    const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+    const int64_t per = std::min(kRows, std::max<int64_t>(1, (T + threads - 1) / threads));
+    const int64_t blocks = (T + per - 1) / per;
+    auto run = [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; b++) {
+        linear_int8_rows(*k, xp, K, *fb, bp, N, rq, gelu, b * per, std::min(T, (b + 1) * per), yp);
+      }
+    };
+    if (static_cast<double>(T) * K * N < kSerialWork || blocks == 1) {
+      run(0, blocks);
+    } else {
+      at::parallel_for(0, blocks, 1, run);
+    }
+    return y;
+  }
+#endif
+  (void)k;
+  return linear_int8_aten(x, *w, bias, reduce_range, gelu);
 }
 
 }  // namespace
@@ -337,7 +454,9 @@ TORCH_LIBRARY_FRAGMENT(embtune, m) {
   m.def("add_layer_norm(Tensor a, Tensor r, Tensor weight, Tensor bias, float eps, Tensor? smooth) -> (Tensor, Tensor)",
         &add_layer_norm);
   m.def("gelu_(Tensor(a!) x) -> Tensor(a!)", &gelu_);
-  m.def("row_scale(Tensor x, Tensor bounds) -> (Tensor, Tensor)", &row_scale);
+  m.def("linear_int8(Tensor x, __torch__.torch.classes.quantized.LinearPackedParamsBase w, Tensor bias, bool reduce_range, "
+        "bool gelu) -> Tensor",
+        &linear_int8);
 }
 
 #include "shim_internal.h"
