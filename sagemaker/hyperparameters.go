@@ -21,7 +21,7 @@ var HyperparameterNames = []string{
 	"matryoshka-dims", "matryoshka-weights", "max-grad-norm", "max-seq-length", "metric-for-best-model",
 	"mine-hard-negatives", "mini-batch-size", "model", "no-duplicates", "pair", "partition-mode", "preset", "query-prompt",
 	"query-prompt-name", "refit", "refit-max-pairs", "rendezvous-timeout", "save-total-limit", "scale", "seed", "symmetric", "test-data",
-	"threads", "validation-split", "warmup-ratio", "warmup-steps", "weight-decay", "wise-ft",
+	"threads", "train-data", "train-data-scope", "validation-split", "warmup-ratio", "warmup-steps", "weight-decay", "wise-ft",
 }
 
 // hfAliases are the Hugging Face estimator's names (transformers'
