@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -319,8 +320,13 @@ func (w *Writer) Close() {
 	if w.lock == nil {
 		return
 	}
-	// Closing the connection drops every advisory lock it holds, whatever
-	// state an interrupted call left it in.
+	// Release the locks now where the connection still answers: a closed
+	// connection's locks go only when the server notices, and a writer that
+	// finishes right after would find them still held. Closing the connection
+	// then drops them whatever state an interrupted call left it in.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, _ = w.lock.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+	cancel()
 	w.lock.Hijack().Close(context.Background())
 	w.lock = nil
 }
