@@ -27,6 +27,9 @@ var bert = &family{
 	},
 	quantized:       (*Model).buildQuantized,
 	columnPositions: true,
+	paddingRows: func(c hf.Config) map[string]int64 {
+		return map[string]int64{"embeddings.word_embeddings.weight": padRow(c, 0)}
+	},
 }
 
 // validateBERT checks the config.json fields BertModel reads beyond the

@@ -60,6 +60,13 @@ type family struct {
 	// number positions from the tokens (RoBERTa's cumsum) or use rotary
 	// embeddings (which see only differences of positions) are not.
 	columnPositions bool
+	// paddingRows are the embedding rows that transformers builds with
+	// nn.Embedding's padding_idx, by Hugging Face weight name: their
+	// gradient is zero by construction, so training never moves them
+	// (nil: none). It matters where that row is a real token, not only
+	// padding: multilingual-e5-small's BERT config names pad_token_id 0,
+	// which is XLM-R's <s>, at the start of every text.
+	paddingRows func(hf.Config) map[string]int64
 }
 
 // families maps config.json's model_type to its family. architectures
@@ -151,6 +158,34 @@ func (f *family) checkPaddingSide(folder hf.Folder) error {
 			"longest text in its batch, and embtune pads on the right; set padding_side to \"right\"", f.name)
 	}
 	return nil
+}
+
+// PaddingRows maps each embedding weight (Hugging Face name) that
+// transformers' model holds fixed at one row to that row: nn.Embedding's
+// padding_idx, whose gradient is always zero. Training zeroes those rows'
+// gradients before clipping, as the sentence-transformers model's backward
+// does. Rows outside the table are left out.
+func (m *Model) PaddingRows() map[string]int64 {
+	if m.fam.paddingRows == nil {
+		return nil
+	}
+	cfg := m.Folder.Config
+	rows, shapes := m.fam.paddingRows(cfg), m.fam.shapes(cfg)
+	for name, row := range rows {
+		if s, ok := shapes[name]; !ok || row < 0 || row >= s[0] {
+			delete(rows, name)
+		}
+	}
+	return rows
+}
+
+// padRow is pad_token_id, or def when config.json has none (the default of
+// transformers' config class for the family).
+func padRow(c hf.Config, def int) int64 {
+	if c.PadTokenID != nil {
+		return int64(*c.PadTokenID)
+	}
+	return int64(def)
 }
 
 // ModelType is the family the model was built as (config.json's model_type).

@@ -293,3 +293,24 @@ func TestDecoderWeightsMustMatchConfig(t *testing.T) {
 	assert.Contains(t, err.Error(), "model.safetensors does not match config.json")
 	assert.Contains(t, err.Error(), `layers.0.pre_feedforward_layernorm.weight is not a weight of model_type "qwen3"`)
 }
+
+// TestPaddingRows: the rows each family's transformers model builds with
+// nn.Embedding's padding_idx, on the golden folders' configs.
+func TestPaddingRows(t *testing.T) {
+	ctx := context.Background()
+	want := map[string]map[string]int64{
+		"bert-e5":     {"embeddings.word_embeddings.weight": 0},
+		"xlm-roberta": {"embeddings.word_embeddings.weight": 1, "embeddings.position_embeddings.weight": 1},
+		"mpnet":       {"embeddings.word_embeddings.weight": 1, "embeddings.position_embeddings.weight": 1},
+		"modernbert":  {"embeddings.tok_embeddings.weight": 0},
+		"qwen3":       {"embed_tokens.weight": 0},
+		"gemma3_text": {"embed_tokens.weight": 0},
+	}
+	for family, rows := range want {
+		dir, _ := testmodel.EncoderFolder(t, family)
+		m, err := Load(ctx, dir, Options{Threads: 1})
+		require.NoError(t, err)
+		assert.Equal(t, rows, m.PaddingRows(), family)
+		m.Close()
+	}
+}

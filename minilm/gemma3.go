@@ -31,6 +31,9 @@ var gemma3 = &family{
 	source:       gemma3Source,
 	normWeight:   func(name string) bool { return strings.HasSuffix(name, "norm.weight") },
 	noQuantized:  "the quantized encoder is BERT's (post-norm, GELU, learned positions); Gemma 3 is a decoder with sandwich RMSNorms, rotary embeddings and GeGLU",
+	paddingRows: func(c hf.Config) map[string]int64 {
+		return map[string]int64{"embed_tokens.weight": padRow(c, 0)}
+	},
 }
 
 // gemma3Layout is what a Gemma3TextConfig says about attention.

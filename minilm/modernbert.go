@@ -32,6 +32,9 @@ var modernBERT = &family{
 	source:       modernBERTSource,
 	normWeight:   func(name string) bool { return strings.HasSuffix(name, "norm.weight") },
 	noQuantized:  "the quantized encoder is BERT's (post-norm, GELU, learned positions); ModernBERT has rotary embeddings, GeGLU and pre-norm layers",
+	paddingRows: func(c hf.Config) map[string]int64 {
+		return map[string]int64{"embeddings.tok_embeddings.weight": padRow(c, 50283)}
+	},
 }
 
 // modernBERTLayout is the attention layout a ModernBERT config describes.

@@ -32,6 +32,9 @@ var mpnet = &family{
 		})
 	},
 	noQuantized: "the quantized encoder has no relative position bias, and numbers positions from 0 as BERT does",
+	paddingRows: func(hf.Config) map[string]int64 {
+		return map[string]int64{"embeddings.word_embeddings.weight": mpnetPaddingIdx, "embeddings.position_embeddings.weight": mpnetPaddingIdx}
+	},
 }
 
 const (

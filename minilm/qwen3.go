@@ -32,6 +32,12 @@ var qwen3 = &family{
 	source:       qwen3Source,
 	normWeight:   func(name string) bool { return strings.HasSuffix(name, "norm.weight") },
 	noQuantized:  "the quantized encoder is BERT's (post-norm, GELU, learned positions, bidirectional); Qwen3 is a causal decoder with RMSNorm, rotary embeddings and SwiGLU",
+	paddingRows: func(c hf.Config) map[string]int64 {
+		if c.PadTokenID == nil {
+			return nil // Qwen3Config: pad_token_id None, no padding_idx
+		}
+		return map[string]int64{"embed_tokens.weight": padRow(c, 0)}
+	},
 }
 
 // qwen3Theta is the rotary base: rope_parameters.rope_theta (transformers

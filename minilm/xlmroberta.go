@@ -27,6 +27,10 @@ var xlmRoberta = &family{
 		return encoderSource(c, top, cpu, bertArch{pos: bertPositions{paddingIdx: *c.PadTokenID, fromIDs: true}})
 	},
 	noQuantized: "the quantized encoder numbers positions from 0 as BERT does, not from padding_idx+1 as XLM-RoBERTa does",
+	paddingRows: func(c hf.Config) map[string]int64 {
+		p := padRow(c, 1)
+		return map[string]int64{"embeddings.word_embeddings.weight": p, "embeddings.position_embeddings.weight": p}
+	},
 }
 
 func validateXLMRoberta(c hf.Config) error {

@@ -115,7 +115,11 @@ type run struct {
 	// a mini-batch size).
 	surrogate *CompiledLoss
 	params    []*torch.Tensor
-	opt       *torch.AdamW
+	// padRows are the rows of params that transformers' nn.Embedding
+	// padding_idx holds fixed (minilm.Model.PaddingRows), with a zero row
+	// to copy into their gradients.
+	padRows []padRow
+	opt     *torch.AdamW
 	// anchorIDs[i], docIDs[c][i]: token ids of pair i's anchor and column c
 	// (0 the positive, then each hard negative), tokenized once.
 	anchorIDs [][]int64
@@ -191,9 +195,17 @@ func newRun(ctx context.Context, m *minilm.Model, pairs []dataset.Pair, hp Hyper
 		}
 		// transformers' Trainer: no weight decay on biases and LayerNorm weights.
 		var decay, noDecay []*torch.Tensor
+		padding := m.PaddingRows()
 		for _, p := range named {
 			r.params = append(r.params, p.Tensor)
 			name := strings.ReplaceAll(p.Name, "__", ".")
+			if row, ok := padding[name]; ok {
+				pr, err := newPadRow(p.Tensor, row)
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				r.padRows = append(r.padRows, pr)
+			}
 			if m.NoWeightDecay(name) {
 				noDecay = append(noDecay, p.Tensor)
 			} else {
@@ -227,6 +239,9 @@ func (r *run) close() {
 		r.surrogate.Close()
 		for _, p := range r.params {
 			p.Close()
+		}
+		for _, p := range r.padRows {
+			p.zero.Close()
 		}
 		r.m.Module().Train(false)           //nolint:errcheck
 		r.m.SetGradientCheckpointing(false) //nolint:errcheck // the module over the same weights
@@ -368,6 +383,53 @@ func (r *run) restore(ctx context.Context, path string, want checkpointState) (c
 	return st, nil
 }
 
+// padRow is one embedding row whose gradient training keeps at zero.
+type padRow struct {
+	param *torch.Tensor
+	row   int64
+	zero  *torch.Tensor // [1, dim], the parameter's dtype and device
+}
+
+func newPadRow(p *torch.Tensor, row int64) (padRow, error) {
+	shape, err := p.Shape()
+	if err != nil {
+		return padRow{}, err
+	}
+	if len(shape) != 2 || row < 0 || row >= shape[0] {
+		return padRow{}, fmt.Errorf("padding row %d is outside the embedding table %v", row, shape)
+	}
+	dt, err := p.DType()
+	if err != nil {
+		return padRow{}, err
+	}
+	dev, err := p.Device()
+	if err != nil {
+		return padRow{}, err
+	}
+	zero, err := torch.Zeros(dt, dev, 1, shape[1])
+	if err != nil {
+		return padRow{}, err
+	}
+	return padRow{param: p, row: row, zero: zero}, nil
+}
+
+// clear zeroes the row of the parameter's gradient, as nn.Embedding's
+// backward does for its padding_idx (after the all-reduce in distributed
+// training, where every rank zeroes the same row).
+func (p padRow) clear() error {
+	g, err := p.param.Grad()
+	if err != nil || g == nil {
+		return err
+	}
+	defer g.Close()
+	v, err := g.Narrow(0, p.row, 1)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	return v.CopyFrom(p.zero)
+}
+
 // stoppedContext is ctx cancelled: another rank was told to stop, so this
 // one stops after the same step and reports the interruption too.
 func stoppedContext(ctx context.Context) context.Context {
@@ -383,6 +445,11 @@ func (r *run) clipAndStep(lr float64) (float64, error) {
 	maxNorm := r.hp.MaxGradNorm
 	if maxNorm == 0 {
 		maxNorm = math.Inf(1)
+	}
+	for _, p := range r.padRows {
+		if err := p.clear(); err != nil {
+			return 0, err
+		}
 	}
 	norm, err := torch.ClipGradNorm(r.params, maxNorm)
 	if err != nil {

@@ -20,7 +20,7 @@ tokenizer's pad id.
 
 Written under testdata/golden/encoders/<family>/: the whole folder plus
 golden.json. Usage:
-  encoders.py TOKENIZER_SOURCE_DIR           write the goldens
+  encoders.py TOKENIZER_SOURCE_DIR [FAMILY...]  write the goldens (of FAMILY only)
   encoders.py real MODEL_DIR NAME            a real folder's input ids and encode vectors
                                              for the golden texts, to NAME.json
   encoders.py left FAMILY...                 copy the stored FAMILY folder to FAMILY-left
@@ -60,6 +60,31 @@ def loss_batch():
     with open(SHARED / "bedrock-faq-training.json", encoding="utf-8") as f:
         pairs = json.load(f)
     return [p["sentence1"] for p in pairs[:8]], [p["sentence2"] for p in pairs[:8]]
+
+
+def bert_e5_config(vocab_size):
+    from transformers import BertConfig
+
+    # intfloat/multilingual-e5-small's config.json (a BertModel with XLM-R's
+    # vocabulary), sizes cut down. Its pad_token_id is 0, which in that
+    # vocabulary is <s>, the first token of every text, not the tokenizer's
+    # <pad> (1): BertEmbeddings' padding_idx holds that row's gradient at
+    # zero, so training never moves it.
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
+        pad_token_id=0,
+        position_embedding_type="absolute",
+    )
 
 
 def xlm_roberta_config(vocab_size):
@@ -208,6 +233,8 @@ def gemma3_config(vocab_size, bidirectional=True):
 
 # family -> (special tokens in id order, config builder)
 FAMILIES = {
+    # BERT with the first token at pad_token_id, as multilingual-e5-small.
+    "bert-e5": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], bert_e5_config),
     "xlm-roberta": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], xlm_roberta_config),
     "mpnet": (["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"], mpnet_config),
     "modernbert": (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], modernbert_config),
@@ -356,11 +383,12 @@ def write_left(names):
 
 def main():
     src = sys.argv[1]
+    names = sys.argv[2:] or list(FAMILIES)
 
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name in FAMILIES:
+        for name in names:
             folder, anchors, positives = build(name, src, work)
             golden, loss, norm = golden_of(name, folder, anchors, positives)
             dst = OUT / name

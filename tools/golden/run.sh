@@ -19,7 +19,7 @@
 #   tools/golden/run.sh tokenizer-models       model folders for the tokenizer kinds (e5 dequantized, BGE from ONNX)
 #   tools/golden/run.sh tokenizer-parity BIN   their embeddings, embtune vs sentence-transformers
 #   tools/golden/run.sh families-export DIR V… check embtune's exports DIR/V of those variants
-#   tools/golden/run.sh encoders               small random folders of the non-BERT encoder families
+#   tools/golden/run.sh encoders [FAMILY...]   small random folders of the encoder families (bert-e5: BERT with pad_token_id on <s>)
 #   tools/golden/run.sh encoders-left          the folders of the non-BERT families with padding_side left
 #   tools/golden/run.sh encoders-export DIR F  check embtune's export DIR (with model.pt) of family F
 #   tools/golden/run.sh encoders-export-golden BIN  each family's export loaded by ST (testdata/golden/encoders-export)
@@ -51,7 +51,7 @@ case "${1:-}" in
   bench-tokenizers) exec "$venv/bin/python" "$root/tools/golden/bench_tokenizers.py" "$root" ;;
   families) exec "$venv/bin/python" "$root/tools/golden/families.py" "$model" ;;
   stats) exec "$venv/bin/python" "$root/tools/golden/gen_stats.py" ;;
-  encoders) exec "$venv/bin/python" "$root/tools/golden/encoders.py" "$model" ;;
+  encoders) exec "$venv/bin/python" "$root/tools/golden/encoders.py" "$model" "${@:2}" ;;
   encoders-left) exec "$venv/bin/python" "$root/tools/golden/encoders.py" left xlm-roberta mpnet modernbert qwen3 gemma3_text ;;
   encoders-real) exec "$venv/bin/python" "$root/tools/golden/encoders.py" real \
     "${MPNET:-$root/third_party/models/all-mpnet-base-v2}" all-mpnet-base-v2 ;;
