@@ -149,11 +149,20 @@ func (j *Job) run(ctx context.Context) (Report, error) {
 	train := pairs
 	switch {
 	case j.Folds > 1:
-		if err := j.runFolds(ctx, pairs, trainPairs, &rep); err != nil {
-			return rep, err
-		}
 		if trainPairs != nil {
 			train = trainPairs
+		}
+		final := trainPairs
+		if j.Resume {
+			final = nil // an interrupted final training resumes from its checkpoints
+		}
+		tuned, res, err := j.runFolds(ctx, pairs, trainPairs, final, &rep)
+		if err != nil {
+			return rep, err
+		}
+		if tuned != nil {
+			defer tuned.Close()
+			return rep, j.exportShared(ctx, tuned, res, &rep)
 		}
 	case j.EvalSplit > 0:
 		split, err := dataset.TrainTestSplit(pairs, j.EvalSplit, j.Hyper.Seed)
@@ -258,6 +267,28 @@ func (j *Job) removeStaleTemps() {
 	if err != nil {
 		j.log().Warn("removing temporary files of an earlier run", "err", err)
 	}
+}
+
+// exportShared exports the model that the folds trained on the very pairs
+// the exported model trains on (--train-data with scope all), instead of
+// training it again: the same pairs, settings and seed give the same
+// model. The pairs' cosines before training come from the base model.
+func (j *Job) exportShared(ctx context.Context, tuned *minilm.Model, res trainer.Result, rep *Report) error {
+	j.log().Info("the exported model trains on the pairs every fold trained on: the folds' model is exported")
+	base, err := j.load(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Pairs, err = j.pairCosines(ctx, base, j.Pairs, nil)
+	base.Close()
+	if err != nil {
+		return err
+	}
+	rep.Training = trainingReport(res)
+	if rep.Pairs, err = j.pairCosines(ctx, tuned, j.Pairs, rep.Pairs); err != nil {
+		return err
+	}
+	return j.export(ctx, tuned, res, rep)
 }
 
 func (j *Job) trainOptions() trainer.Options {

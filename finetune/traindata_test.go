@@ -133,3 +133,29 @@ func TestRunFoldsTrainData(t *testing.T) {
 		assert.Len(t, train, rep.Folds[0].Train)
 	}
 }
+
+// TestRunFoldsTrainDataAllTrainsOnce: with scope all every fold and the
+// exported model train on the same pairs, so the folds' model is trained
+// once and exported; it is byte for byte the model a run without folds
+// trains on those pairs with the same settings.
+func TestRunFoldsTrainDataAllTrainsOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	data, gen := writePairs(t, 12), writeGenerated(t, 12)
+	j := smallJob(t, data)
+	j.Folds, j.TrainPath, j.TrainScope = 3, gen, TrainScopeAll
+	rep, err := j.Run(context.Background())
+	require.NoError(t, err)
+	require.Len(t, rep.Folds, 3)
+	assert.Equal(t, 24, rep.Training.Pairs/j.Hyper.Epochs)
+
+	alone := smallJob(t, gen)
+	_, err = alone.Run(context.Background())
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(j.OutputDir, "model.safetensors"))
+	require.NoError(t, err)
+	want, err := os.ReadFile(filepath.Join(alone.OutputDir, "model.safetensors"))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got), "the exported model is the one training on the generated pairs gives")
+}
