@@ -102,33 +102,56 @@ func BenchmarkGradCachePasses(b *testing.B) {
 }
 
 // peakRSS is the process's VmHWM in KiB.
-func peakRSS(b *testing.B) int64 {
+func peakRSS(b *testing.B) int64 { return procStatusKiB(b, "VmHWM:") }
+
+// rss is the resident set now (VmRSS), in KiB.
+func rss(b *testing.B) int64 { return procStatusKiB(b, "VmRSS:") }
+
+// resetPeakRSS sets the peak (VmHWM) to the resident set now (Linux's
+// clear_refs 5).
+func resetPeakRSS(b *testing.B) {
+	b.Helper()
+	require.NoError(b, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0))
+}
+
+func procStatusKiB(b *testing.B, field string) int64 {
 	b.Helper()
 	status, err := os.ReadFile("/proc/self/status")
 	require.NoError(b, err)
 	for _, l := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			require.NoError(b, err)
 			return kib
 		}
 	}
-	b.Fatal("no VmHWM in /proc/self/status")
+	b.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
 
 // BenchmarkCachedLossMemory reports how far the loss and its backward over
 // a cached batch of B pairs (random 384-d embeddings) raise the peak RSS
-// above the loaded model's: what grows with the batch in a cached step,
-// besides the embeddings. Batches run in increasing order, so each sets the
-// peak it reports.
+// above the resident set before it (the peak is reset first): what grows
+// with the batch in a cached step, besides the embeddings.
 //
 //	tools/gotest.sh test -run '^$' -bench CachedLossMemory -benchtime 1x ./trainer/
+//
+// EMBTUNE_BENCH_LOSS_BATCHES=16384,20000 runs those batches instead.
 func BenchmarkCachedLossMemory(b *testing.B) {
 	r := benchRun(b, 32, 16)
-	base := peakRSS(b)
-	for _, n := range []int64{1024, 2048, 4096, 8192} {
+	batches := []int64{1024, 2048, 4096, 8192}
+	if env := os.Getenv("EMBTUNE_BENCH_LOSS_BATCHES"); env != "" {
+		batches = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			require.NoError(b, err, "EMBTUNE_BENCH_LOSS_BATCHES")
+			batches = append(batches, n)
+		}
+	}
+	for _, n := range batches {
 		b.Run(fmt.Sprintf("batch-%d", n), func(b *testing.B) {
+			resetPeakRSS(b)
+			base := rss(b)
 			for range b.N {
 				require.NoError(b, r.onWorker(func(s *torch.Scope) error {
 					a := s.Keep(torch.Randn(torch.Float32, n, 384))
