@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -258,4 +259,61 @@ func withPlainAddedTokens(t *testing.T, src string) string {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644))
 	return dir
+}
+
+// TestModernBERTRunsUnpadded: ModernBERT's encoder computes only the real
+// tokens (its padding positions come back as zeros, as ModernBertModel's
+// unpadded output is padded again), on the CPU module and on the exported
+// stock-operator one; its vectors are sentence-transformers' (above).
+func TestModernBERTRunsUnpadded(t *testing.T) {
+	ctx := context.Background()
+	dir, g := testmodel.EncoderFolder(t, "modernbert")
+	m, err := Load(ctx, dir, Options{Threads: 1})
+	require.NoError(t, err)
+	defer m.Close()
+	seqs := [][]int64{g.InputIDs[0], g.InputIDs[1], g.InputIDs[2]}
+	b := PadBatch(seqs, m.Tokenizer.PadID())
+	require.NoError(t, m.Worker().Do(ctx, func() error {
+		for _, cpu := range []bool{true, false} {
+			mod, err := m.module.Redefine("MiniLM", m.fam.source(m.Folder.Config, headOf(m.Folder), cpu))
+			if err != nil {
+				return err
+			}
+			ids, mask, err := b.Tensors(torch.CPU)
+			if err != nil {
+				mod.Close()
+				return err
+			}
+			out, err := mod.Run("token_embeddings", ids, mask)
+			ids.Close()
+			mask.Close()
+			mod.Close()
+			if err != nil {
+				return err
+			}
+			shape, err := out[0].Shape()
+			require.NoError(t, err)
+			flat, err := out[0].Float32s()
+			require.NoError(t, err)
+			for _, o := range out {
+				o.Close()
+			}
+			hidden := int(shape[2])
+			pads := 0
+			for i, s := range seqs {
+				for p := range int(shape[1]) {
+					row := flat[(i*int(shape[1])+p)*hidden : (i*int(shape[1])+p+1)*hidden]
+					zero := !slices.ContainsFunc(row, func(v float32) bool { return v != 0 })
+					if p < len(s) {
+						assert.False(t, zero, "cpu %v: text %d token %d is computed", cpu, i, p)
+					} else {
+						assert.True(t, zero, "cpu %v: text %d padding %d is zero", cpu, i, p)
+						pads++
+					}
+				}
+			}
+			assert.Positive(t, pads, "the batch has padding")
+		}
+		return nil
+	}))
 }

@@ -164,8 +164,10 @@ func modernBERTOrder(c hf.Config) []string {
 	return append(names, "final_norm.weight")
 }
 
-// modernBERTSource writes the encoder as ModernBertModel with SDPA
-// attention computes it, on the padded batch, then the head.
+// modernBERTSource writes the encoder as ModernBertModel computes it,
+// unpadded: the embeddings, norms, projections and MLPs run on the real
+// tokens only (the batch's padding is never computed), and attention on
+// the padded layout with SDPA and the mask; then the head.
 func modernBERTSource(c hf.Config, top head, cpu bool) string {
 	layout, _ := modernBERTLayoutOf(c) // validated at load
 	h, heads := c.HiddenSize, c.NumAttentionHeads
@@ -188,13 +190,17 @@ func modernBERTSource(c hf.Config, top head, cpu bool) string {
 	w("    return torch.layer_norm(x, [%d], g, None, %s)", h, eps)
 	w("")
 	writeRotary(w, hd)
-	w("def layer(self, x: Tensor, mask: Tensor, cos: Tensor, sin: Tensor, an: Optional[Tensor], wqkv: Tensor, wo: Tensor, mn: Tensor, wi: Tensor, wo2: Tensor) -> Tensor:")
-	w("    b = x.size(0)")
-	w("    s = x.size(1)")
+	// x is [T, hidden]: the batch's real tokens only (idx: their places in
+	// the flattened [B·S] batch), as ModernBERT runs unpadded. The
+	// projections, norms and MLP see only those rows; attention scatters
+	// q, k and v back into the padded [B, S] layout for SDPA with the mask,
+	// and gathers the real rows of its output again.
+	w("def layer(self, x: Tensor, idx: Tensor, b: int, s: int, mask: Tensor, cos: Tensor, sin: Tensor, an: Optional[Tensor], wqkv: Tensor, wo: Tensor, mn: Tensor, wi: Tensor, wo2: Tensor) -> Tensor:")
 	w("    y = x")
 	w("    if an is not None:")
 	w("        y = self.norm(x, an)")
-	w("    qkv = torch.linear(y, wqkv).view(b, s, 3, %d, %d)", heads, hd)
+	w("    t = torch.linear(y, wqkv)")
+	w("    qkv = t.new_zeros([b * s, %d]).index_copy(0, idx, t).view(b, s, 3, %d, %d)", 3*h, heads, hd)
 	w("    q = self.rope(qkv.select(2, 0).transpose(1, 2), cos, sin)")
 	w("    k = self.rope(qkv.select(2, 1).transpose(1, 2), cos, sin)")
 	w("    v = qkv.select(2, 2).transpose(1, 2)")
@@ -202,15 +208,17 @@ func modernBERTSource(c hf.Config, top head, cpu bool) string {
 	w("    if self.training:")
 	w("        p = %s", torch.ScriptFloat(c.AttentionDropout))
 	w("    a = torch.scaled_dot_product_attention(q, k, v, mask, p)")
-	w("    a = a.transpose(1, 2).reshape(b, s, %d)", h)
+	w("    a = a.transpose(1, 2).reshape(b * s, %d).index_select(0, idx)", h)
 	w("    x = x + self.dropout(torch.linear(a, wo), %s)", torch.ScriptFloat(c.AttentionDropout))
 	w("    g = torch.linear(self.norm(x, mn), wi)")
-	w("    f = torch.gelu(g[:, :, :%d]) * g[:, :, %d:]", c.IntermediateSize, c.IntermediateSize)
+	w("    f = torch.gelu(g[:, :%d]) * g[:, %d:]", c.IntermediateSize, c.IntermediateSize)
 	w("    return x + torch.linear(self.dropout(f, %s), wo2)", torch.ScriptFloat(c.MLPDropout))
 	w("")
 	w("def token_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
+	w("    b = input_ids.size(0)")
 	w("    s = input_ids.size(1)")
-	w("    x = self.dropout(self.norm(torch.embedding(%s, input_ids), %s), %s)",
+	w("    idx = (attention_mask.reshape(-1) > 0).nonzero().squeeze(1)")
+	w("    x = self.dropout(self.norm(torch.embedding(%s, input_ids.reshape(-1).index_select(0, idx)), %s), %s)",
 		p("embeddings.tok_embeddings.weight"), p("embeddings.norm.weight"), torch.ScriptFloat(c.EmbeddingDropout))
 	w("    keys = (attention_mask > 0).unsqueeze(1).unsqueeze(2)")
 	w("    full = keys")
@@ -237,9 +245,12 @@ func modernBERTSource(c hf.Config, top head, cpu bool) string {
 		if layout.sliding[l] {
 			mask, rot = "sliding", "lcos, lsin"
 		}
-		w("    x = self.layer(x, %s, %s, %s, %s)", mask, rot, an, strings.Join(refs, ", "))
+		w("    x = self.layer(x, idx, b, s, %s, %s, %s, %s)", mask, rot, an, strings.Join(refs, ", "))
 	}
-	w("    return self.norm(x, %s)", p("final_norm.weight"))
+	// Padding positions come back as zeros, as ModernBertModel's unpadded
+	// output is padded again.
+	w("    x = self.norm(x, %s)", p("final_norm.weight"))
+	w("    return x.new_zeros([b * s, %d]).index_copy(0, idx, x).view(b, s, %d)", h, h)
 	w("")
 	w("def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:")
 	w("    x = self.token_embeddings(input_ids, attention_mask).float()")
