@@ -12,6 +12,10 @@
 # 4-layer folders with a 30,522-row embedding table ("s" folders: the
 # per-layer cost) and once with their real table at 2 layers without
 # checkpointing (the table's cost, the same with checkpointing).
+#
+# MEASURE_ONLY="e5s e5 gemmas gemma" runs only the folders with those
+# prefixes (all-MiniLM-L6-v2, mpnet, modernbert, qwen3s, gemmas, e5s, and
+# the real-table qwen3, gemma, e5); THREADS=N passes --threads N.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -20,8 +24,18 @@ mem=third_party/tmp/mem
 mkdir -p "$mem"
 head -64 testdata/data/debian-faq.jsonl > "$mem/pairs64.jsonl"
 tools/gotest.sh build -o bin/trainmem ./tools/trainmem
+only=${MEASURE_ONLY:-}
+wanted() { # folder name
+  [ -z "$only" ] && return 0
+  local o
+  for o in $only; do
+    case $1 in "$o"-L*|"$o") return 0 ;; esac
+  done
+  return 1
+}
 folder() { # name builder-args...
   local name=$1; shift
+  wanted "$name" || return 0
   [ -f "$mem/$name/model.safetensors" ] || "$py" tools/memory/folders.py "$@" >&2
 }
 runs=(all-MiniLM-L6-v2:third_party/models/all-MiniLM-L6-v2:false all-MiniLM-L6-v2:third_party/models/all-MiniLM-L6-v2:true)
@@ -40,6 +54,8 @@ folder gemma-L2 "$mem/gemma-L2" embeddinggemma-300m 2
 folder e5-L2 "$mem/e5-L2" multilingual-e5-small 2
 runs+=("qwen3-L2:$mem/qwen3-L2:false" "gemma-L2:$mem/gemma-L2:false" "e5-L2:$mem/e5-L2:false")
 for r in "${runs[@]}"; do
-  IFS=: read -r _ dir ckpt <<< "$r"
-  bin/trainmem --model "$dir" --data "$mem/pairs64.jsonl" --gradient-checkpointing="$ckpt" 2>/dev/null
+  IFS=: read -r name dir ckpt <<< "$r"
+  wanted "$name" || continue
+  bin/trainmem --model "$dir" --data "$mem/pairs64.jsonl" --gradient-checkpointing="$ckpt" \
+    ${THREADS:+--threads "$THREADS"} 2>/dev/null
 done
