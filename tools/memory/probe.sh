@@ -9,6 +9,7 @@
 # the limit the kernel kills it, so "fits" is the kernel's answer, not an
 # extrapolation. Prints one line: N, the flags, fits or killed, the cgroup's
 # peak usage, the process's peak RSS (/usr/bin/time) and the wall time.
+# EMBTUNE=PATH runs that build instead of bin/embtune; THREADS=N (1) its threads.
 #
 # The N pairs are the Debian FAQ's 120, the Bedrock FAQ's 85, then both again
 # with " (again K)" appended, as many times as needed (--no-duplicates false,
@@ -68,7 +69,7 @@ trap cleanup EXIT
 set +e
 bash -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "$cg" \
   /usr/bin/time -f '%M %e' -o "$tmp/time" \
-  bin/embtune train --model "${MODEL:-third_party/models/all-MiniLM-L6-v2}" --data "$tmp/pairs.jsonl" \
+  "${EMBTUNE:-bin/embtune}" train --model "${MODEL:-third_party/models/all-MiniLM-L6-v2}" --data "$tmp/pairs.jsonl" \
   --output "$tmp/out" --epochs 1 --batch-size "$n" --validation-split 0 --checkpoints=false \
   --no-duplicates false --threads "${THREADS:-1}" "$@" >"$tmp/log" 2>&1
 rc=$?
