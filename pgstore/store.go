@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,6 +79,11 @@ type Store struct {
 	opts  Options
 	// where names the server for messages, without the password.
 	where string
+
+	// mu guards writers: the writers begun on this store and not yet
+	// finished or closed, which Close closes first.
+	mu      sync.Mutex
+	writers map[*Writer]struct{}
 }
 
 // IsURL reports whether s names a PostgreSQL database rather than a file.
@@ -174,7 +180,21 @@ func redact(dsn string) string {
 }
 
 // Close closes the pool.
+//
+// Writers still open are closed first, as Writer.Close does (their stores
+// stay building): the pool's Close waits for every connection to come
+// back, and an open writer holds one. Close must not run while a writer's
+// call is in flight.
 func (s *Store) Close() {
+	s.mu.Lock()
+	open := make([]*Writer, 0, len(s.writers))
+	for w := range s.writers {
+		open = append(open, w)
+	}
+	s.mu.Unlock()
+	for _, w := range open {
+		w.Close()
+	}
 	if s.pool != nil {
 		s.pool.Close()
 	}

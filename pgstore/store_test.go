@@ -105,6 +105,8 @@ func testInfo(fp string) corpus.Info {
 
 const fingerprint = "golden-all-MiniLM-L6-v2"
 
+// open opens the store table on the test server. The first open of a table
+// in a test drops what an earlier run (go test -count=N) left there.
 func open(t testing.TB, table string, opts ...func(*Options)) *Store {
 	t.Helper()
 	o := Options{Table: table}
@@ -114,7 +116,35 @@ func open(t testing.TB, table string, opts ...func(*Options)) *Store {
 	s, err := Open(context.Background(), server.URL, o)
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
+	fresh(t, table)
 	return s
+}
+
+var (
+	freshMu sync.Mutex
+	freshOf = map[testing.TB]map[string]bool{}
+)
+
+// fresh drops the table and its record in the table of stores, once per
+// test.
+func fresh(t testing.TB, table string) {
+	t.Helper()
+	freshMu.Lock()
+	defer freshMu.Unlock()
+	if freshOf[t][table] {
+		return
+	}
+	if freshOf[t] == nil {
+		freshOf[t] = map[string]bool{}
+		t.Cleanup(func() {
+			freshMu.Lock()
+			delete(freshOf, t)
+			freshMu.Unlock()
+		})
+	}
+	freshOf[t][table] = true
+	server.Exec(t, fmt.Sprintf(`DROP TABLE IF EXISTS %[1]s CASCADE;
+		DO $$ BEGIN IF to_regclass('%[2]s') IS NOT NULL THEN DELETE FROM %[2]s WHERE name = '%[1]s'; END IF; END $$`, table, metaTable))
 }
 
 func write(t testing.TB, s *Store, rows []Row) {
@@ -274,10 +304,12 @@ func TestModelMismatch(t *testing.T) {
 
 func TestWrongDimensions(t *testing.T) {
 	ctx := context.Background()
+	fresh(t, "wide")
 	server.Exec(t, `CREATE TABLE wide (id text PRIMARY KEY, embedding vector(768))`)
 	_, err := open(t, "wide").Begin(ctx, testInfo(fingerprint))
 	require.ErrorContains(t, err, `table "wide" has embedding vector(768), the model gives 384 dimensions`)
 
+	fresh(t, "notes")
 	server.Exec(t, `CREATE TABLE notes (id text PRIMARY KEY, body text)`)
 	_, err = open(t, "notes").Begin(ctx, testInfo(fingerprint))
 	require.ErrorContains(t, err, "no embedding column")
@@ -321,6 +353,7 @@ func TestConcurrentWriters(t *testing.T) {
 	f := loadFAQ(t)
 	ctx := context.Background()
 	rows := f.rows()
+	fresh(t, "faq_concurrent")
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	readies := make(chan bool, 4)
@@ -380,4 +413,23 @@ func TestConcurrentWriters(t *testing.T) {
 		assert.Equal(t, f.chunks[i].Text, r.Hits[0].Text)
 		assert.InDelta(t, 1, r.Hits[0].Score, 1e-5)
 	}
+}
+
+// TestCloseWithOpenWriter: closing a store whose writer was neither
+// finished nor closed (a caller's early return) returns, and leaves the
+// store building for a re-run, as Writer.Close does.
+func TestCloseWithOpenWriter(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, "faq_left_open")
+	w, err := s.Begin(ctx, testInfo(fingerprint))
+	require.NoError(t, err)
+	require.NoError(t, w.Put(ctx, loadFAQ(t).rows()[:5]))
+	s.Close()
+	w.Close()
+	_, err = w.Finish(ctx)
+	require.ErrorContains(t, err, "writer is closed")
+
+	again := open(t, "faq_left_open")
+	_, err = again.Searcher(ctx, fingerprint)
+	require.ErrorContains(t, err, "building")
 }

@@ -65,6 +65,12 @@ func (s *Store) Begin(ctx context.Context, info corpus.Info) (*Writer, error) {
 		w.lock.Release()
 		return nil, fmt.Errorf("pgstore: %s: %w", s.where, err)
 	}
+	s.mu.Lock()
+	if s.writers == nil {
+		s.writers = map[*Writer]struct{}{}
+	}
+	s.writers[w] = struct{}{}
+	s.mu.Unlock()
 	if err := w.prepare(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -315,8 +321,12 @@ func (w *Writer) Finish(ctx context.Context) (ready bool, err error) {
 }
 
 // Close releases the writer's lock without finishing: the store stays
-// building (a re-run resumes it). It is idempotent.
+// building (a re-run resumes it). It is idempotent, and Store.Close calls
+// it for writers left open.
 func (w *Writer) Close() {
+	w.s.mu.Lock()
+	delete(w.s.writers, w)
+	w.s.mu.Unlock()
 	if w.lock == nil {
 		return
 	}
