@@ -36,13 +36,20 @@ func envNameOf(f *flag.Flag) string {
 // flag whose help names its own variable ("(env EMBTUNE_STORE_TABLE)")
 // reads that one only.
 func parseFlagsEnv(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
+	_, err := parseFlagsEnvCLI(fs, args, lookupEnv)
+	return err
+}
+
+// parseFlagsEnvCLI is parseFlagsEnv, and also returns the flags the command
+// line gave (the environment's left out).
+func parseFlagsEnvCLI(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (map[string]bool, error) {
 	fs.VisitAll(func(f *flag.Flag) {
 		if env := envNameOf(f); !strings.Contains(f.Usage, env) {
 			f.Usage += " [env " + env + "]"
 		}
 	})
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -60,7 +67,7 @@ func parseFlagsEnv(fs *flag.FlagSet, args []string, lookupEnv func(string) (stri
 			err = usageError("%s=%q: invalid value for --%s: %v", name, v, f.Name, setErr)
 		}
 	})
-	return err
+	return given, err
 }
 
 // osLookupEnv is os.LookupEnv, as a value for parseFlagsEnv.

@@ -49,7 +49,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	sf.register(fs, true)
 	// Every flag also reads EMBTUNE_<NAME>: the SageMaker inference
 	// container starts `serve` with no arguments.
-	if err := parseFlagsEnv(fs, args, osLookupEnv); err != nil {
+	cli, err := parseFlagsEnvCLI(fs, args, osLookupEnv)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -79,7 +80,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
-	container, modelDir, containerAddr := sagemakerMode(os.Getenv, dirExists, given["model"])
+	// Only a --model on the command line says this is not the container:
+	// EMBTUNE_MODEL may be part of the SageMaker model's Environment (a
+	// folder inside model.tar.gz), and then it names the model.
+	container, modelDir, containerAddr := sagemakerMode(os.Getenv, dirExists, cli["model"])
 	if container && !given["model"] {
 		mf.dir = modelDir
 	}
@@ -151,8 +155,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _ io.Writer) erro
 }
 
 // sagemakerMode reports whether this runs as a SageMaker inference
-// container: SAGEMAKER_BASE_DIR is set, or /opt/ml/model exists and no
-// --model was given. It returns the model folder and listen address
+// container: SAGEMAKER_BASE_DIR is set, or /opt/ml/model exists and the
+// command line gave no --model. It returns the model folder and listen address
 // SageMaker expects.
 func sagemakerMode(getenv func(string) string, isDir func(string) bool, modelGiven bool) (container bool, modelDir, addr string) {
 	port := getenv("SAGEMAKER_BIND_TO_PORT")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -109,4 +110,30 @@ func TestServeBadModelStaysUpInContainer(t *testing.T) {
 			assert.True(t, strings.HasPrefix(<-done, "exit 0: "))
 		})
 	}
+}
+
+// TestServeContainerWithModelFromEnvironment: in the SageMaker inference
+// container (/opt/ml/model present, no arguments), EMBTUNE_MODEL from the
+// model's Environment names the folder to serve, and serve still listens
+// where SageMaker pings: 0.0.0.0:$SAGEMAKER_BIND_TO_PORT.
+func TestServeContainerWithModelFromEnvironment(t *testing.T) {
+	m := modelDir(t)
+	unpacked := t.TempDir() // /opt/ml/model: the model is in a subfolder
+	require.NoError(t, os.Symlink(m, filepath.Join(unpacked, "encoder")))
+	old := sagemakerModelDir
+	sagemakerModelDir = unpacked
+	t.Cleanup(func() { sagemakerModelDir = old })
+	t.Setenv("SAGEMAKER_BASE_DIR", "")
+	t.Setenv("EMBTUNE_MODEL", filepath.Join(unpacked, "encoder"))
+	addr := freeAddr(t)
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	t.Setenv("SAGEMAKER_BIND_TO_PORT", port)
+	url := runServeUntilReady(t, addr)
+
+	resp, err := http.Post(url+"/invocations", "application/json", strings.NewReader(`{"inputs": ["a"]}`))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 }
