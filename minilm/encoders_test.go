@@ -176,11 +176,66 @@ func TestEncoderFamiliesExport(t *testing.T) {
 
 // TestQuantizationRefusedWithReason: a family without an int8 form says so.
 func TestQuantizationRefusedWithReason(t *testing.T) {
-	dir, _ := testmodel.EncoderFolder(t, "xlm-roberta")
+	dir, _ := testmodel.EncoderFolder(t, "mpnet")
 	_, err := Load(context.Background(), dir, Options{Threads: 1, Quantize: Int8})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `quantization int8 is not available for model_type "xlm-roberta"`)
-	assert.Contains(t, err.Error(), "padding_idx+1")
+	assert.Contains(t, err.Error(), `quantization int8 is not available for model_type "mpnet"`)
+	assert.Contains(t, err.Error(), "relative position bias")
+}
+
+// TestXLMRobertaInt8IsBERTInt8: XLM-RoBERTa is BERT with positions counted
+// from padding_idx+1. The golden xlm-roberta folder rewritten as a BERT
+// folder (position rows shifted down by padding_idx+1) encodes the same
+// vectors in float32, and the same again with --quantize int8: the int8
+// encoder numbers XLM-R's positions as its float32 module does.
+func TestXLMRobertaInt8IsBERTInt8(t *testing.T) {
+	ctx := context.Background()
+	xlmr, g := testmodel.EncoderFolder(t, "xlm-roberta")
+	bert, _ := testmodel.EncoderFolder(t, "xlm-roberta")
+	raw, err := os.ReadFile(filepath.Join(bert, "config.json"))
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(raw, &cfg))
+	pad := int(cfg["pad_token_id"].(float64))
+	cfg["model_type"], cfg["architectures"] = "bert", []string{"BertModel"}
+	cfg["max_position_embeddings"] = int(cfg["max_position_embeddings"].(float64)) - pad - 1
+	raw, err = json.Marshal(cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(bert, "config.json"), raw, 0o644))
+	weights, meta, err := hf.ReadSafetensors(filepath.Join(bert, "model.safetensors"))
+	require.NoError(t, err)
+	pos := weights["embeddings.position_embeddings.weight"]
+	require.Equal(t, hf.F32, pos.DType)
+	row := int(pos.Shape[1]) * 4
+	pos.Data, pos.Shape = pos.Data[(pad+1)*row:], []int64{pos.Shape[0] - int64(pad) - 1, pos.Shape[1]}
+	weights["embeddings.position_embeddings.weight"] = pos
+	require.NoError(t, hf.WriteSafetensors(filepath.Join(bert, "model.safetensors"), weights, meta))
+
+	for _, q := range []Quantization{NoQuantization, Int8} {
+		a, err := Load(ctx, xlmr, Options{Threads: 1, Quantize: q})
+		require.NoError(t, err, "xlm-roberta %q", q)
+		b, err := Load(ctx, bert, Options{Threads: 1, Quantize: q})
+		require.NoError(t, err, "as bert %q", q)
+		assert.Equal(t, "bert", b.ModelType())
+		va, err := a.Encode(ctx, g.Texts, 7)
+		require.NoError(t, err)
+		vb, err := b.Encode(ctx, g.Texts, 7)
+		require.NoError(t, err)
+		wide := make([][]float64, len(vb))
+		for i, v := range vb {
+			for _, x := range v {
+				wide[i] = append(wide[i], float64(x))
+			}
+		}
+		c := worstCosine(t, va, wide)
+		t.Logf("quantization %q: worst cosine xlm-roberta to its BERT form %.9f", q, c)
+		assert.GreaterOrEqual(t, c, 0.9999999, "quantization %q", q)
+		if q == Int8 {
+			t.Logf("int8: worst cosine to sentence-transformers fp32 %.6f", worstCosine(t, va, g.Encode))
+		}
+		a.Close()
+		b.Close()
+	}
 }
 
 // TestAllMPNetBaseV2MatchesSentenceTransformers runs the real

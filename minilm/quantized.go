@@ -197,6 +197,12 @@ func quantizedLinears(l int, fused bool) []packedLinear {
 // inference-only encoder. weights has passed build's shape checks. Runs on
 // the worker.
 func (m *Model) buildQuantized(weights map[string]hf.RawTensor) (*torch.Module, error) {
+	return m.buildQuantizedWith(weights, bertPositions{})
+}
+
+// buildQuantizedWith is buildQuantized for a BERT-shaped family that
+// numbers positions as pos says (XLM-RoBERTa: from padding_idx+1).
+func (m *Model) buildQuantizedWith(weights map[string]hf.RawTensor, pos bertPositions) (*torch.Module, error) {
 	cfg := m.Folder.Config
 	if err := torch.SetQuantizedEngine(QuantizedEngine(m.quant)); err != nil {
 		return nil, err
@@ -241,7 +247,7 @@ func (m *Model) buildQuantized(weights map[string]hf.RawTensor) (*torch.Module, 
 	if err := registerDense(mod, m.Folder.Dir, m.Folder.Dense); err != nil {
 		return fail(err)
 	}
-	if err := mod.Define(quantizedEncoderSource(cfg, headOf(m.Folder), m.quant)); err != nil {
+	if err := mod.Define(quantizedEncoderSource(cfg, headOf(m.Folder), m.quant, pos)); err != nil {
 		return fail(fmt.Errorf("compile quantized encoder: %w", err))
 	}
 	if err := mod.Train(false); err != nil {
@@ -321,7 +327,11 @@ func packLinear(mod *torch.Module, pl packedLinear, weights map[string]hf.RawTen
 // that feeds a smoothed GEMM also writes its smoothed copy. A layer takes and
 // returns the hidden states x and the next QKV GEMM's input xs (x, smoothed
 // or not).
-func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
+//
+// pos numbers the positions as encoderSource's CPU module does: the column
+// index (BERT), or RoBERTa's count of the non-padding ids from
+// padding_idx+1.
+func quantizedEncoderSource(c hf.Config, top head, q Quantization, pos bertPositions) string {
 	h := c.HiddenSize
 	eps := torch.ScriptFloat(c.LayerNormEps)
 	var b strings.Builder
@@ -395,7 +405,13 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization) string {
 	w("    s = input_ids.size(1)")
 	w("    lengths = (attention_mask > 0).sum(1)")
 	w("    offsets = torch.cat([lengths.new_zeros([1]), lengths.cumsum(0)])")
-	w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
+	if pos.fromIDs {
+		w("    pm = (input_ids != %d).long()", pos.paddingIdx)
+		w("    positions = (torch.cumsum(pm, 1) * pm + %d).reshape(-1).index_select(0, idx)", pos.paddingIdx)
+		w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), positions)")
+	} else {
+		w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
+	}
 	if first := smoothing[qkvAttr(0)]; first != "None" {
 		w("    xs = x * %s", first)
 	} else {

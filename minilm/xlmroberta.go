@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/embtune/embtune/hf"
+	"github.com/embtune/embtune/torch"
 )
 
 // xlmRoberta is XLMRobertaModel (model_type "xlm-roberta": multilingual-e5,
@@ -13,8 +14,7 @@ import (
 // padding_idx+1 (padding_idx is pad_token_id), padding tokens get
 // padding_idx. XLMRobertaForXxx checkpoints carry a "roberta." prefix.
 //
-// The int8 encoder (quantized.go) numbers positions as BERT does, so
-// quantization is refused rather than run with the wrong positions.
+// Its int8 form is BERT's (quantized.go), with these positions.
 var xlmRoberta = &family{
 	name:         "xlm-roberta",
 	prefixes:     []string{"roberta."},
@@ -26,7 +26,9 @@ var xlmRoberta = &family{
 	source: func(c hf.Config, top head, cpu bool) string {
 		return encoderSource(c, top, cpu, bertArch{pos: bertPositions{paddingIdx: *c.PadTokenID, fromIDs: true}})
 	},
-	noQuantized: "the quantized encoder numbers positions from 0 as BERT does, not from padding_idx+1 as XLM-RoBERTa does",
+	quantized: func(m *Model, weights map[string]hf.RawTensor) (*torch.Module, error) {
+		return m.buildQuantizedWith(weights, bertPositions{paddingIdx: *m.Folder.Config.PadTokenID, fromIDs: true})
+	},
 	paddingRows: func(c hf.Config) map[string]int64 {
 		p := padRow(c, 1)
 		return map[string]int64{"embeddings.word_embeddings.weight": p, "embeddings.position_embeddings.weight": p}
