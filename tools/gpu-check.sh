@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check (docs/gpu.md): embtune's CUDA path against
-# sentence-transformers on the same GPU, seven checks, a JSON report and a
+# sentence-transformers on the same GPU, eight checks, a JSON report and a
 # table in $OUT (gpu-check.json, gpu-check.txt, gpu-check.log).
 #
 # On the GPU machine, from the folder `make gpu-stage` wrote (it carries this

@@ -11,6 +11,8 @@ The checks (issue #12):
   5 speed     encode sentences/s (batch 32, 256) and train pairs/s, fp32 and bf16, vs ST
   6 nccl      `embtune train --nproc-per-node N` (when the binary has it)
   7 serve     `embtune serve` answers POST /invocations with ST's vectors
+  8 families  every encoder family's golden folder: encode (fp32, bf16) and the
+              first training step against ST on the same device
 
 --dry-run runs the same steps on the CPU with smaller sizes: it proves the
 script, the stage and the CPU side, not the GPU.
@@ -484,8 +486,85 @@ def check_serve(ctx, c):
     c.summary = f"/invocations with {len(texts)} inputs in {latency * 1000:.0f} ms; min cosine to ST {cos.min():.7f}"
 
 
+def family_first_step(folder, batch, device):
+    """sentence-transformers' first-step MNRL loss and gradient norm on folder,
+    with the folder's query and document prompts, as embtune's trainer
+    gives them."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    model = SentenceTransformer(str(folder), device=device)
+    model.train()
+    loss_fn = MultipleNegativesRankingLoss(model, scale=20.0)
+    q, d = model.prompts.get("query", ""), model.prompts.get("document", "")
+    feats = []
+    for prompt, col in ((q, "anchor"), (d, "positive")):
+        f = model.tokenize([prompt + p[col] for p in batch])
+        feats.append({k: v.to(device) if hasattr(v, "to") else v for k, v in f.items()})
+    loss = loss_fn(feats, None)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], float("inf")).item()
+    return loss.item(), norm
+
+
+def check_families(ctx, c):
+    """Every encoder family's golden folder (testdata/golden/encoders, random
+    weights from the published configs, dropout 0 here): encode in fp32
+    (and bf16, reported) against sentence-transformers on the same device,
+    and the first training step's loss and gradient norm."""
+    root = ctx.stage / "encoders"
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not folders:
+        raise RuntimeError(f"no encoder folders in {root} (make gpu-stage copies testdata/golden/encoders)")
+    texts = golden_texts(ctx)[: 64 if ctx.dry else None]
+    batch = [json.loads(line) for line in (ctx.stage / "data" / "loss_batch.jsonl").read_text(encoding="utf-8").split("\n") if line]
+    from sentence_transformers import SentenceTransformer
+
+    rows, ok = {}, True
+    for src in folders:
+        folder = ctx.work / "encoders" / src.name
+        shutil.copytree(src, folder)
+        st = SentenceTransformer(str(folder), device=ctx.device)
+        ref = st.encode(texts, batch_size=32, convert_to_numpy=True)
+        seq = st.max_seq_length
+        del st
+        args = ("encode", "--model", str(folder), "--device", ctx.device, "--batch-size", "32")
+        ours = read_vectors(ctx.embtune(*args, stdin="\n".join(texts) + "\n").stdout)
+        ours_bf16 = read_vectors(ctx.embtune(*args, "--bf16", stdin="\n".join(texts) + "\n").stdout)
+        if ours.shape != ref.shape or ours_bf16.shape != ref.shape:
+            raise RuntimeError(f"{src.name}: shapes differ: embtune {ours.shape}, bf16 {ours_bf16.shape}, ST {ref.shape}")
+        out = ctx.work / "first-step" / src.name
+        ctx.embtune("train", "--model", str(folder), "--data", str(ctx.stage / "data" / "loss_batch.jsonl"),
+                    "--output", str(out), "--device", ctx.device, "--epochs", "1", "--batch-size", str(len(batch)),
+                    "--seed", "42", "--lr", "2e-5", "--max-grad-norm", "1", "--mine-hard-negatives", "0",
+                    "--max-seq-length", str(seq),
+                    "--checkpoints=false", "--validation-split", "0")
+        step = read_loss_csv(out / "loss.csv")[0]
+        loss, norm = family_first_step(folder, batch, ctx.device)
+        dl = abs(step["loss"] - loss)
+        dn = abs(step["grad_norm"] - norm) / max(norm, 1e-12)
+        row = {"fp32_min_cosine": float(cosines(ours, ref).min()),
+               "bf16_min_cosine_vs_st_fp32": float(cosines(ours_bf16, ref).min()),
+               "loss": [step["loss"], loss], "grad_norm": [step["grad_norm"], norm],
+               "loss_abs_diff": dl, "grad_norm_rel_diff": dn}
+        row["pass"] = row["fp32_min_cosine"] >= COS_FP32 and dl <= LOSS_TOL and dn <= LOSS_TOL
+        ok = ok and row["pass"]
+        rows[src.name] = row
+    c.data["families"] = rows
+    c.status = "pass" if ok else "fail"
+    worst = min(rows.items(), key=lambda kv: kv[1]["fp32_min_cosine"])
+    failed = [k for k, r in rows.items() if not r["pass"]]
+    c.summary = (f"{len(rows)} folders, {len(texts)} texts: worst fp32 cosine {worst[1]['fp32_min_cosine']:.7f} ({worst[0]}), "
+                 f"worst bf16 {min(r['bf16_min_cosine_vs_st_fp32'] for r in rows.values()):.5f}; "
+                 f"first step: max |d loss| {max(r['loss_abs_diff'] for r in rows.values()):.1e}, "
+                 f"max rel d grad norm {max(r['grad_norm_rel_diff'] for r in rows.values()):.1e}"
+                 + (f"; failed: {', '.join(failed)}" if failed else ""))
+
+
 CHECKS = [(1, "info", check_info), (2, "encode", check_encode), (3, "first-step loss", check_loss),
-          (4, "loss curve", check_curve), (5, "speed", check_speed), (6, "nccl", check_nccl), (7, "serve", check_serve)]
+          (4, "loss curve", check_curve), (5, "speed", check_speed), (6, "nccl", check_nccl), (7, "serve", check_serve),
+          (8, "families", check_families)]
 
 
 def versions(ctx):

@@ -11,6 +11,8 @@
 #                          (testdata/golden/loss.json), Debian FAQ pairs, the
 #                          weights' sha256
 #   ref/                   CPU reference loss curves, made here with bin/embtune
+#   encoders/              the encoder families' golden folders (testdata/golden/
+#                          encoders, dropout 0), for check 8
 #   gpu-check.sh, gpu/     the check
 #
 # The folder must stay under 64 MiB (what travels to the GPU machine).
@@ -53,6 +55,19 @@ texts = [json.loads(l)["text"] for l in (root / "testdata/golden/tokens.jsonl").
 # One text a line for embtune encode; ST gets the same lines.
 texts = [t.replace("\r", " ").replace("\n", " ") for t in texts]
 (tmp / "data" / "golden.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+# The encoder families' golden folders (check 8), with dropout 0 so that
+# the first training step is deterministic on both sides.
+import shutil
+for src in sorted((root / "testdata/golden/encoders").iterdir()):
+    if not src.is_dir():
+        continue
+    dst = tmp / "encoders" / src.name
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("golden.json"))
+    c = json.loads((dst / "config.json").read_text())
+    for k, v in list(c.items()):
+        if "dropout" in k and isinstance(v, (int, float)):
+            c[k] = 0.0
+    (dst / "config.json").write_text(json.dumps(c, indent=2) + "\n")
 batch = json.loads((root / "testdata/golden/loss.json").read_text(encoding="utf-8"))["batch"]
 with open(tmp / "data" / "loss_batch.jsonl", "w", encoding="utf-8") as f:
     for a, p in zip(batch["anchors"], batch["positives"]):
