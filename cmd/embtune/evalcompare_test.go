@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/embtune/embtune/dataset"
 	"github.com/embtune/embtune/finetune"
 )
 
@@ -65,4 +66,48 @@ func TestEvalCompare(t *testing.T) {
 	code, _, stderr = runCLI(ctx, []string{"eval", "--model", m, "--data", data, "--compare", m, "--metric", "bogus@3"}, "")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--metric")
+}
+
+// TestEvalCorpusScoresAFold: --data a held-out file with --corpus the whole
+// data set scores as --eval-split does on the whole file (queries from the
+// split, the corpus every positive), question ids included.
+func TestEvalCorpusScoresAFold(t *testing.T) {
+	ctx := context.Background()
+	m := modelDir(t)
+	dir := t.TempDir()
+	data := filepath.Join("..", "..", "testdata", "data", "debian-faq.jsonl")
+	split, err := dataset.Load(data)
+	require.NoError(t, err)
+	held, err := dataset.TrainTestSplit(split, 0.2, 42)
+	require.NoError(t, err)
+	var test strings.Builder
+	for _, p := range held.Test {
+		b, err := json.Marshal(map[string]string{"anchor": p.Anchor, "positive": p.Positive})
+		require.NoError(t, err)
+		test.Write(append(b, '\n'))
+	}
+	fold := filepath.Join(dir, "test.jsonl")
+	writeFile(t, fold, test.String())
+
+	code, want, stderr := runCLI(ctx, []string{"eval", "--model", m, "--data", data, "--eval-split", "0.2",
+		"--scores", filepath.Join(dir, "split.json")}, "")
+	require.Equal(t, 0, code, stderr)
+	code, got, stderr := runCLI(ctx, []string{"eval", "--model", m, "--data", fold, "--corpus", data,
+		"--scores", filepath.Join(dir, "fold.json")}, "")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, want, got)
+	a, err := finetune.ReadScores(filepath.Join(dir, "split.json"))
+	require.NoError(t, err)
+	b, err := finetune.ReadScores(filepath.Join(dir, "fold.json"))
+	require.NoError(t, err)
+	assert.Equal(t, a.Questions, b.Questions)
+
+	// Alone, the held-out file's corpus is its own 24 positives: easier.
+	code, alone, stderr := runCLI(ctx, []string{"eval", "--model", m, "--data", fold}, "")
+	require.Equal(t, 0, code, stderr)
+	assert.NotEqual(t, want, alone)
+
+	code, _, stderr = runCLI(ctx, []string{"eval", "--model", m, "--data", fold, "--corpus", filepath.Join(dir, "nosuch.jsonl")}, "")
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, stderr, "--corpus")
 }

@@ -478,6 +478,8 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	mf.registerQuantize(fs)
 	data := fs.String("data", "", "pairs to evaluate on: queries are the anchors, the corpus all positives")
 	evalSplit := fs.Float64("eval-split", 0, "evaluate only this held-out fraction (same split as train with the same --seed)")
+	corpusPath := fs.String("corpus", "", "pairs whose positives form the corpus, with --data's positives added (default: --data's only); "+
+		"--data FOLD/test.jsonl --corpus ALL.jsonl scores a fold as train's report does")
 	seed := fs.Uint64("seed", 42, "split seed")
 	truncateDim := registerTruncateDim(fs)
 	cmp := registerCompare(fs)
@@ -504,6 +506,22 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 		}
 		test = split.Test
 	}
+	// corpus holds the pairs whose positives are the corpus; question ids
+	// (in --scores files) are line numbers in it.
+	corpus := pairs
+	if *corpusPath != "" {
+		if corpus, err = dataset.Load(*corpusPath); err != nil {
+			return fmt.Errorf("--corpus: %w", err)
+		}
+		ids := finetune.QuestionIDs(corpus)
+		for _, p := range test {
+			if _, ok := ids[p.Anchor]; !ok {
+				// Not the fold of a larger file: number by --data's lines.
+				corpus = append(append([]dataset.Pair(nil), pairs...), corpus...)
+				break
+			}
+		}
+	}
 	enc, err := rf.encoder(ctx)
 	if err != nil {
 		return err
@@ -526,9 +544,9 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 		return err
 	}
 	if cmp.active() {
-		return cmp.run(ctx, stdout, mf, enc, *truncateDim, *data, pairs, test, *seed)
+		return cmp.run(ctx, stdout, mf, enc, *truncateDim, *data, corpus, test, *seed)
 	}
-	metrics, err := trainer.Evaluate(ctx, enc, dataset.NewIRTask(pairs, test))
+	metrics, err := trainer.Evaluate(ctx, enc, dataset.NewIRTask(corpus, test))
 	if err != nil {
 		return err
 	}
