@@ -60,6 +60,19 @@ type bertPositions struct {
 	fromIDs    bool
 }
 
+// writePackedEmbed writes the line of a packed method that embeds the real
+// tokens idx (flat indexes into input_ids [b, s]) into x, with positions
+// numbered as p says.
+func (p bertPositions) writePackedEmbed(w func(format string, args ...any)) {
+	if p.fromIDs {
+		w("    pm = (input_ids != %d).long()", p.paddingIdx)
+		w("    positions = (torch.cumsum(pm, 1) * pm + %d).reshape(-1).index_select(0, idx)", p.paddingIdx)
+		w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), positions)")
+		return
+	}
+	w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
+}
+
 // bertArch is what a BERT-shaped family changes in encoderSource; the zero
 // value is BERT.
 type bertArch struct {
@@ -270,13 +283,7 @@ func encoderSource(c hf.Config, top head, cpu bool, arch bertArch) string {
 		w("    b = input_ids.size(0)")
 		w("    s = input_ids.size(1)")
 		w(mask)
-		if pos.fromIDs {
-			w("    pm = (input_ids != %d).long()", pos.paddingIdx)
-			w("    positions = (torch.cumsum(pm, 1) * pm + %d).reshape(-1).index_select(0, idx)", pos.paddingIdx)
-			w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), positions)")
-		} else {
-			w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
-		}
+		pos.writePackedEmbed(w)
 		layers("idx, b, s, mask")
 		w("    return x")
 		w("")

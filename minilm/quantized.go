@@ -405,13 +405,7 @@ func quantizedEncoderSource(c hf.Config, top head, q Quantization, pos bertPosit
 	w("    s = input_ids.size(1)")
 	w("    lengths = (attention_mask > 0).sum(1)")
 	w("    offsets = torch.cat([lengths.new_zeros([1]), lengths.cumsum(0)])")
-	if pos.fromIDs {
-		w("    pm = (input_ids != %d).long()", pos.paddingIdx)
-		w("    positions = (torch.cumsum(pm, 1) * pm + %d).reshape(-1).index_select(0, idx)", pos.paddingIdx)
-		w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), positions)")
-	} else {
-		w("    x = self.embed(input_ids.reshape(-1).index_select(0, idx), torch.remainder(idx, s))")
-	}
+	pos.writePackedEmbed(w)
 	if first := smoothing[qkvAttr(0)]; first != "None" {
 		w("    xs = x * %s", first)
 	} else {
