@@ -24,15 +24,20 @@ var xlmRoberta = &family{
 	layerPrefix:  "encoder.layer.",
 	maxPositions: func(c hf.Config) int { return c.MaxPositionEmbeddings - *c.PadTokenID - 1 },
 	source: func(c hf.Config, top head, cpu bool) string {
-		return encoderSource(c, top, cpu, bertArch{pos: bertPositions{paddingIdx: *c.PadTokenID, fromIDs: true}})
+		return encoderSource(c, top, cpu, bertArch{pos: xlmRobertaPositions(c)})
 	},
 	quantized: func(m *Model, weights map[string]hf.RawTensor) (*torch.Module, error) {
-		return m.buildQuantizedWith(weights, bertPositions{paddingIdx: *m.Folder.Config.PadTokenID, fromIDs: true})
+		return m.buildQuantizedWith(weights, xlmRobertaPositions(m.Folder.Config))
 	},
 	paddingRows: func(c hf.Config) map[string]int64 {
 		p := padRow(c, 1)
 		return map[string]int64{"embeddings.word_embeddings.weight": p, "embeddings.position_embeddings.weight": p}
 	},
+}
+
+// xlmRobertaPositions numbers positions as RoBERTa does, from the ids.
+func xlmRobertaPositions(c hf.Config) bertPositions {
+	return bertPositions{paddingIdx: *c.PadTokenID, fromIDs: true}
 }
 
 func validateXLMRoberta(c hf.Config) error {
