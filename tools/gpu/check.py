@@ -210,27 +210,39 @@ def train_args(ctx, data, out, folder="model", epochs=1, batch=8, bf16=False, ex
     return a
 
 
-def check_loss(ctx, c):
+def loss_batch(ctx):
+    return [json.loads(line) for line in (ctx.stage / "data" / "loss_batch.jsonl").read_text(encoding="utf-8").split("\n") if line]
+
+
+def st_first_step(folder, batch, device):
+    """sentence-transformers' first-step MNRL loss and gradient norm on folder,
+    with the folder's query and document prompts (if any), as embtune's
+    trainer gives them."""
     import torch
+    from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    batch = [json.loads(line) for line in (ctx.stage / "data" / "loss_batch.jsonl").read_text(encoding="utf-8").split("\n") if line]
-    out = ctx.work / "first-step"
-    ctx.embtune(*train_args(ctx, ctx.stage / "data" / "loss_batch.jsonl", out, batch=len(batch)))
-    ours = read_loss_csv(out / "loss.csv")[0]
-
-    from sentence_transformers import SentenceTransformer
-    model = SentenceTransformer(str(ctx.model_dir()), device=ctx.device)
+    model = SentenceTransformer(str(folder), device=device)
     model.train()
     loss_fn = MultipleNegativesRankingLoss(model, scale=20.0)
+    q, d = model.prompts.get("query", ""), model.prompts.get("document", "")
     feats = []
-    for col in ("anchor", "positive"):
-        f = model.tokenize([p[col] for p in batch])
-        feats.append({k: v.to(ctx.device) if hasattr(v, "to") else v for k, v in f.items()})
+    for prompt, col in ((q, "anchor"), (d, "positive")):
+        f = model.tokenize([prompt + p[col] for p in batch])
+        feats.append({k: v.to(device) if hasattr(v, "to") else v for k, v in f.items()})
     loss = loss_fn(feats, None)
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], float("inf")).item()
-    ref = {"loss": loss.item(), "grad_norm": norm}
+    return loss.item(), norm
+
+
+def check_loss(ctx, c):
+    batch = loss_batch(ctx)
+    out = ctx.work / "first-step"
+    ctx.embtune(*train_args(ctx, ctx.stage / "data" / "loss_batch.jsonl", out, batch=len(batch)))
+    ours = read_loss_csv(out / "loss.csv")[0]
+    loss, norm = st_first_step(ctx.model_dir(), batch, ctx.device)
+    ref = {"loss": loss, "grad_norm": norm}
     dl, dn = abs(ours["loss"] - ref["loss"]), abs(ours["grad_norm"] - ref["grad_norm"]) / max(ref["grad_norm"], 1e-12)
     c.data.update({"pairs": len(batch), "embtune": {"loss": ours["loss"], "grad_norm": ours["grad_norm"]}, "st": ref,
                    "loss_abs_diff": dl, "grad_norm_rel_diff": dn})
@@ -486,28 +498,6 @@ def check_serve(ctx, c):
     c.summary = f"/invocations with {len(texts)} inputs in {latency * 1000:.0f} ms; min cosine to ST {cos.min():.7f}"
 
 
-def family_first_step(folder, batch, device):
-    """sentence-transformers' first-step MNRL loss and gradient norm on folder,
-    with the folder's query and document prompts, as embtune's trainer
-    gives them."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    model = SentenceTransformer(str(folder), device=device)
-    model.train()
-    loss_fn = MultipleNegativesRankingLoss(model, scale=20.0)
-    q, d = model.prompts.get("query", ""), model.prompts.get("document", "")
-    feats = []
-    for prompt, col in ((q, "anchor"), (d, "positive")):
-        f = model.tokenize([prompt + p[col] for p in batch])
-        feats.append({k: v.to(device) if hasattr(v, "to") else v for k, v in f.items()})
-    loss = loss_fn(feats, None)
-    loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], float("inf")).item()
-    return loss.item(), norm
-
-
 def check_families(ctx, c):
     """Every encoder family's golden folder (testdata/golden/encoders, random
     weights from the published configs, dropout 0 here): encode in fp32
@@ -518,7 +508,7 @@ def check_families(ctx, c):
     if not folders:
         raise RuntimeError(f"no encoder folders in {root} (make gpu-stage copies testdata/golden/encoders)")
     texts = golden_texts(ctx)[: 64 if ctx.dry else None]
-    batch = [json.loads(line) for line in (ctx.stage / "data" / "loss_batch.jsonl").read_text(encoding="utf-8").split("\n") if line]
+    batch = loss_batch(ctx)
     from sentence_transformers import SentenceTransformer
 
     rows, ok = {}, True
@@ -535,13 +525,10 @@ def check_families(ctx, c):
         if ours.shape != ref.shape or ours_bf16.shape != ref.shape:
             raise RuntimeError(f"{src.name}: shapes differ: embtune {ours.shape}, bf16 {ours_bf16.shape}, ST {ref.shape}")
         out = ctx.work / "first-step" / src.name
-        ctx.embtune("train", "--model", str(folder), "--data", str(ctx.stage / "data" / "loss_batch.jsonl"),
-                    "--output", str(out), "--device", ctx.device, "--epochs", "1", "--batch-size", str(len(batch)),
-                    "--seed", "42", "--lr", "2e-5", "--max-grad-norm", "1", "--mine-hard-negatives", "0",
-                    "--max-seq-length", str(seq),
-                    "--checkpoints=false", "--validation-split", "0")
+        ctx.embtune(*train_args(ctx, ctx.stage / "data" / "loss_batch.jsonl", out, folder=f"encoders/{src.name}",
+                                batch=len(batch), extra=("--max-seq-length", str(seq))))
         step = read_loss_csv(out / "loss.csv")[0]
-        loss, norm = family_first_step(folder, batch, ctx.device)
+        loss, norm = st_first_step(folder, batch, ctx.device)
         dl = abs(step["loss"] - loss)
         dn = abs(step["grad_norm"] - norm) / max(norm, 1e-12)
         row = {"fp32_min_cosine": float(cosines(ours, ref).min()),

@@ -44,7 +44,7 @@ for d in "$model"/[0-9]_*/; do
 done
 cp -r "$tmp/model" "$tmp/model-dropout"
 "$py" - "$root" "$tmp" "$faq" <<'PY'
-import json, sys
+import json, shutil, sys
 from pathlib import Path
 root, tmp, faq = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 cfg = json.loads((tmp / "model" / "config.json").read_text())
@@ -57,7 +57,6 @@ texts = [t.replace("\r", " ").replace("\n", " ") for t in texts]
 (tmp / "data" / "golden.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
 # The encoder families' golden folders (check 8), with dropout 0 so that
 # the first training step is deterministic on both sides.
-import shutil
 for src in sorted((root / "testdata/golden/encoders").iterdir()):
     if not src.is_dir():
         continue
